@@ -1,0 +1,14 @@
+"""eipl_trt: run EIPL deep-predictive-learning models (SARNN, CNNRNN, CNNRNNLN) in real time.
+
+The package core (this module and everything it imports) needs only numpy. ONNX Runtime,
+TensorRT, torch and rclpy are imported lazily by the modules that need them, so
+``import eipl_trt`` works on any machine.
+"""
+
+from __future__ import annotations
+
+from eipl_trt.errors import EipltrtError
+
+__version__ = "0.1.0"
+
+__all__ = ["EipltrtError", "__version__"]
