@@ -1,0 +1,41 @@
+# eipl_trt developer entry points. `make test` and `make demo` work on a fresh machine from a clean clone.
+PYTHON ?= python3
+VENV ?= .venv
+DEMO_VENV ?= .venv-demo
+PY := $(VENV)/bin/python
+DEMO_PY := $(DEMO_VENV)/bin/python
+PIP_FLAGS ?= -q --disable-pip-version-check
+# ament_index_python finds pip-installed data_files under the venv prefix only with this set.
+export AMENT_PREFIX_PATH := $(abspath $(VENV))
+
+.PHONY: help venv install test test-fast demo bench clean
+
+help:
+	@echo "make test    create $(VENV), install everything the tests need, run the whole suite"
+	@echo "make demo    create $(DEMO_VENV) (no torch), replay the bundled bag to the node, print a summary"
+	@echo "make bench   latency table of the bundled models (ONNX Runtime vs eager PyTorch)"
+	@echo "make clean   remove build outputs (keeps the virtual environments)"
+
+$(VENV)/.stamp-test: requirements/runtime.txt requirements/ros.txt requirements/test.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_FLAGS) --upgrade pip
+	$(PY) -m pip install $(PIP_FLAGS) -r requirements/test.txt
+	touch $@
+
+venv: $(VENV)/.stamp-test
+
+# A real (non-editable) install, so console scripts and share/ data files exist as on a robot.
+install: venv
+	$(PY) -m pip install $(PIP_FLAGS) --no-deps --no-build-isolation --force-reinstall .
+
+test: install
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not slow"
+
+bench: install
+	$(PY) scripts/bench_predictor.py
+
+clean:
+	rm -rf build *.egg-info .pytest_cache

@@ -1,0 +1,96 @@
+"""Runners: one interface, one implementation per backend.
+
+Use :func:`create_runner` to get a runner for a model, backend and precision, and
+:func:`available_precisions` to ask what a backend can run here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+from eipl_trt.errors import BackendUnavailableError
+from eipl_trt.runners.base import RecurrentState, Runner
+from eipl_trt.spec import PRECISIONS, ModelSpec
+
+__all__ = ["BACKENDS", "RecurrentState", "Runner", "available_precisions", "create_runner", "resolve_backend"]
+
+log = logging.getLogger(__name__)
+
+#: Backend names accepted by :func:`create_runner` (``auto`` picks the best available).
+BACKENDS = ("auto", "onnxruntime", "tensorrt")
+
+
+def _tensorrt_usable() -> tuple[bool, str]:
+    """Whether the TensorRT backend can run here, and why not."""
+    if importlib.util.find_spec("eipl_trt.runners.tensorrt") is None:
+        return False, "this eipl_trt build has no TensorRT runner yet"
+    if importlib.util.find_spec("tensorrt") is None:
+        return False, "the tensorrt Python package is not installed"
+    return True, ""
+
+
+def resolve_backend(backend: str) -> str:
+    """Map ``auto`` to a concrete backend (TensorRT when usable, else ONNX Runtime) and validate names.
+
+    Raises:
+        BackendUnavailableError: unknown name, or ``tensorrt`` requested where it cannot run.
+    """
+    if backend not in BACKENDS:
+        raise BackendUnavailableError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    trt_ok, why = _tensorrt_usable()
+    if backend == "auto":
+        chosen = "tensorrt" if trt_ok else "onnxruntime"
+        if not trt_ok:
+            log.info("backend auto -> onnxruntime (%s)", why)
+        return chosen
+    if backend == "tensorrt" and not trt_ok:
+        raise BackendUnavailableError(f"TensorRT backend unavailable: {why}. Use backend 'onnxruntime' (CPU).")
+    return backend
+
+
+def available_precisions(spec: ModelSpec, backend: str = "auto") -> list[str]:
+    """Precisions ``backend`` can run for ``spec`` on this machine, in :data:`PRECISIONS` order.
+
+    ONNX Runtime runs the variants exported beside ``model.json`` (fp32 always; fp16/int8 when
+    ``eipl-trt quantize`` made them).
+    """
+    backend = resolve_backend(backend)
+    if backend == "onnxruntime":
+        have = [p for p in PRECISIONS if p in spec.variants and spec.directory is not None
+                and (spec.directory / spec.variants[p].file).is_file()]
+        return have
+    from eipl_trt.runners import tensorrt as trt_runner  # pragma: no cover - GPU only
+
+    return trt_runner.available_precisions(spec)  # pragma: no cover
+
+
+def create_runner(
+    spec: ModelSpec,
+    backend: str = "auto",
+    precision: str = "fp32",
+    num_threads: int | None = None,
+) -> Runner:
+    """A closed runner for ``spec`` on ``backend`` at ``precision``; call ``open()`` on it.
+
+    Raises:
+        BackendUnavailableError: the backend or precision cannot run here; the message lists what can.
+    """
+    backend = resolve_backend(backend)
+    if precision not in PRECISIONS:
+        raise BackendUnavailableError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    have = available_precisions(spec, backend)
+    if precision not in have:
+        raise BackendUnavailableError(
+            f"precision {precision} is not available for model {spec.model!r} on {backend} "
+            f"(available: {', '.join(have) or 'none'}). "
+            + ("ONNX Runtime runs the ONNX variants listed in model.json; create an int8/fp16 variant with "
+               "`eipl-trt quantize`." if backend == "onnxruntime" else "")
+        )
+    if backend == "onnxruntime":
+        from eipl_trt.runners.onnxrt import OrtRunner
+
+        return OrtRunner(spec, precision, num_threads=num_threads)
+    from eipl_trt.runners import tensorrt as trt_runner  # pragma: no cover - GPU only
+
+    return trt_runner.TrtRunner(spec, precision)  # pragma: no cover

@@ -1,0 +1,127 @@
+"""ONNX Runtime runner: the CPU backend (and the reference the GPU backends are compared with)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from eipl_trt.errors import BackendUnavailableError, ModelError
+from eipl_trt.runners.base import RecurrentState, Runner
+from eipl_trt.spec import ModelSpec
+
+__all__ = ["OrtRunner"]
+
+log = logging.getLogger(__name__)
+
+
+class OrtRunner(Runner):
+    """Runs an exported model with ONNX Runtime; the LSTM state lives in host arrays.
+
+    Args:
+        spec: the model sidecar; the ONNX file is ``spec.variants[precision]``.
+        precision: which ONNX variant to load (``fp32``, or ``fp16``/``int8`` if exported).
+        num_threads: intra-op threads (default 1: on small models one thread has the lowest and
+            steadiest latency, and it leaves the other cores to ROS).
+        providers: ONNX Runtime execution providers (default: CPU only).
+    """
+
+    backend = "onnxruntime"
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        precision: str = "fp32",
+        num_threads: int | None = None,
+        providers: Sequence[str] | None = None,
+    ):
+        super().__init__(spec, precision)
+        self.num_threads = 1 if num_threads is None else int(num_threads)
+        self.providers = list(providers) if providers is not None else ["CPUExecutionProvider"]
+        self._session: Any = None
+        self._state = RecurrentState.zeros(spec.rec_dim)
+        self._feed: dict[str, np.ndarray] = {}
+        self._out_names: list[str] = []
+        self._out_roles: list[str] = []
+
+    def _open_impl(self) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                "ONNX Runtime is not installed; install it with `pip install onnxruntime`"
+            ) from exc
+        path = self.spec.verify_variant(self.precision)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.num_threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        available = ort.get_available_providers()
+        providers = [p for p in self.providers if p in available]
+        if not providers:
+            raise BackendUnavailableError(
+                f"none of the requested ONNX Runtime providers {self.providers} is available "
+                f"(available: {available})"
+            )
+        if providers != self.providers:
+            log.warning("ONNX Runtime providers %s unavailable; using %s", sorted(set(self.providers) - set(providers)), providers)
+        try:
+            self._session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
+            raise ModelError(f"ONNX Runtime cannot load {path}: {exc}. Re-export the model.") from exc
+        self._check_io()
+        log.info(
+            "ONNX Runtime %s, providers %s, %d thread(s), model %s",
+            ort.__version__, self._session.get_providers(), self.num_threads, path,
+        )
+
+    def _check_io(self) -> None:
+        """The graph must have exactly the tensors and shapes the sidecar promises."""
+        graph_in = {i.name: tuple(i.shape) for i in self._session.get_inputs()}
+        graph_out = {o.name: tuple(o.shape) for o in self._session.get_outputs()}
+        problems = []
+        for kind, want_names, want_shapes, have in (
+            ("input", self.spec.inputs, self.spec.input_shapes(), graph_in),
+            ("output", self.spec.outputs, self.spec.output_shapes(), graph_out),
+        ):
+            for role, name in want_names.items():
+                if name not in have:
+                    problems.append(f"{kind} {name!r} ({role}) missing")
+                elif have[name] != want_shapes[role]:
+                    problems.append(f"{kind} {name!r} has shape {have[name]}, sidecar implies {want_shapes[role]}")
+        if problems:
+            raise ModelError(
+                f"{self.spec.variant_path(self.precision)} does not match model.json: {'; '.join(problems)}. "
+                f"Re-export the model so the ONNX file and sidecar agree."
+            )
+        self._out_roles = list(self.spec.outputs)
+        self._out_names = [self.spec.outputs[r] for r in self._out_roles]
+
+    def _close_impl(self) -> None:
+        self._session = None
+        self._feed = {}
+
+    def _infer_impl(self, image: np.ndarray, joint: np.ndarray) -> Mapping[str, np.ndarray]:
+        names = self.spec.inputs
+        feed = {
+            names["image"]: image,
+            names["joint"]: joint,
+            names["state_h"]: self._state.h,
+            names["state_c"]: self._state.c,
+        }
+        started = time.perf_counter()
+        values = self._session.run(self._out_names, feed)
+        self.last_timings = {"compute": time.perf_counter() - started}
+        out = dict(zip(self._out_roles, values))
+        self._state = RecurrentState(out.pop("state_h"), out.pop("state_c"))
+        return out
+
+    def _get_state_impl(self) -> RecurrentState:
+        return self._state.copy()
+
+    def _set_state_impl(self, state: RecurrentState) -> None:
+        self._state = state.copy()

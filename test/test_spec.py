@@ -1,0 +1,119 @@
+"""The model.json sidecar: round trip, validation messages, variant hashes, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from eipl_trt.atomic import atomic_open, write_json_atomic
+from eipl_trt.errors import ModelError
+from eipl_trt.spec import ModelSpec, sha256_file
+
+
+def _spec(**overrides: object) -> ModelSpec:
+    fields: dict[str, object] = dict(
+        model="sarnn",
+        image_height=64,
+        image_width=64,
+        channel_order="rgb",
+        joint_names=("a", "b"),
+        joint_min=(-1.0, 0.0),
+        joint_max=(1.0, 2.0),
+        rate_hz=10.0,
+        architecture={"rec_dim": 50, "k_dim": 5, "joint_dim": 2},
+        attention={"feature_height": 58, "feature_width": 58, "offset_px": 3.0},
+    )
+    fields.update(overrides)
+    return ModelSpec(**fields)  # type: ignore[arg-type]
+
+
+def test_round_trip_through_disk(tmp_path: Path) -> None:
+    (tmp_path / "model.onnx").write_bytes(b"not really onnx")
+    spec = _spec().with_variant("fp32", "model.onnx", sha256_file(tmp_path / "model.onnx"))
+    spec.save(tmp_path)
+    loaded = ModelSpec.load(tmp_path)
+    assert loaded.to_dict() == spec.to_dict()
+    assert loaded.directory == tmp_path.resolve()
+    assert ModelSpec.load(tmp_path / "model.onnx").joint_names == ("a", "b")
+    assert loaded.verify_variant("fp32") == tmp_path.resolve() / "model.onnx"
+    assert loaded.outputs == {
+        "image": "o.image", "joint": "o.joint", "enc_pts": "o.enc_pts",
+        "dec_pts": "o.dec_pts", "state_h": "o.state_h", "state_c": "o.state_c",
+    }
+    assert loaded.output_shapes()["enc_pts"] == (1, 10)
+
+
+def test_cnn_models_have_no_point_outputs() -> None:
+    spec = _spec(model="cnnrnn", image_height=128, image_width=128, attention=None,
+                 architecture={"rec_dim": 50, "feat_dim": 10, "joint_dim": 2})
+    assert not spec.has_points and spec.k_dim == 0
+    assert set(spec.outputs) == {"image", "joint", "state_h", "state_c"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"model": "caebn"}, "model kind 'caebn'"),
+        ({"joint_max": (1.0, 0.0)}, "zero-width or inverted bounds"),
+        ({"joint_min": (-1.0,)}, "joint bounds have 1/2 entries"),
+        ({"joint_names": ("a", "a")}, "duplicates"),
+        ({"rate_hz": 0.0}, "rate_hz"),
+        ({"channel_order": "yuv"}, "channel_order"),
+        ({"attention": None}, "SARNN needs an 'attention' block"),
+        ({"architecture": {"k_dim": 5}}, "rec_dim"),
+        ({"vmin": 1.0, "vmax": 0.0}, "vmax > vmin"),
+    ],
+)
+def test_validation_names_the_problem(overrides: dict, match: str) -> None:
+    with pytest.raises(ModelError, match=match):
+        _spec(**overrides)
+
+
+def test_load_errors_say_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="no model sidecar"):
+        ModelSpec.load(tmp_path)
+    (tmp_path / "model.json").write_text("{ not json")
+    with pytest.raises(ModelError, match="Re-export"):
+        ModelSpec.load(tmp_path)
+    data = _spec().to_dict()
+    data["format_version"] = 99
+    (tmp_path / "model.json").write_text(json.dumps(data))
+    with pytest.raises(ModelError, match="format_version 99"):
+        ModelSpec.load(tmp_path)
+    data["format_version"] = 1
+    del data["joints"]
+    (tmp_path / "model.json").write_text(json.dumps(data))
+    with pytest.raises(ModelError, match="missing or has an invalid field"):
+        ModelSpec.load(tmp_path)
+
+
+def test_variant_checks(tmp_path: Path) -> None:
+    onnx = tmp_path / "model.onnx"
+    onnx.write_bytes(b"one")
+    spec = _spec().with_variant("fp32", "model.onnx", sha256_file(onnx))
+    spec.save(tmp_path)
+    spec = ModelSpec.load(tmp_path)
+    with pytest.raises(ModelError, match="no int8 variant"):
+        spec.variant_path("int8")
+    onnx.write_bytes(b"two")
+    with pytest.raises(ModelError, match="does not match the sha256"):
+        spec.verify_variant("fp32")
+    onnx.unlink()
+    with pytest.raises(ModelError, match="does not exist"):
+        spec.verify_variant("fp32")
+    with pytest.raises(ModelError, match="plain name"):
+        _spec().with_variant("fp32", "../elsewhere.onnx", "0" * 64)
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "report.json"
+    write_json_atomic(target, {"v": 1})
+    with pytest.raises(RuntimeError):
+        with atomic_open(target) as handle:
+            handle.write('{"v": 2, "half')
+            raise RuntimeError("interrupted")
+    assert json.loads(target.read_text()) == {"v": 1}
+    assert os.listdir(tmp_path) == ["report.json"]
