@@ -1,8 +1,10 @@
-"""Reduced-precision ONNX variants for ONNX Runtime: INT8 (static, Q/DQ) and FP16.
+"""Reduced-precision ONNX variants for ONNX Runtime: INT8 (static, Q/DQ).
 
-Precision is a property of the ONNX file: ``eipl-trt quantize`` writes ``model.int8.onnx`` or
-``model.fp16.onnx`` beside ``model.onnx`` and registers it in ``model.json``; runners then offer
-that precision. What stays in FP32, and why (see docs/tensorrt-and-quantization.md §3.6, §5):
+Precision is a property of the ONNX file: ``eipl-trt quantize`` writes ``model.int8.onnx`` beside
+``model.onnx`` and registers it in ``model.json``; runners then offer that precision. FP16 is not
+offered on ONNX Runtime's CPU provider: it is slower there than FP32 (no native FP16 math on x86),
+and onnxruntime's float16 converter emits invalid graphs for these models when the sensitive ops
+are kept in FP32. FP16 belongs to the TensorRT backend. What stays in FP32, and why (see docs/tensorrt-and-quantization.md §3.6, §5):
 
 * the LSTM and the joint/point heads (Gemm): quantization error in the recurrent state accumulates
   over an episode;
@@ -30,11 +32,11 @@ from eipl_trt.predictor import Predictor
 from eipl_trt.runners import create_runner
 from eipl_trt.spec import ModelSpec, sha256_file
 
-__all__ = ["record_calibration_feeds", "quantize_int8", "convert_fp16", "VARIANT_FILES"]
+__all__ = ["record_calibration_feeds", "quantize_int8", "VARIANT_FILES"]
 
 log = logging.getLogger(__name__)
 
-VARIANT_FILES = {"int8": "model.int8.onnx", "fp16": "model.fp16.onnx"}
+VARIANT_FILES = {"int8": "model.int8.onnx"}
 INT8_OP_TYPES = ["Conv", "ConvTranspose"]
 
 
@@ -97,6 +99,14 @@ def _register(spec: ModelSpec, precision: str, tmp: Path) -> ModelSpec:
     return ModelSpec.load(spec.directory)
 
 
+def _fp32_convs(path: Path) -> list[str]:
+    """Convolutions kept in FP32: SARNN's last attention conv, whose output becomes softmax logits / T."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return [n.name for n in graph.node if n.op_type == "Conv" and "pos_encoder.4" in n.name]
+
+
 def quantize_int8(spec: ModelSpec, feeds: Sequence[Mapping[str, np.ndarray]], method: str = "entropy") -> ModelSpec:
     """Write ``model.int8.onnx`` (Q/DQ, Conv/ConvTranspose only, per channel) and register it.
 
@@ -130,32 +140,9 @@ def quantize_int8(spec: ModelSpec, feeds: Sequence[Mapping[str, np.ndarray]], me
             str(pre), str(out), _FeedReader(feeds),
             quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             per_channel=True, calibrate_method=methods[method], op_types_to_quantize=INT8_OP_TYPES,
-            extra_options={"CalibTensorRangeSymmetric": False},
+            nodes_to_exclude=_fp32_convs(pre),
+            # Conv outputs stay float: LeakyReLU/LayerNorm/softmax downstream see FP32 activations.
+            extra_options={"OpTypesToExcludeOutputQuantization": INT8_OP_TYPES},
         )
         log.info("quantized %s with %d calibration steps (%s)", source, len(feeds), method)
         return _register(spec, "int8", out)
-
-
-def convert_fp16(spec: ModelSpec) -> ModelSpec:
-    """Write ``model.fp16.onnx`` (FP16 weights and math, FP32 I/O) and register it.
-
-    Softmax, the temperature ``Div``, ``LayerNormalization`` and the LSTM's ``Gemm``/gate ops are kept in FP32.
-    On a CPU this is usually *slower* than FP32; it exists to compare accuracy and for GPU providers.
-    """
-    try:
-        import onnx
-        from onnxruntime.transformers.float16 import convert_float_to_float16
-    except ImportError as exc:
-        raise BackendUnavailableError("FP16 conversion needs onnx and onnxruntime: `pip install onnx onnxruntime`") from exc
-    source = spec.verify_variant("fp32")
-    model = onnx.load(str(source))
-    keep = ["Softmax", "LayerNormalization", "Gemm", "Sigmoid", "Tanh", "Split", "ReduceSum", "Div"]
-    try:
-        converted = convert_float_to_float16(model, keep_io_types=True, op_block_list=keep)
-    except Exception as exc:  # the converter raises plain exceptions on unsupported graphs
-        raise ModelError(f"FP16 conversion of {source} failed: {exc}") from exc
-    assert spec.directory is not None
-    with tempfile.TemporaryDirectory(dir=spec.directory) as work:
-        out = Path(work) / "fp16.onnx"
-        onnx.save(converted, str(out))
-        return _register(spec, "fp16", out)
