@@ -1,0 +1,304 @@
+"""Offline accuracy of a model on recorded episodes (a rosbag2 or an EIPL dataset directory).
+
+Each episode is replayed through the :class:`~eipl_trt.predictor.Predictor` from a zero state, one
+step per control period, exactly as the node would run it; the prediction at ``t`` is compared
+with the joints measured at ``t + 1`` (:mod:`eipl_trt.metrics`). Every requested precision runs on
+the same samples, and its error is reported relative to FP32.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from eipl_trt.atomic import write_bytes_atomic
+from eipl_trt.bagio import Episode
+from eipl_trt.errors import InputError
+from eipl_trt.metrics import StepErrors, Summary, hold_last_predictions, step_errors, summarize
+from eipl_trt.predictor import Predictor
+from eipl_trt.spec import ModelSpec
+
+__all__ = ["RunResult", "EvalReport", "run_episodes", "evaluate", "write_report"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """Predictions of one model/precision over all episodes."""
+
+    precision: str
+    backend: str
+    predictions: list[np.ndarray] = field(default_factory=list)  # per episode (T, D), raw units
+    enc_points: list[np.ndarray | None] = field(default_factory=list)  # per episode (T, K, 2) frame px
+    errors: list[StepErrors] = field(default_factory=list)
+    step_ms: list[float] = field(default_factory=list)
+
+    @property
+    def summary(self) -> Summary:
+        """Pooled metric over all episodes."""
+        return summarize(self.errors)
+
+
+@dataclass
+class EvalReport:
+    """Everything the report files are made of."""
+
+    spec: ModelSpec
+    source: str
+    episodes: list[Episode]
+    runs: list[RunResult]
+    hold: Summary
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready results."""
+        names = self.spec.joint_names
+        fp32 = next((r for r in self.runs if r.precision == "fp32"), None)
+        runs = {}
+        for r in self.runs:
+            s = r.summary
+            entry = s.as_dict(names)
+            entry["backend"] = r.backend
+            entry["vs_hold_last"] = s.mean / self.hold.mean if self.hold.mean > 0 else float("nan")
+            if fp32 is not None:
+                entry["error_rate_vs_fp32"] = (s.mean - fp32.summary.mean) / fp32.summary.mean
+                entry["max_abs_diff_vs_fp32"] = float(
+                    max(np.abs(a - b).max() for a, b in zip(r.predictions, fp32.predictions))
+                )
+            entry["step_ms_p50"] = float(np.percentile(r.step_ms, 50))
+            entry["step_ms_p99"] = float(np.percentile(r.step_ms, 99))
+            runs[r.precision] = entry
+        return {
+            "model": self.spec.model,
+            "model_dir": str(self.spec.directory),
+            "source": self.source,
+            "episodes": [{"label": e.source, "steps": int(e.joints.shape[0])} for e in self.episodes],
+            "hold_last": self.hold.as_dict(names),
+            "runs": runs,
+        }
+
+
+def run_episodes(
+    predictor: Predictor,
+    episodes: Sequence[Episode],
+    precision: str,
+    progress: Callable[[int], None] | None = None,
+) -> RunResult:
+    """Replay ``episodes`` through ``predictor`` (state reset at each episode start)."""
+    result = RunResult(precision, predictor.runner.backend)
+    for episode in episodes:
+        predictor.reset_state()
+        preds, points = [], []
+        for frame, q in zip(episode.images, episode.joints):
+            p = predictor.step(frame, q, f"{episode.channel_order}8", want_image=False)
+            preds.append(p.joints)
+            points.append(p.enc_points_px)
+            result.step_ms.append(p.timings.total_s * 1e3)
+            if progress:
+                progress(1)
+        pred = np.stack(preds)
+        result.predictions.append(pred)
+        result.enc_points.append(np.stack(points) if points[0] is not None else None)
+        result.errors.append(step_errors(pred, episode.joints))
+    return result
+
+
+def evaluate(
+    spec: ModelSpec,
+    episodes: Sequence[Episode],
+    *,
+    precisions: Sequence[str] = ("fp32",),
+    backend: str = "auto",
+    num_threads: int | None = None,
+    input_mix: float = 1.0,
+    source: str = "",
+    progress: bool = False,
+) -> EvalReport:
+    """Run every precision over the episodes and collect the metrics.
+
+    Raises:
+        InputError: no episode with at least two steps.
+        BackendUnavailableError: a precision cannot run on ``backend`` here.
+    """
+    usable = [e for e in episodes if e.joints.shape[0] >= 2]
+    if not usable:
+        raise InputError("no episode has at least 2 samples at the model's rate; nothing to evaluate")
+    hold = summarize([step_errors(hold_last_predictions(e.joints), e.joints) for e in usable])
+    total = sum(e.joints.shape[0] for e in usable) * len(precisions)
+    bar = _progress_bar(total, progress)
+    runs = []
+    try:
+        for precision in precisions:
+            predictor = Predictor.from_model(spec, backend=backend, precision=precision,
+                                             num_threads=num_threads, input_mix=input_mix)
+            try:
+                runs.append(run_episodes(predictor, usable, precision, bar.update if bar else None))
+            finally:
+                predictor.close()
+    finally:
+        if bar:
+            bar.close()
+    return EvalReport(spec, source, list(usable), runs, hold)
+
+
+def _progress_bar(total: int, enabled: bool):  # noqa: ANN202 - tqdm is optional
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="step", desc="evaluate", dynamic_ncols=True)
+
+
+# ---------------------------------------------------------------------- report files
+def _markdown(report: EvalReport) -> str:
+    data = report.as_dict()
+    runs = data["runs"]
+    assert isinstance(runs, dict)
+    lines = [
+        f"# eipl_trt evaluate: {report.spec.model}",
+        "",
+        f"- model: `{report.spec.directory}`",
+        f"- data: `{report.source}` ({len(report.episodes)} episodes, {report.hold.steps} scored steps "
+        f"at {report.spec.rate_hz:g} Hz)",
+        "- metric: per-step MSE between the denormalized predicted joints at t and the measured joints at t+1 "
+        "(mean over joints; rad²), mean / max / min over steps",
+        "",
+        "| predictor | backend | MSE mean | MSE max | MSE min | vs hold-last | error rate vs fp32 | step p50 (ms) |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| hold last joint | - | {report.hold.mean:.6f} | {report.hold.max:.6f} | {report.hold.min:.6f} | 1.00 | - | - |",
+    ]
+    for precision, r in runs.items():
+        rate = r.get("error_rate_vs_fp32")
+        rate_text = "-" if precision == "fp32" or rate is None else f"{rate:+.2%}"
+        lines.append(
+            f"| {report.spec.model} {precision} | {r['backend']} | {r['mse_mean']:.6f} | {r['mse_max']:.6f} | "
+            f"{r['mse_min']:.6f} | {r['vs_hold_last']:.3f} | {rate_text} | {r['step_ms_p50']:.2f} |"
+        )
+    lines += ["", "## Per joint (MSE mean, rad²)", "",
+              "| joint | hold last | " + " | ".join(runs) + " |", "|---|---|" + "---|" * len(runs)]
+    for j, name in enumerate(report.spec.joint_names):
+        cells = [f"{report.hold.per_joint[j]:.6f}"] + [f"{r.summary.per_joint[j]:.6f}" for r in report.runs]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "## Episodes", ""] + [f"- {e.source}: {e.joints.shape[0]} steps" for e in report.episodes]
+    return "\n".join(lines) + "\n"
+
+
+def _csv(report: EvalReport) -> str:
+    rows = ["predictor,episode,step,mse," + ",".join(f"sq_{n}" for n in report.spec.joint_names)]
+    hold = [step_errors(hold_last_predictions(e.joints), e.joints) for e in report.episodes]
+    for name, errors in [("hold_last", hold)] + [(f"{r.precision}", r.errors) for r in report.runs]:
+        for e_idx, err in enumerate(errors):
+            for t, row in enumerate(err.sq):
+                rows.append(f"{name},{e_idx},{t},{row.mean():.9g}," + ",".join(f"{v:.9g}" for v in row))
+    return "\n".join(rows) + "\n"
+
+
+def _plot_png(report: EvalReport) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    episode = report.episodes[0]
+    run = report.runs[0]
+    pred = run.predictions[0]
+    d = report.spec.joint_dim
+    cols = 4
+    rows = (d + cols - 1) // cols + 1
+    fig = plt.figure(figsize=(4 * cols, 2.6 * rows))
+    t = np.arange(episode.joints.shape[0])
+    for j in range(d):
+        ax = fig.add_subplot(rows, cols, j + 1)
+        ax.plot(t, episode.joints[:, j], label="measured", color="k", lw=1.2)
+        ax.plot(t[1:], pred[:-1, j], label=f"predicted ({run.precision})", color="tab:red", lw=1.0, ls="--")
+        ax.set_title(report.spec.joint_names[j], fontsize=9)
+        ax.tick_params(labelsize=7)
+        if j == 0:
+            ax.legend(fontsize=7)
+    ax = fig.add_subplot(rows, cols, (rows - 1) * cols + 1)
+    frame = episode.images[0]
+    ax.imshow(frame[:, :, ::-1] if episode.channel_order == "bgr" else frame)
+    points = run.enc_points[0]
+    if points is not None:
+        for k in range(points.shape[1]):
+            ax.plot(points[:, k, 0], points[:, k, 1], lw=0.8)
+            ax.scatter(points[0, k, 0], points[0, k, 1], s=12)
+        ax.set_title("attention points over the episode", fontsize=9)
+    else:
+        ax.set_title("first frame (model has no attention points)", fontsize=9)
+    ax.axis("off")
+    fig.suptitle(f"{report.spec.model}: {episode.source}", fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def write_report(report: EvalReport, out_dir: Path, plot: bool = True) -> list[Path]:
+    """Write ``report.md``, ``metrics.json``, ``steps.csv`` and ``plot.png`` into ``out_dir``.
+
+    Every file is rendered in memory first and then written atomically, so an interrupted run
+    leaves the previous report untouched rather than half-written.
+    """
+    rendered = {
+        "report.md": _markdown(report).encode(),
+        "metrics.json": (json.dumps(report.as_dict(), indent=2) + "\n").encode(),
+        "steps.csv": _csv(report).encode(),
+    }
+    if plot:
+        rendered["plot.png"] = _plot_png(report)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, data in rendered.items():
+        path = out_dir / name
+        write_bytes_atomic(path, data)
+        paths.append(path)
+    return paths
+
+
+
+def load_for_model(
+    path: str | Path,
+    spec: ModelSpec,
+    *,
+    split: str = "test",
+    image_topic: str | None = None,
+    joint_topic: str | None = None,
+) -> list[Episode]:
+    """Episodes from a bag or an EIPL dataset directory, sampled at the model's rate, joints in model order.
+
+    Joints are matched by the model's joint names. An EIPL dataset without names in
+    ``dataset.json`` is taken in model order when its joint count matches (with a warning).
+
+    Raises:
+        InputError: unreadable data, missing joints, a joint count that does not match the model.
+    """
+    from eipl_trt.bagio import load_dataset_dir, load_episodes
+
+    root = Path(path)
+    if (root / split / "images.npy").is_file():
+        meta_path = root / "dataset.json"
+        named = meta_path.is_file() and bool(json.loads(meta_path.read_text(encoding="utf-8")).get("joint_names"))
+        episodes = load_dataset_dir(root, split, joint_names=spec.joint_names if named else None)
+        if not named:
+            if episodes and episodes[0].joints.shape[1] != spec.joint_dim:
+                raise InputError(
+                    f"{root} has {episodes[0].joints.shape[1]} joints but the model has {spec.joint_dim}; "
+                    f"this dataset does not belong to this model"
+                )
+            log.warning("%s names no joints (no dataset.json); assuming they are in model order", root)
+        if episodes and abs(episodes[0].rate_hz - spec.rate_hz) > 1e-6:
+            log.warning("dataset rate %.3g Hz differs from the model's training rate %.3g Hz",
+                        episodes[0].rate_hz, spec.rate_hz)
+        return episodes
+    return load_episodes(root, rate_hz=spec.rate_hz, joint_names=spec.joint_names,
+                         image_topic=image_topic, joint_topic=joint_topic)
