@@ -16,7 +16,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -84,10 +84,14 @@ def run_benchmark(
     encoding: str = "rgb8",
     want_image: bool = True,
     progress: Callable[[str], None] | None = None,
+    power: Any = None,
+    idle_power_w: float = 0.0,
 ) -> list[BenchResult]:
     """Time ``steps`` Predictor steps of every case, interleaved in blocks of ``block`` steps.
 
     The recurrent state is fed back throughout (as on the robot); inputs cycle through ``inputs``.
+    With a started :class:`eipl_trt.power.PowerMonitor` as ``power``, the energy of each block is
+    read from it and each case gets joules per frame above ``idle_power_w`` (W).
     """
     results = [BenchResult(c.model, c.backend, c.precision) for c in cases]
     for case in cases:
@@ -97,11 +101,13 @@ def run_benchmark(
             frame, q = inputs[i % len(inputs)]
             case.predictor.step(frame, q, encoding, want_image=want_image)
         case.predictor.reset_state()
+    energy = [0.0] * len(cases)
     done = 0
     while done < steps:
         n = min(block, steps - done)
-        for case, result in zip(cases, results):
+        for c, (case, result) in enumerate(zip(cases, results)):
             assert case.predictor is not None
+            mark = power.read() if power is not None else None
             for i in range(done, done + n):
                 frame, q = inputs[i % len(inputs)]
                 t = case.predictor.step(frame, q, encoding, want_image=want_image).timings
@@ -111,9 +117,16 @@ def run_benchmark(
                 result.stages["total"].append(t.total_s)
                 for key, value in t.inference_detail.items():
                     result.detail.setdefault(key, []).append(value)
+            if mark is not None:
+                from eipl_trt.power import energy_per_step_j
+
+                energy[c] += energy_per_step_j(mark, power.read(), n, idle_power_w) * n
         done += n
         if progress:
             progress(f"{done}/{steps} steps")
+    if power is not None:
+        for c, result in enumerate(results):
+            result.energy_j_per_frame = energy[c] / steps
     return results
 
 
@@ -157,11 +170,12 @@ def _baseline_of(result: BenchResult, results: Iterable[BenchResult], baseline_b
 
 def markdown_table(results: Sequence[BenchResult], baseline_backend: str = "torch") -> str:
     """A Markdown table: per-stage median and p99 (ms) and the end-to-end speedup over the baseline backend."""
+    energy = any(r.energy_j_per_frame is not None for r in results)
     header = (
         "| model | backend | precision | preprocess p50 | inference p50 | postprocess p50 | "
-        f"step p50 | step p99 | speedup vs {baseline_backend} (p50) |"
+        f"step p50 | step p99 | speedup vs {baseline_backend} (p50) |" + (" energy/frame (mJ) |" if energy else "")
     )
-    lines = [header, "|" + "---|" * 9]
+    lines = [header, "|" + "---|" * (10 if energy else 9)]
     for r in results:
         base = _baseline_of(r, results, baseline_backend)
         speedup = f"{base.stat('total', 50) / r.stat('total', 50):.2f}x" if base is not None else "n/a"
@@ -169,6 +183,7 @@ def markdown_table(results: Sequence[BenchResult], baseline_backend: str = "torc
             f"| {r.model} | {r.backend} | {r.precision} | {r.stat('preprocess', 50):.3f} | "
             f"{r.stat('inference', 50):.3f} | {r.stat('postprocess', 50):.3f} | {r.stat('total', 50):.3f} | "
             f"{r.stat('total', 99):.3f} | {speedup} |"
+            + (f" {r.energy_j_per_frame * 1e3:.3f} |" if r.energy_j_per_frame is not None else (" n/a |" if energy else ""))
         )
     return "\n".join(lines) + "\n\nAll times in milliseconds per step (median = p50).\n"
 
