@@ -1,0 +1,158 @@
+"""Start the eipl_trt node on a robot, optionally with the diagnostics aggregator and an rqt dashboard.
+
+Usage::
+
+    ros2 launch eipl_trt robot.launch.py model:=/path/to/model_dir \\
+        image_topic:=/camera/color/image_raw joint_states_topic:=/joint_states \\
+        command_interface:=forward_position aggregator:=true rqt:=true
+
+Every node setting has exactly one default: the node's parameter declarations, repeated in
+``config/eipl_trt.yaml`` (the ``params_file``). The launch arguments that override parameters
+default to the empty string, which means "do not override": nothing is passed for them. A given
+value is passed after the params file, so it wins. ``eipl_trt.launch_args`` does the mapping
+(also used by the tests, which run the resulting command line without launch).
+
+The node is started with a plain ``Node`` action: it is a lifecycle node that configures and
+activates itself (parameter ``autostart``, true in the YAML), which works on every ROS 2 distro.
+Set ``autostart: false`` in a params file to drive the transitions from a lifecycle manager.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+from launch_ros.substitutions import FindPackageShare
+
+from eipl_trt.launch_args import NODE_ARGUMENTS, PACKAGE, node_launch_from_args
+
+
+def _configured_nodes(context: LaunchContext, *args: Any, **kwargs: Any) -> list[Node]:
+    """The eipl_trt node (and the aggregator), from the launch arguments as performed strings."""
+    values = {name: LaunchConfiguration(name).perform(context) for name in NODE_ARGUMENTS}
+    plan = node_launch_from_args(values)
+    # Typed values: strings stay strings (launch_ros would otherwise YAML-parse "1" into an int).
+    overrides = {
+        name: ParameterValue(value, value_type=str) if isinstance(value, str) else value
+        for name, value in plan.overrides.items()
+    }
+    node = Node(
+        package=PACKAGE,
+        executable=plan.executable,
+        namespace=plan.namespace or None,
+        parameters=[plan.params_file, overrides] if overrides else [plan.params_file],
+        remappings=list(plan.remappings),
+        output="screen",
+        emulate_tty=True,
+    )
+    analyzers = PathJoinSubstitution([FindPackageShare(PACKAGE), "config", "diagnostic_analyzers.yaml"])
+    sim_time = [{"use_sim_time": plan.overrides["use_sim_time"]}] if "use_sim_time" in plan.overrides else []
+    aggregator = Node(
+        package="diagnostic_aggregator",
+        executable="aggregator_node",
+        parameters=[analyzers, *sim_time],
+        output="screen",
+        condition=IfCondition(LaunchConfiguration("aggregator")),
+    )
+    return [node, aggregator]
+
+
+def generate_launch_description() -> LaunchDescription:
+    """The node, plus diagnostic_aggregator if ``aggregator:=true`` and rqt if ``rqt:=true``."""
+    arg_model = DeclareLaunchArgument(
+        "model",
+        default_value="",
+        description="Model to run: a bundled model name (e.g. sarnn) or a directory written by `eipl-trt export`. "
+        "Empty keeps the value from params_file.",
+    )
+    arg_backend = DeclareLaunchArgument(
+        "backend",
+        default_value="",
+        description="Inference backend: auto, onnxruntime or tensorrt. Empty keeps the value from params_file.",
+    )
+    arg_precision = DeclareLaunchArgument(
+        "precision",
+        default_value="",
+        description="Model precision variant to load: fp32, fp16 or int8. Empty keeps the value from params_file.",
+    )
+    arg_namespace = DeclareLaunchArgument(
+        "namespace",
+        default_value="",
+        description="Namespace for the node and its topics (e.g. left_arm). Empty starts it without a namespace; "
+        "note that the rqt perspective shows the topics of the node without a namespace.",
+    )
+    arg_image_topic = DeclareLaunchArgument(
+        "image_topic",
+        default_value="",
+        description="Camera topic (sensor_msgs/Image) remapped to the node's image_raw input. "
+        "Empty keeps image_raw, resolved in the node's namespace.",
+    )
+    arg_joint_states_topic = DeclareLaunchArgument(
+        "joint_states_topic",
+        default_value="",
+        description="Joint state topic (sensor_msgs/JointState) remapped to the node's joint_states input. "
+        "Empty keeps joint_states, resolved in the node's namespace.",
+    )
+    arg_command_interface = DeclareLaunchArgument(
+        "command_interface",
+        default_value="",
+        description="Robot command output: none, joint_state, forward_position or joint_trajectory. "
+        "Empty keeps the value from params_file (none: predictions are published, no commands).",
+    )
+    arg_use_sim_time = DeclareLaunchArgument(
+        "use_sim_time",
+        default_value="",
+        description="Set to true to follow /clock (rosbag replay or simulation), false to use wall time. "
+        "Empty keeps the node default (false).",
+    )
+    arg_params_file = DeclareLaunchArgument(
+        "params_file",
+        default_value=PathJoinSubstitution([FindPackageShare(PACKAGE), "config", "eipl_trt.yaml"]),
+        description="YAML parameter file of the node; the other arguments override its values when given. "
+        "Defaults to the installed config/eipl_trt.yaml.",
+    )
+    arg_rqt = DeclareLaunchArgument(
+        "rqt",
+        default_value="false",
+        description="Set to true to open rqt with the eipl_trt perspective (robot monitor, timing plot, "
+        "attention image, parameters).",
+    )
+    arg_aggregator = DeclareLaunchArgument(
+        "aggregator",
+        default_value="false",
+        description="Set to true to start diagnostic_aggregator with config/diagnostic_analyzers.yaml, so "
+        "rqt_robot_monitor shows the node's diagnostics under eipl_trt.",
+    )
+    rqt = Node(
+        package="rqt_gui",
+        executable="rqt_gui",
+        arguments=[
+            "--force-discover",
+            "--perspective-file",
+            PathJoinSubstitution([FindPackageShare(PACKAGE), "config", "eipl_trt.perspective"]),
+        ],
+        output="screen",
+        condition=IfCondition(LaunchConfiguration("rqt")),
+    )
+    return LaunchDescription(
+        [
+            arg_model,
+            arg_backend,
+            arg_precision,
+            arg_namespace,
+            arg_image_topic,
+            arg_joint_states_topic,
+            arg_command_interface,
+            arg_use_sim_time,
+            arg_params_file,
+            arg_rqt,
+            arg_aggregator,
+            OpaqueFunction(function=_configured_nodes),
+            rqt,
+        ]
+    )
