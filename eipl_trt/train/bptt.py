@@ -1,0 +1,87 @@
+"""One teacher-forced full-BPTT pass over whole sequences, its losses, and clean evaluation.
+
+Shapes: images (B, T, 3, H, W) float in [0, 1], joints (B, T, D) normalized. The LSTM state
+starts at zeros for every sequence; step t reads x[:, t] and is scored against y[:, t + 1].
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from eipl_trt.train.data import Split, to_tensors
+
+__all__ = ["sequence_losses", "total_loss", "evaluate"]
+
+_mse = nn.functional.mse_loss
+
+
+def sequence_losses(
+    model: nn.Module, x_img: torch.Tensor, x_joint: torch.Tensor, y_img: torch.Tensor, y_joint: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """Unweighted losses of one teacher-forced pass over whole sequences.
+
+    Args:
+        model: SARNN (forward returns 5 values) or CNNRNN/CNNRNNLN (3 values).
+        x_img, x_joint: (B, T, 3, H, W) / (B, T, D) model inputs (noisy while training).
+        y_img, y_joint: the clean targets, same shapes; step t is scored against t + 1.
+
+    Returns:
+        ``{"img", "joint"}`` plus ``"pt"`` for SARNN: scalar MSEs.
+    """
+    state = None
+    images, joints, enc, dec = [], [], [], []
+    for t in range(x_img.shape[1] - 1):
+        out = model(x_img[:, t], x_joint[:, t], state)
+        state = out[-1]
+        images.append(out[0])
+        joints.append(out[1])
+        if len(out) == 5:
+            enc.append(out[2])
+            dec.append(out[3])
+    losses = {
+        "img": _mse(torch.stack(images, dim=1), y_img[:, 1:]),
+        "joint": _mse(torch.stack(joints, dim=1), y_joint[:, 1:]),
+    }
+    if enc:
+        losses["pt"] = _mse(torch.stack(dec[:-1]), torch.stack(enc[1:]))
+    return losses
+
+
+def total_loss(losses: dict[str, Any], weights: tuple[float, float, float], pt_weight: float) -> Any:
+    """``img_w * img + joint_w * joint (+ pt_weight * pt)`` for tensors or floats.
+
+    Args:
+        losses: unweighted terms from :func:`sequence_losses` (or their float means).
+        weights: (img, joint, pt) weights; the pt entry is ignored in favour of ``pt_weight``.
+        pt_weight: the (possibly ramped) point-loss weight.
+    """
+    total = weights[0] * losses["img"] + weights[1] * losses["joint"]
+    if "pt" in losses:
+        total = total + pt_weight * losses["pt"]
+    return total
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, weights: tuple[float, float, float], batch_size: int = 5) -> dict[str, float]:
+    """Clean (noise-free) losses over a whole split, with full weights.
+
+    Returns:
+        ``{"loss", "img", "joint", "pt"}``; per-term MSEs averaged over all sequences
+        (``pt`` is nan for models without points).
+    """
+    was_training = model.training
+    model.eval()
+    sums: dict[str, float] = {}
+    for start in range(0, split.num_sequences, batch_size):
+        images, joints = to_tensors(split, slice(start, start + batch_size))
+        for key, value in sequence_losses(model, images, joints, images, joints).items():
+            sums[key] = sums.get(key, 0.0) + float(value) * images.shape[0]
+    model.train(was_training)
+    result = {k: v / split.num_sequences for k, v in sums.items()}
+    result["loss"] = float(total_loss(result, weights, weights[2]))
+    result.setdefault("pt", math.nan)
+    return result

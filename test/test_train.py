@@ -1,0 +1,309 @@
+"""eipl_trt.train: EIPL's training procedure on tiny synthetic datasets made in tmp_path."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from eipl_trt.cli import main
+from eipl_trt.errors import EipltrtError
+from eipl_trt.imaging import resize_bilinear
+from eipl_trt.models import build_model
+from eipl_trt.train import (
+    DatasetError,
+    LossScheduler,
+    TrainConfig,
+    add_noise,
+    color_jitter,
+    joint_prediction_mse,
+    load_dataset,
+    sequence_losses,
+    train,
+)
+from eipl_trt.train.data import Split, to_tensors
+from eipl_trt.train.outputs import LOG_COLUMNS
+
+JOINTS = ("pan", "lift", "grip")
+
+
+def make_dataset(root: Path, n_train: int = 4, n_test: int = 2, T: int = 8, px: int = 128, seed: int = 0) -> Path:
+    """A red square circles over a gray background; the joints are a function of its position."""
+    rng = np.random.default_rng(seed)
+    all_q = []
+    for split, n in (("train", n_train), ("test", n_test)):
+        images = np.full((n, T, px, px, 3), 40, np.uint8)
+        joints = np.zeros((n, T, 3), np.float32)
+        for i in range(n):
+            phase = rng.uniform(0, 2 * np.pi)
+            for t in range(T):
+                x = 0.5 + 0.3 * np.cos(phase + 0.5 * t)
+                y = 0.5 + 0.3 * np.sin(phase + 0.5 * t)
+                r, c, s = int(y * (px - 1)), int(x * (px - 1)), max(2, px // 8)
+                images[i, t, max(0, r - s) : r + s, max(0, c - s) : c + s] = (230, 60, 30)
+                joints[i, t] = (2.0 * x - 1.0, 1.5 * y, x * y)
+        (root / split).mkdir(parents=True, exist_ok=True)
+        np.save(root / split / "images.npy", images)
+        np.save(root / split / "joints.npy", joints)
+        all_q.append(joints.reshape(-1, 3))
+    q = np.concatenate(all_q)
+    np.save(root / "joint_bounds.npy", np.stack([q.min(0), q.max(0)]).astype(np.float32))
+    meta = {"joint_names": list(JOINTS), "rate_hz": 10.0, "channel_order": "rgb"}
+    (root / "dataset.json").write_text(json.dumps(meta), encoding="utf-8")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: stable timing on a busy 2-core CI machine (train() restores it too)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def data128(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("data128"))
+
+
+@pytest.fixture(scope="module")
+def data32(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("data32"), px=32)
+
+
+# ---------------------------------------------------------------------------------- the loop
+
+
+def test_loss_decreases_over_20_steps_on_a_fixed_batch(data32: Path) -> None:
+    torch.manual_seed(0)
+    data = load_dataset(data32, "sarnn", im_size=32)
+    model = build_model("sarnn", rec_dim=20, k_dim=3, joint_dim=3, im_size=(32, 32)).train()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3, eps=1e-7)
+    images, joints = to_tensors(data.train, slice(0, 2))
+    history = []
+    for _ in range(20):
+        losses = sequence_losses(model, images, joints, images, joints)
+        loss = 0.1 * losses["img"] + losses["joint"] + 0.1 * losses["pt"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        history.append(loss.item())
+    assert all(math.isfinite(v) for v in history)
+    assert history[-1] < 0.6 * history[0], history
+
+
+@pytest.mark.parametrize("kind", ["sarnn", "cnnrnn", "cnnrnnln"])
+def test_train_writes_eipl_outputs(kind: str, data128: Path, tmp_path: Path) -> None:
+    config = TrainConfig(model=kind, epochs=2, im_size=24, rec_dim=16, k_dim=3, feat_dim=6, threads=1)
+    result = train(config, data128, tmp_path / "out", progress=False)
+
+    assert result.stop_reason == "completed" and result.epochs_run == 2 and result.batches_run == 2
+    ckpt = torch.load(result.checkpoint, map_location="cpu", weights_only=True)
+    assert set(ckpt) == {"epoch", "model_state_dict", "train_loss", "test_loss"}
+    assert ckpt["epoch"] == result.best_epoch and ckpt["test_loss"] == pytest.approx(result.best_test_loss)
+    fresh = build_model(kind, **config.architecture(joint_dim=3))
+    fresh.load_state_dict(ckpt["model_state_dict"], strict=True)
+
+    args = json.loads(result.args_json.read_text(encoding="utf-8"))
+    assert args["model"] == kind and args["joint_names"] == list(JOINTS) and args["data"] == str(data128.resolve())
+    assert (args["img_loss"], args["joint_loss"]) == ((0.1, 1.0) if kind == "sarnn" else (1.0, 1.0))
+    assert args["im_size"] == (24 if kind == "sarnn" else 128) and args["vmin"] == 0.0 and args["vmax"] == 1.0
+    with open(result.log_csv, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0]) == LOG_COLUMNS and [r["epoch"] for r in rows] == ["0", "1"]
+    assert all(float(r["test_loss"]) > 0 for r in rows)
+    assert (rows[0]["train_pt"] != "") == (kind == "sarnn")
+    np.testing.assert_array_equal(np.load(result.joint_bounds), np.load(data128 / "joint_bounds.npy"))
+    metrics = json.loads(result.metrics_json.read_text(encoding="utf-8"))
+    assert metrics["steps"] == 2 * 7 and metrics["hold_mse"] > 0 and len(metrics["model_mse_per_joint"]) == 3
+
+
+def test_time_limit_stops_gracefully_with_a_checkpoint(data32: Path, tmp_path: Path) -> None:
+    config = TrainConfig(model="sarnn", epochs=50, batch_size=1, im_size=32, rec_dim=8, max_minutes=1e-4, threads=1)
+    result = train(config, data32, tmp_path, progress=False)
+    assert result.stop_reason == "time_limit"
+    assert result.batches_run == 1 and result.epochs_run == 1 and result.best_epoch == 0
+    assert torch.load(result.checkpoint, weights_only=True)["epoch"] == 0
+
+
+def test_ctrl_c_saves_what_it_has(data32: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import eipl_trt.train.loop as loop
+
+    calls = {"n": 0}
+    real = loop.add_noise
+
+    def interrupt_on_third_batch(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "add_noise", interrupt_on_third_batch)
+    config = TrainConfig(model="sarnn", epochs=10, batch_size=2, im_size=32, rec_dim=8, threads=1)
+    result = train(config, data32, tmp_path, progress=False)
+    assert result.stop_reason == "interrupted" and result.batches_run == 2
+    assert result.checkpoint.is_file() and result.metrics_json.is_file()
+    assert math.isfinite(result.final_test_loss)
+
+
+def test_cli_train_then_export(data128: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from eipl_trt.spec import ModelSpec
+
+    code = main(["train", "--model", "sarnn", "--data", str(data128), "--out", str(tmp_path), "--epochs", "1",
+                 "--im-size", "24", "--rec-dim", "8", "--threads", "1", "--no-progress", "--export"])
+    assert code == 0
+    assert "hold-last baseline" in capsys.readouterr().out
+    spec = ModelSpec.load(tmp_path / "onnx")
+    assert spec.model == "sarnn" and spec.joint_names == JOINTS and (spec.image_height, spec.image_width) == (24, 24)
+
+
+def test_cli_reports_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["train", "--model", "cnnrnn", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    assert code == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------- pieces
+
+
+def test_loss_scheduler_s_curve() -> None:
+    sched = LossScheduler(decay_end=1000)
+    t_mid = 500 / 999
+    assert sched.factor(0) == 0.0
+    assert sched.factor(500) == pytest.approx(t_mid - math.sin(2 * math.pi * t_mid) / (2 * math.pi))
+    assert sched.factor(500) == pytest.approx(0.5, abs=2e-3)
+    assert sched.factor(250) == pytest.approx(0.25 - 1 / (2 * math.pi), abs=2e-3)  # slow start of the "s"
+    assert sched.factor(999) == pytest.approx(1.0) and sched.factor(1000) == 1.0 and sched.factor(10**6) == 1.0
+    values = [sched.factor(i) for i in range(1001)]
+    assert all(b >= a for a, b in zip(values, values[1:]))
+    assert [sched(0.1) for _ in range(3)] == pytest.approx([0.0, 0.1 * sched.factor(1), 0.1 * sched.factor(2)])
+    assert sched.calls == 3 and sched.peek(2.0) == pytest.approx(2.0 * sched.factor(3))
+
+
+def test_noise_keeps_images_in_range_and_is_seeded() -> None:
+    images = torch.rand(3, 4, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    joints = torch.rand(3, 4, 5, generator=torch.Generator().manual_seed(2))
+    before = images.clone(), joints.clone()
+    a = add_noise(images, joints, 0.02, torch.Generator().manual_seed(7))
+    b = add_noise(images, joints, 0.02, torch.Generator().manual_seed(7))
+    c = add_noise(images, joints, 0.02, torch.Generator().manual_seed(8))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], c[0]) and not torch.equal(a[1], c[1])
+    assert a[0].min() >= 0.0 and a[0].max() <= 1.0 and a[0].shape == images.shape
+    assert torch.equal(images, before[0]) and torch.equal(joints, before[1])
+    big = torch.full((50, 10, 8), 0.5)
+    _, noisy = add_noise(torch.rand(50, 10, 3, 2, 2), big, 0.02, torch.Generator().manual_seed(0))
+    assert (noisy - big).std().item() == pytest.approx(0.02, rel=0.1)
+
+
+def test_brightness_jitter_scales_each_sequence_by_one_factor() -> None:
+    images = 0.1 + 0.5 * torch.rand(4, 3, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    out = color_jitter(images, torch.Generator().manual_seed(3), brightness=0.5, contrast=0.0, saturation=0.0)
+    ratio = out / images
+    for seq in ratio:
+        assert 0.5 <= seq.min() <= 1.5 and torch.allclose(seq, seq.flatten()[0].expand_as(seq), atol=1e-5)
+    assert ratio[:, 0, 0, 0, 0].unique().numel() == 4
+
+
+def test_load_dataset_normalizes_and_resizes_like_the_runtime(data128: Path) -> None:
+    data = load_dataset(data128, "sarnn", im_size=48)
+    raw = np.load(data128 / "train" / "joints.npy")
+    bounds = np.load(data128 / "joint_bounds.npy").astype(np.float64)
+    np.testing.assert_allclose(data.train.joints, (raw - bounds[0]) / (bounds[1] - bounds[0]), atol=1e-6)
+    frame = np.load(data128 / "test" / "images.npy")[1, 5]
+    np.testing.assert_array_equal(data.test.images[1, 5], resize_bilinear(frame, (48, 48)))
+    assert data.joint_names == JOINTS and data.image_size == (48, 48) and data.source_size == (128, 128)
+
+
+def test_joint_metric_scores_step_t_against_t_plus_1() -> None:
+    class Hold(torch.nn.Module):
+        """Predicts that the joints stay where they are (the baseline itself)."""
+
+        def forward(self, xi, xv, state=None):  # type: ignore[no-untyped-def]
+            return xi, xv, (xv, xv)
+
+    from eipl_trt.imaging import JointScaler
+
+    raw = np.cumsum(np.random.default_rng(0).normal(size=(3, 6, 2)), axis=1)
+    scaler = JointScaler(raw.min((0, 1)) - 1, raw.max((0, 1)) + 1)
+    split = Split(np.zeros((3, 6, 4, 4, 3), np.uint8), scaler.normalize(raw), raw)
+    m = joint_prediction_mse(Hold(), split, scaler, batch_size=2)
+    expected = float(((raw[:, 1:] - raw[:, :-1]) ** 2).mean())
+    assert m["hold_mse"] == pytest.approx(expected) and m["model_mse"] == pytest.approx(expected, rel=1e-5)
+    assert m["steps"] == 15 and m["ratio"] == pytest.approx(1.0, rel=1e-5)
+
+
+# ---------------------------------------------------------------------------------- errors
+
+
+def _broken(root: Path, what: str) -> Path:
+    make_dataset(root, n_train=2, n_test=1, T=4, px=32)
+    if what == "missing_joints":
+        (root / "test" / "joints.npy").unlink()
+    elif what == "float_images":
+        np.save(root / "train" / "images.npy", np.zeros((2, 4, 32, 32, 3), np.float32))
+    elif what == "chw_images":
+        np.save(root / "train" / "images.npy", np.zeros((2, 4, 3, 32, 32), np.uint8))
+    elif what == "frame_count":
+        np.save(root / "train" / "joints.npy", np.zeros((2, 3, 3), np.float32))
+    elif what == "bounds_shape":
+        np.save(root / "joint_bounds.npy", np.zeros((2, 4), np.float32))
+    elif what == "flat_bounds":
+        np.save(root / "joint_bounds.npy", np.zeros((2, 3), np.float32))
+    elif what == "empty_split":
+        np.save(root / "test" / "images.npy", np.zeros((0, 4, 32, 32, 3), np.uint8))
+        np.save(root / "test" / "joints.npy", np.zeros((0, 4, 3), np.float32))
+    elif what == "nan_joints":
+        np.save(root / "train" / "joints.npy", np.full((2, 4, 3), np.nan, np.float32))
+    elif what == "names":
+        (root / "dataset.json").write_text(json.dumps({"joint_names": ["a", "b"]}), encoding="utf-8")
+    elif what == "corrupt":
+        (root / "train" / "images.npy").write_bytes(b"not a numpy file")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("what", "kind", "match"),
+    [
+        ("missing_joints", "sarnn", r"missing .*test/joints\.npy"),
+        ("float_images", "sarnn", r"\(N, T, H, W, 3\) uint8"),
+        ("chw_images", "sarnn", r"\(N, T, H, W, 3\) uint8"),
+        ("frame_count", "sarnn", r"every frame\s+needs one joint vector"),
+        ("bounds_shape", "sarnn", r"must have shape \(2, 3\)"),
+        ("flat_bounds", "sarnn", r"max <= min.*Widen"),
+        ("empty_split", "sarnn", r"test split .* is empty"),
+        ("nan_joints", "sarnn", r"NaN or Inf"),
+        ("names", "sarnn", r"2 joint_names .* 3 columns"),
+        ("corrupt", "sarnn", r"cannot read .*images\.npy"),
+        ("ok", "cnnrnn", r"needs 128x128 px frames .* 32x32"),
+    ],
+)
+def test_bad_datasets_raise_clear_errors(what: str, kind: str, match: str, tmp_path: Path) -> None:
+    root = _broken(tmp_path / "data", what)
+    with pytest.raises(DatasetError, match=match):
+        load_dataset(root, kind, im_size=32)
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"model": "lstm"}, r"--model 'lstm'"),
+        ({"epochs": 0}, r"--epochs must be a positive integer"),
+        ({"lr": -1.0}, r"--lr must be a positive number"),
+        ({"im_size": 4}, r"--im-size 4 is too small"),
+        ({"stdev": float("nan")}, r"--stdev"),
+        ({"img_loss": 0.0, "joint_loss": 0.0, "pt_loss": 0.0}, r"all loss weights are 0"),
+        ({"max_minutes": 0.0}, r"--max-minutes"),
+    ],
+)
+def test_bad_settings_raise_before_any_work(changes: dict, match: str, tmp_path: Path) -> None:
+    config = TrainConfig(**{"model": "sarnn", **changes})
+    with pytest.raises(EipltrtError, match=match):
+        train(config, tmp_path / "missing", tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
