@@ -163,6 +163,9 @@ def export_onnx(
 
     if kind not in OUTPUT_ROLES:
         raise ModelError(f"unknown model kind {kind!r}; choose one of {', '.join(OUTPUT_ROLES)}")
+    model_kind = getattr(model, "kind", kind)
+    if model_kind != kind:
+        raise ModelError(f"kind {kind!r} given for a {model_kind.upper()} model; pass kind={model_kind!r}")
     arch = dict(architecture)
     joint_dim = int(arch.get("joint_dim", 0))
     if joint_dim <= 0:

@@ -187,6 +187,8 @@ def test_export_onnx_rejects_bad_arguments(tmp_path: Path) -> None:
         export(rate_hz=0.0)
     with pytest.raises(ModelError, match="unknown model kind"):
         export_onnx(model, "lstm", tmp_path / "y", architecture=arch, joint_bounds=good, image_size=(128, 128))
+    with pytest.raises(ModelError, match="kind 'sarnn' given for a CNNRNN model"):
+        export_onnx(model, "sarnn", tmp_path / "y", architecture=arch, joint_bounds=good, image_size=(128, 128))
     assert not (tmp_path / "x").exists()  # validated before anything was written
 
 

@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated joint names in model order (default: joint_0,joint_1,...)",
     )
     parser.add_argument(
-        "--rate-hz", type=float, default=10.0,
+        "--rate-hz", type=float, default=10.0, metavar="HZ",
         help="control rate the model was trained at, in Hz (default: %(default)s)",
     )
     parser.add_argument(

@@ -230,9 +230,11 @@ def model_from_checkpoint(
     size = resolve_im_size(kind, state_dict, im_size)
     if kind == "sarnn":
         if leaky_slope is None:
+            hint = " This checkpoint is 128 px, like those: check which it is." if size == (128, 128) else ""
             logger.warning(
                 "SARNN LeakyReLU slope not given: using 0.3 (eipl HEAD). The slope is not stored in "
-                "checkpoints; eipl-deploy/pretrained 128 px weights need --leaky-slope 0.01"
+                "checkpoints; eipl-deploy/pretrained 128 px weights need --leaky-slope 0.01.%s",
+                hint,
             )
             leaky_slope = 0.3
         arch.update(
