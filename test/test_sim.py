@@ -51,7 +51,8 @@ def test_dataset_layout_shapes_and_metadata(small_dataset: tuple[Path, dict[str,
     bounds = np.load(out / "joint_bounds.npy")
     both = np.concatenate([np.load(out / s / "joints.npy").reshape(-1, 7) for s in ("train", "test")])
     assert bounds.shape == (2, 7) and bounds.dtype == np.float32
-    assert np.all(bounds[0] < both.min(axis=0)) and np.all(bounds[1] > both.max(axis=0))
+    assert np.all(bounds[0] <= both.min(axis=0)) and np.all(bounds[1] >= both.max(axis=0))
+    assert np.all(bounds[1] - bounds[0] > np.ptp(both, axis=0))  # widened by a margin
     meta = json.loads((out / "dataset.json").read_text())
     assert meta == summary
     assert meta["joint_names"] == list(JOINT_NAMES) and meta["rate_hz"] == 10.0 and meta["steps"] == STEPS
@@ -92,6 +93,17 @@ def test_expert_pushes_the_object_onto_the_goal_deterministically() -> None:
     np.testing.assert_array_equal(again.joints, first.joints[:12])
     np.testing.assert_array_equal(again.images, first.images[:12])
     assert np.abs(first.joint_efforts).max() <= 2.0  # motor limits respected
+
+
+def test_joint_bounds_margin_stays_within_joint_limits() -> None:
+    from types import SimpleNamespace
+
+    from eipl_trt.sim.record import _joint_bounds
+
+    joints = np.array([[[0.0, -1.5], [1.0, -1.5]]], np.float32)  # joint 1 rests on its lower limit
+    limits = np.array([[-3.0, 3.0], [-1.5, 1.5]])
+    bounds = _joint_bounds([SimpleNamespace(joints=joints[0])], limits)  # type: ignore[list-item]
+    np.testing.assert_allclose(bounds, [[-0.06, -1.5], [1.06, -1.49]], atol=1e-6)
 
 
 def test_generate_dataset_refuses_bad_arguments(tmp_path: Path, small_dataset: tuple[Path, dict[str, Any]]) -> None:

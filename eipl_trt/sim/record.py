@@ -5,7 +5,8 @@ Layout written by :func:`generate_dataset` (EIPL's, eipl-models.md §3.1)::
     OUT/train/images.npy   (N, T, S, S, 3) uint8 RGB camera frames at 10 Hz
     OUT/train/joints.npy   (N, T, 7) float32 joint positions (rad) at the frame times
     OUT/test/...           the same for the test split
-    OUT/joint_bounds.npy   (2, 7) float32: row 0 min, row 1 max over train+test, widened by a margin
+    OUT/joint_bounds.npy   (2, 7) float32: row 0 min, row 1 max over train+test, widened by a
+                           margin (within the joint limits)
     OUT/dataset.json       joint names, rate, image size, channel order, seeds, expert success, ...
     OUT/bag/               optional rosbag2 (MCAP) of the same episodes, joints at 50 Hz
 
@@ -151,12 +152,15 @@ def _progress(total: int, enabled: bool) -> Any:
     return _Silent()
 
 
-def _joint_bounds(records: Iterable[EpisodeRecord]) -> np.ndarray:
-    """(2, 7) float32 min/max over all frames, each side widened by 5% of the range + 0.01 rad."""
+def _joint_bounds(records: Iterable[EpisodeRecord], limits: np.ndarray) -> np.ndarray:
+    """(2, 7) float32 min/max over all frames, each side widened by 5% of the range + 0.01 rad
+    but not beyond the joint limits ``limits`` (7, 2) rad, so every joint has a nonzero width."""
     joints = np.concatenate([r.joints for r in records])
     lo, hi = joints.min(axis=0).astype(np.float64), joints.max(axis=0).astype(np.float64)
     margin = 0.05 * (hi - lo) + 0.01
-    return np.stack([lo - margin, hi + margin]).astype(np.float32)
+    lo = np.minimum(lo, np.maximum(lo - margin, limits[:, 0]))
+    hi = np.maximum(hi, np.minimum(hi + margin, limits[:, 1]))
+    return np.stack([lo, hi]).astype(np.float32)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -233,6 +237,7 @@ def generate_dataset(
     bar = _progress(n_train + n_test, progress)
     with PusherScene(image_size) as scene:
         kin = ArmKinematics(scene, config)
+        limits = scene.joint_range.copy()
         index = 0
         for split in ("train", "test"):
             for _ in range(counts[split]):
@@ -290,7 +295,7 @@ def generate_dataset(
                       np.stack([r.images for r in recs]) if recs else np.zeros(shape, np.uint8))
             _save_npy(tmp / split / "joints.npy",
                       np.stack([r.joints for r in recs]) if recs else np.zeros((0, steps, 7), np.float32))
-        _save_npy(tmp / "joint_bounds.npy", _joint_bounds(all_records))
+        _save_npy(tmp / "joint_bounds.npy", _joint_bounds(all_records, limits))
         if bag_path is not None:
             bag_recs = [r for s in bag_splits for r in records[s]]
             where = tmp / bag_path.name if bag_inside else bag_path
