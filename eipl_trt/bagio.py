@@ -147,9 +147,13 @@ def _deserialize(typestore: Any, raw: bytes, msgtype: str) -> Any:
         return message
 
 
-def _stamp(msg: Any, log_ns: int) -> float:
+def _stamp(msg: Any, log_ns: int, unstamped: list[int]) -> float:
+    """Header stamp (s); the bag's log time when the stamp is zero (counted in ``unstamped``)."""
     sec, nsec = int(msg.header.stamp.sec), int(msg.header.stamp.nanosec)
-    return (sec + nsec * 1e-9) if (sec or nsec) else log_ns * 1e-9
+    if sec or nsec:
+        return sec + nsec * 1e-9
+    unstamped[0] += 1
+    return log_ns * 1e-9
 
 
 def read_bag(
@@ -190,6 +194,7 @@ def read_bag(
     columns: dict[str, int] = {}
     encoding = ""
     skipped = 0
+    unstamped = [0]
     try:
         with AnyReader([bag], default_typestore=get_typestore(Stores.ROS2_JAZZY)) as reader:
             topics = {c.topic: c.msgtype for c in reader.connections}
@@ -210,7 +215,7 @@ def read_bag(
                         raise InputError(f"images on {itopic} change size from {images[0].shape[:2]} to "
                                          f"{img.shape[:2]}; pass image_size to resize them all")
                     images.append(np.ascontiguousarray(img))
-                    image_t.append(_stamp(msg, log_ns))
+                    image_t.append(_stamp(msg, log_ns, unstamped))
                 else:
                     names, pos = list(msg.name), np.asarray(msg.position, dtype=np.float64)
                     if not names or len(pos) != len(names):
@@ -218,12 +223,14 @@ def read_bag(
                         continue
                     idx = np.array([columns.setdefault(n, len(columns)) for n in names])
                     rows.append((idx, pos))
-                    joint_t.append(_stamp(msg, log_ns))
+                    joint_t.append(_stamp(msg, log_ns, unstamped))
     except EipltrtError:
         raise
     except Exception as exc:  # rosbags raises many types for corrupt/unsupported files
         raise InputError(f"cannot read bag {bag}: {type(exc).__name__}: {exc}. Check that the recording "
                          f"finished (metadata.yaml and the .mcap/.db3 are complete) or re-record it") from exc
+    if unstamped[0]:
+        logger.info("%d messages in %s have a zero header stamp; used the bag's log time", unstamped[0], bag)
     if skipped:
         logger.warning("skipped %d JointState messages on %s without matching name/position arrays", skipped, jtopic)
     if not images:

@@ -230,6 +230,8 @@ class PushExpert:
         self.duration_s = float(sum(m.duration for m in self.moves))
         self._q_ref = q0
         self._mass = np.zeros((scene.model.nv, scene.model.nv))
+        logger.debug("push plan: object %s -> goal %s, heading %.0f deg, %.2f s", obj, goal,
+                     math.degrees(yaw), self.duration_s)
 
     def target(self, t: float) -> tuple[np.ndarray, float]:
         """Palm point (3,) m and heading (rad) the plan asks for at time ``t`` (s)."""

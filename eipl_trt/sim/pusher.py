@@ -198,6 +198,12 @@ class PusherScene:
         image_size: side of the square camera image (px).
         camera: the free camera to render from.
 
+    Attributes:
+        mujoco: the imported ``mujoco`` module (for callers that need its functions).
+        model, data: the environment's ``MjModel`` and ``MjData`` (the live simulation state).
+        joint_range: (7, 2) arm joint limits (rad).
+        ctrl_range: (7, 2) motor torque limits (N·m).
+
     Raises:
         InputError: ``image_size`` outside 16..1024.
         BackendUnavailableError: mujoco, gymnasium or offscreen GL is unavailable.
