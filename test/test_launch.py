@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
+import os
+import signal
+import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -181,3 +187,226 @@ def test_launch_description_builds_with_launch_ros() -> None:
     node, aggregator = module._configured_nodes(context)
     assert (node.node_package, node.node_executable) == ("eipl_trt", "eipl_trt_node")
     assert (aggregator.node_package, aggregator.node_executable) == ("diagnostic_aggregator", "aggregator_node")
+
+
+# --------------------------------------------------------------------------- analyzers, perspective
+
+ANALYZERS_FILE = REPO / "config" / "diagnostic_analyzers.yaml"
+PERSPECTIVE_FILE = REPO / "config" / "eipl_trt.perspective"
+
+
+def _generic_analyzers(tree: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """GenericAnalyzer blocks by dotted key, walking AnalyzerGroups."""
+    found: dict[str, dict[str, Any]] = {}
+    for key, block in tree.items():
+        if not isinstance(block, dict) or "type" not in block:
+            continue
+        if block["type"] == "diagnostic_aggregator/AnalyzerGroup":
+            found.update({f"{key}.{k}": v for k, v in _generic_analyzers(block["analyzers"]).items()})
+        else:
+            assert block["type"] == "diagnostic_aggregator/GenericAnalyzer"
+            found[key] = block
+    return found
+
+
+def _matches(analyzer: dict[str, Any], name: str) -> bool:
+    """diagnostic_aggregator GenericAnalyzer::match (name, expected, startswith, contains)."""
+    return (
+        name in analyzer.get("name", []) or name in analyzer.get("expected", [])
+        or any(name.startswith(p) for p in analyzer.get("startswith", []) + analyzer.get("find_and_remove_prefix", []))
+        or any(p in name for p in analyzer.get("contains", []))
+    )
+
+
+def test_analyzers_match_every_status_the_node_reports() -> None:
+    pytest.importorskip("diagnostic_msgs")
+    from builtin_interfaces.msg import Time
+
+    from eipl_trt.ros.diagnostics import DiagnosticsReporter, PowerReading
+    from eipl_trt.ros.lifecycle import NODE_NAME
+    from eipl_trt.ros.params import NodeConfig
+
+    params = yaml.safe_load(ANALYZERS_FILE.read_text())["analyzers"]["ros__parameters"]
+    group = params["eipl_trt"]
+    assert (group["type"], group["path"]) == ("diagnostic_aggregator/AnalyzerGroup", "eipl_trt")
+    analyzers = _generic_analyzers(params)
+    assert all(a["path"] and a.get("timeout", 5.0) > 0 for a in analyzers.values())
+    report = DiagnosticsReporter(NODE_NAME).build(
+        Time(), 0.0, "unconfigured", NodeConfig(), None, "", None, "", PowerReading(None, "no power source")
+    )
+    names = [status.name for status in report.status]
+    assert names == ["eipl_trt: inference", "eipl_trt: inputs", "eipl_trt: commands"]
+    for name in names:
+        assert [key for key, a in analyzers.items() if _matches(a, name)] == ["eipl_trt.node"], name
+    assert set(analyzers["eipl_trt.node"]["expected"]) == set(names)
+
+
+def _perspective_values() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    data = json.loads(PERSPECTIVE_FILE.read_text())
+    manager = data["groups"]["pluginmanager"]
+
+    def values(group: dict[str, Any]) -> dict[str, Any]:
+        keys = group["groups"]["plugin"]["keys"]
+        assert all(v["type"] == "repr" for v in keys.values())
+        return {k: ast.literal_eval(v["repr"]) for k, v in keys.items()}
+
+    plugins = ast.literal_eval(manager["keys"]["running-plugins"]["repr"])
+    return plugins, {name: values(group) for name, group in manager["groups"].items()}
+
+
+def test_perspective_shows_the_nodes_topics() -> None:
+    from eipl_trt.ros.outputs import TIMING_FIELDS
+
+    plugins, groups = _perspective_values()
+    assert plugins == {
+        "rqt_robot_monitor/RobotMonitor": [1], "rqt_plot/Plot": [1, 2],
+        "rqt_image_view/ImageView": [1], "rqt_reconfigure/Param": [1],
+    }
+    # rqt names an instance's settings group plugin__<package>__<class>__<serial>.
+    assert set(groups) == {
+        f"plugin__{plugin.replace('/', '__')}__{serial}" for plugin, serials in plugins.items() for serial in serials
+    }
+    assert groups["plugin__rqt_image_view__ImageView__1"]["topic"] == "/eipl_trt/attention_image"
+    plotted = groups["plugin__rqt_plot__Plot__1"]["topics"] + groups["plugin__rqt_plot__Plot__2"]["topics"]
+    fields = [TIMING_FIELDS[int(t.split("[")[1].rstrip("]"))] for t in plotted]
+    assert all(t.startswith("/eipl_trt/timing/position[") for t in plotted)
+    assert fields == ["preprocess_ms", "inference_ms", "postprocess_ms", "step_ms", "input_age_ms", "image_latency_ms"]
+    for serial in (1, 2):
+        plot = groups[f"plugin__rqt_plot__Plot__{serial}"]
+        assert plot["autoscroll"] is True and len(plot["x_limits"]) == len(plot["y_limits"]) == 2
+
+
+# --------------------------------------------------------------------------- the command line, run for real
+
+
+@pytest.fixture(scope="module")
+def sarnn_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    testing = pytest.importorskip("eipl_trt.models.testing")
+    out = tmp_path_factory.mktemp("sarnn")
+    testing.make_test_model("sarnn", out, seed=0)
+    return out
+
+
+def test_setup_declares_the_console_script_the_command_runs() -> None:
+    tree = ast.parse((REPO / "setup.py").read_text())
+    scripts = [ast.literal_eval(n) for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    assert "eipl_trt_node = eipl_trt.ros.node:main" in scripts  # so `python -m eipl_trt.ros.node` == eipl_trt_node
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_launch_command_line_starts_the_node_and_it_predicts(sarnn_dir: Path, tmp_path: Path) -> None:
+    rclpy = pytest.importorskip("rclpy")
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rcl_interfaces.srv import GetParameters
+    from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from sensor_msgs.msg import Image, JointState
+
+    from eipl_trt.spec import ModelSpec
+
+    spec = ModelSpec.load(sarnn_dir)
+    # A site params file: backend auto (overridden below), a non-default max_step and rate (kept).
+    params = yaml.safe_load(PARAMS_FILE.read_text())
+    params["/**"]["ros__parameters"].update({"max_step": 0.2, "rate_hz": 20.0, "backend": "auto"})
+    site_params = tmp_path / "site.yaml"
+    site_params.write_text(yaml.safe_dump(params))
+    plan = node_launch_from_args({
+        "model": str(sarnn_dir), "backend": "onnxruntime", "namespace": "robot1", "image_topic": "/cam/image",
+        "joint_states_topic": "/arm/joint_states", "command_interface": "joint_state", "use_sim_time": "false",
+        "params_file": str(site_params), "precision": "",
+    })
+    command = plan.command(write_overrides_file(plan.overrides, tmp_path))
+    # The console script is setup.py's `eipl_trt_node = eipl_trt.ros.node:main`; run that module with
+    # this interpreter so the test exercises this checkout, not a possibly stale installed copy.
+    command[0:1] = [sys.executable, "-m", "eipl_trt.ros.node"]
+    domain_id = 40 + os.getpid() % 50
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), PYTHONPATH=str(REPO))
+    log = (tmp_path / "node.log").open("w")
+    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    context = rclpy.context.Context()
+    rclpy.init(context=context, domain_id=domain_id)
+    node = rclpy.create_node("launch_test_probe", context=context)
+    got: dict[str, list[Any]] = {"predicted": [], "commands": [], "timing": [], "diagnostics": []}
+    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    node.create_subscription(JointState, "/robot1/eipl_trt/predicted_joint_states", got["predicted"].append, reliable)
+    node.create_subscription(JointState, "/robot1/eipl_trt/joint_commands", got["commands"].append, reliable)
+    node.create_subscription(JointState, "/robot1/eipl_trt/timing", got["timing"].append, reliable)
+    node.create_subscription(DiagnosticArray, "/diagnostics", got["diagnostics"].append, 10)
+    image_pub = node.create_publisher(Image, "/cam/image", qos_profile_sensor_data)
+    joint_pub = node.create_publisher(JointState, "/arm/joint_states", qos_profile_sensor_data)
+    height, width = spec.image_height, spec.image_width
+    pixels = bytes(np.random.default_rng(0).integers(0, 255, height * width * 3, dtype=np.uint8))
+    middle = [(lo + hi) / 2 for lo, hi in zip(spec.joint_min, spec.joint_max)]
+    try:
+        deadline = time.monotonic() + 90.0
+        while time.monotonic() < deadline and not (
+            len(got["predicted"]) >= 3 and got["commands"] and got["timing"] and got["diagnostics"]
+        ):
+            assert proc.poll() is None, f"node exited: {(tmp_path / 'node.log').read_text()[-3000:]}"
+            assert "configure failed" not in (tmp_path / "node.log").read_text(), (tmp_path / "node.log").read_text()
+            stamp = node.get_clock().now().to_msg()
+            joint_pub.publish(JointState(header=_header(stamp), name=list(spec.joint_names), position=middle))
+            image_pub.publish(Image(header=_header(stamp), height=height, width=width, encoding="rgb8",
+                                    step=3 * width, data=pixels))
+            _spin(rclpy, node, context, 0.05)
+        log.flush()
+        assert len(got["predicted"]) >= 3, f"no predictions; node log:\n{(tmp_path / 'node.log').read_text()[-3000:]}"
+        prediction = got["predicted"][-1]
+        assert list(prediction.name) == list(spec.joint_names)
+        assert len(prediction.position) == len(spec.joint_names) and np.isfinite(prediction.position).all()
+        assert got["commands"] and list(got["commands"][-1].name) == list(spec.joint_names)
+        # The perspective plots ~/timing by index: the labels there must be the fields it names.
+        from eipl_trt.ros.outputs import TIMING_FIELDS
+
+        assert list(got["timing"][-1].name)[: len(TIMING_FIELDS)] == list(TIMING_FIELDS)
+        # Every status the node publishes is caught by the analyzers (none would land in "Other").
+        analyzers = _generic_analyzers(yaml.safe_load(ANALYZERS_FILE.read_text())["analyzers"]["ros__parameters"])
+        names = {s.name for msg in got["diagnostics"] for s in msg.status}
+        assert names == set(analyzers["eipl_trt.node"]["expected"])
+        # Overrides beat the params file; values only in the params file are kept.
+        values = _get_parameters(rclpy, node, context, GetParameters, "/robot1/eipl_trt",
+                                 ["model", "backend", "command_interface", "use_sim_time", "max_step", "rate_hz"])
+        assert values == [str(sarnn_dir), "onnxruntime", "joint_state", False, 0.2, 20.0]
+        topics = {name for name, _types in node.get_topic_names_and_types()}
+        assert {"/robot1/eipl_trt/attention_image", "/robot1/eipl_trt/timing", "/cam/image"} <= topics
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = None
+        log.close()
+        node.destroy_node()
+        context.try_shutdown()
+    assert code == 0, (tmp_path / "node.log").read_text()[-3000:]
+
+
+def _header(stamp: Any) -> Any:
+    from std_msgs.msg import Header
+
+    return Header(stamp=stamp, frame_id="camera")
+
+
+def _spin(rclpy: Any, node: Any, context: Any, seconds: float) -> None:
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        executor.spin_once(timeout_sec=max(0.0, end - time.monotonic()))
+    executor.remove_node(node)
+
+
+def _get_parameters(rclpy: Any, node: Any, context: Any, srv: Any, fqn: str, names: list[str]) -> list[Any]:
+    from rclpy.parameter import parameter_value_to_python
+
+    client = node.create_client(srv, f"{fqn}/get_parameters")
+    assert client.wait_for_service(timeout_sec=10.0), f"{fqn}/get_parameters not available"
+    future = client.call_async(srv.Request(names=names))
+    deadline = time.monotonic() + 10.0
+    while not future.done() and time.monotonic() < deadline:
+        _spin(rclpy, node, context, 0.05)
+    assert future.done(), "get_parameters timed out"
+    return [parameter_value_to_python(v) for v in future.result().values]
