@@ -335,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
 
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="eipl_latency_") as tmp_name:
         tmp = Path(tmp_name)
         if args.model:
@@ -347,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
                    for trigger in args.triggers.split(",") if trigger.strip()]
     table = markdown(results, args)
     print(table)
+    print(f"load average (1 min) before/after: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     report = {
         "what": "eipl_trt node end-to-end latency over DDS (image publish -> prediction receipt), two processes",
         "model": {"kind": spec.model, "image_hw": [spec.image_height, spec.image_width],
@@ -354,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
                   "directory": str(args.model) if args.model else "random-weight SARNN (make_test_model)"},
         "published_image": {"width": args.width, "height": args.height, "encoding": "rgb8"},
         "args": vars(args),
-        "environment": environment(),
+        "environment": {**environment(), "loadavg_1_5_15min_before": load_before,
+                        "loadavg_1_5_15min_after": os.getloadavg()},
         "results": results,
         "markdown": table,
     }

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from eipl_trt.errors import BackendUnavailableError, InputError
+from eipl_trt.errors import BackendUnavailableError, EipltrtError, InputError
 from eipl_trt.power import (
     PowerSample,
     StepEnergyMeter,
@@ -150,7 +150,7 @@ def test_energy_integrates_power_over_the_clock(orin_nano_sysfs: tuple[Path, Pat
     assert monitor.energy_since(mark) == pytest.approx(2.0)  # (8 + 0) / 2 W x 0.5 s
     assert monitor.samples_taken == 5
     monitor.stop()
-    with pytest.raises(InputError, match="not running.*start"):
+    with pytest.raises(EipltrtError, match="not running.*start"):
         monitor.read()
     monitor.start()  # a restart counts from zero again
     assert monitor.read().energy_j == 0.0

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Callable
 
-from eipl_trt.errors import InputError
+from eipl_trt.errors import EipltrtError, InputError
 
 __all__ = [
     "Clock",
@@ -91,7 +91,11 @@ class PowerMonitor(abc.ABC):
 
     @abc.abstractmethod
     def read(self) -> PowerSample:
-        """Take a reading now: time (s), latest power (W) and energy since :meth:`start` (J)."""
+        """Take a reading now: time (s), latest power (W) and energy since :meth:`start` (J).
+
+        Raises:
+            EipltrtError: the monitor is not running (call :meth:`start` first).
+        """
 
     def energy_since(self, mark: PowerSample) -> float:
         """Energy consumed between ``mark`` (an earlier :meth:`read`) and now, J."""
@@ -192,7 +196,7 @@ class SampledPowerMonitor(PowerMonitor):
         """
         with self._lock:
             if not self._running:
-                raise InputError(f"power monitor {self.source} is not running; call start() first")
+                raise EipltrtError(f"power monitor {self.source} is not running; call start() first")
             now = self._clock()
             power = self._read_or_hold()
             dt = now - self._last_t
@@ -224,7 +228,7 @@ class SampledPowerMonitor(PowerMonitor):
         while not self._stop_event.wait(self.interval_s):
             try:
                 self.sample()
-            except InputError:  # stopped between wait() and sample()
+            except EipltrtError:  # stopped between wait() and sample()
                 return
 
 

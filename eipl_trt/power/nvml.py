@@ -14,7 +14,7 @@ import math
 from types import ModuleType
 from typing import Any
 
-from eipl_trt.errors import BackendUnavailableError
+from eipl_trt.errors import BackendUnavailableError, EipltrtError
 from eipl_trt.power.base import Clock, PowerMonitor, PowerSample, SampledPowerMonitor
 
 __all__ = ["NvmlEnergyMonitor", "NvmlPowerMonitor", "NvmlQueryNotSupported", "import_pynvml"]
@@ -125,7 +125,7 @@ class NvmlEnergyMonitor(PowerMonitor):
     def read(self) -> PowerSample:
         with self._lock:
             if not self._running:
-                raise BackendUnavailableError(f"power monitor {self.source} is not running; call start() first")
+                raise EipltrtError(f"power monitor {self.source} is not running; call start() first")
             now = self._clock()
             nvml_error = self._device.pynvml.NVMLError
             try:
