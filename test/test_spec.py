@@ -117,3 +117,6 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path: Path) -> None:
             raise RuntimeError("interrupted")
     assert json.loads(target.read_text()) == {"v": 1}
     assert os.listdir(tmp_path) == ["report.json"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask  # like open(), not mkstemp's 0600

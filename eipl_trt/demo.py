@@ -1,0 +1,359 @@
+"""``make demo``: the node on ONNX Runtime, fed a recorded rosbag over ROS 2, with a summary.
+
+What it does, end to end, exactly as on a robot:
+
+1. starts ``eipl_trt_node`` as its own process (the console script, as the launch file would) with
+   the bundled SARNN on ONNX Runtime, ``trigger: image`` (one step per camera frame);
+2. reads the bundled sample bag with ``rosbags`` and publishes its ``sensor_msgs/Image`` and
+   ``sensor_msgs/JointState`` messages over DDS at the recorded rate, calling ``~/reset`` at each
+   episode start (the bag's episodes are separated by pauses);
+3. listens to ``~/predicted_joint_states`` and ``~/timing``;
+4. prints frames, step latency p50/p99, and the joint MSE of the predictions against the joints
+   recorded one control period later, beside the hold-last baseline; writes ``summary.json``,
+   ``predictions.csv`` and ``demo.png`` into ``--out``.
+
+Needs rclpy (the PyPI wheels or a ROS install), rosbags and matplotlib; not torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from eipl_trt.atomic import write_bytes_atomic, write_text_atomic
+from eipl_trt.errors import EipltrtError
+from eipl_trt.paths import DEFAULT_MODEL, resolve_model, share_dir
+
+__all__ = ["main", "DemoResult"]
+
+NODE_NAME = "eipl_trt"
+SAMPLE_BAG = "data/pusher_sample"
+
+
+@dataclass
+class DemoResult:
+    """What came back from the node."""
+
+    predictions: dict[int, np.ndarray] = field(default_factory=dict)  # image stamp (ns) -> joints (D,)
+    timings: list[dict[str, float]] = field(default_factory=list)
+    published_frames: int = 0
+
+
+def _node_command(model: str, extra: Sequence[str]) -> list[str]:
+    script = Path(sys.executable).with_name("eipl_trt_node")
+    base = [str(script)] if script.is_file() else [sys.executable, "-m", "eipl_trt.ros.node"]
+    return [*base, "--ros-args", "-p", f"model:={model}", "-p", "backend:=onnxruntime",
+            "-p", "trigger:=image", "-p", "max_input_age:=2.0", *extra]
+
+
+def _stamp_ns(header: Any) -> int:
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+def _load_bag(path: Path) -> tuple[list[tuple[int, str, Any]], list[slice], Any]:
+    """All Image and JointState messages in stamp order, the episode spans, and the bag streams."""
+    from eipl_trt.bagio import read_bag, split_episodes
+
+    streams = read_bag(path)
+    order = np.argsort(streams.image_stamps, kind="stable")
+    events: list[tuple[int, str, Any]] = []
+    for i in order:
+        events.append((int(round(streams.image_stamps[i] * 1e9)), "image", i))
+    for j in range(len(streams.joint_stamps)):
+        events.append((int(round(streams.joint_stamps[j] * 1e9)), "joints", j))
+    events.sort(key=lambda e: (e[0], 0 if e[1] == "joints" else 1))  # joints first at equal stamps
+    return events, split_episodes(streams.image_stamps, 1.0), streams
+
+
+class _Client:
+    """The test-bench side: publishers, subscribers and the reset client, spun in a thread."""
+
+    def __init__(self, namespace: str, joint_names: Sequence[str]):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from sensor_msgs.msg import Image, JointState
+        from std_srvs.srv import Trigger
+
+        rclpy.init()
+        self.rclpy = rclpy
+        self.node = rclpy.create_node("eipl_trt_demo_player")
+        self.Image, self.JointState = Image, JointState
+        self.image_pub = self.node.create_publisher(Image, "image_raw", 10)
+        self.joint_pub = self.node.create_publisher(JointState, "joint_states", 50)
+        self.reset = self.node.create_client(Trigger, f"{namespace}/reset")
+        self.trigger_req = Trigger.Request()
+        self.result = DemoResult()
+        self.lock = threading.Lock()
+        self.model_joints = list(joint_names)
+        self.pred_sub = self.node.create_subscription(
+            JointState, f"{namespace}/predicted_joint_states", self._on_prediction, 100)
+        self.node.create_subscription(JointState, f"{namespace}/timing", self._on_timing, 100)
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def _on_prediction(self, msg: Any) -> None:
+        index = {n: i for i, n in enumerate(msg.name)}
+        joints = np.array([msg.position[index[n]] for n in self.model_joints])
+        with self.lock:
+            self.result.predictions[_stamp_ns(msg.header)] = joints
+
+    def _on_timing(self, msg: Any) -> None:
+        with self.lock:
+            self.result.timings.append(dict(zip(msg.name, msg.position)))
+
+    def wait_ready(self, timeout_s: float, node_proc: subprocess.Popen) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if node_proc.poll() is not None:
+                raise EipltrtError(f"the node exited with code {node_proc.returncode} before it was ready; see its log")
+            if (self.reset.service_is_ready() and self.image_pub.get_subscription_count() > 0
+                    and self.joint_pub.get_subscription_count() > 0 and self.pred_sub.get_publisher_count() > 0):
+                time.sleep(0.5)  # discovery is per endpoint pair: let the node's side match ours too
+                return
+            time.sleep(0.1)
+        raise EipltrtError(f"the node did not come up within {timeout_s:.0f} s (no ~/reset service or image subscriber)")
+
+    def call_reset(self) -> None:
+        future = self.reset.call_async(self.trigger_req)
+        deadline = time.monotonic() + 5.0
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if not future.done() or not future.result().success:
+            raise EipltrtError("the node did not answer ~/reset")
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.rclpy.try_shutdown()
+
+
+def _publish(client: _Client, streams: Any, events: list[tuple[int, str, Any]], episodes: list[slice],
+             speed: float, gap_s: float, progress: bool) -> None:
+    starts = sorted(int(round(streams.image_stamps[s.start] * 1e9)) - 1_000_000 for s in episodes)
+    bar = None
+    if progress:
+        try:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(streams.image_stamps), unit="frame", desc="replaying", dynamic_ncols=True)
+        except ImportError:
+            bar = None
+    t_wall = time.monotonic()
+    t_bag = events[0][0]
+    for stamp, kind, index in events:
+        if starts and stamp >= starts[0]:
+            # a new episode (1 ms before its first image, so its first joint states count too):
+            # compress the recorded pause to gap_s and zero the node's recurrent state
+            t_bag = starts.pop(0)
+            t_wall = time.monotonic() + gap_s
+            while time.monotonic() < t_wall:
+                time.sleep(0.01)
+            client.call_reset()
+        delay = t_wall + (stamp - t_bag) / 1e9 / speed - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        if kind == "image":
+            client.image_pub.publish(_image_msg(client, streams, index, stamp))
+            client.result.published_frames += 1
+            if bar:
+                bar.update(1)
+        else:
+            client.joint_pub.publish(_joint_msg(client, streams, index, stamp))
+    if bar:
+        bar.close()
+
+
+def _header(stamp_ns: int, frame: str) -> Any:
+    from builtin_interfaces.msg import Time
+    from std_msgs.msg import Header
+
+    return Header(stamp=Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000), frame_id=frame)
+
+
+def _image_msg(client: _Client, streams: Any, index: int, stamp: int) -> Any:
+    img = np.ascontiguousarray(streams.images[index])
+    h, w = img.shape[:2]
+    return client.Image(header=_header(stamp, "camera_optical_frame"), height=h, width=w,
+                        encoding=f"{streams.channel_order}8", is_bigendian=0, step=w * 3, data=img.tobytes())
+
+
+def _joint_msg(client: _Client, streams: Any, index: int, stamp: int) -> Any:
+    row = streams.joint_positions[index]
+    keep = ~np.isnan(row)
+    names = [n for n, k in zip(streams.joint_names, keep) if k]
+    return client.JointState(header=_header(stamp, ""), name=names, position=[float(v) for v in row[keep]])
+
+
+def summarize(result: DemoResult, streams: Any, episodes: Sequence[slice], joint_names: Sequence[str],
+              rate_hz: float) -> dict[str, Any]:
+    """Frames, latency and EIPL's joint MSE: the prediction made on frame k against the joints
+    recorded at frame k+1 of the same episode (interpolated; hold-last predicts the joints at frame k)."""
+    from eipl_trt.bagio import select_joints
+
+    measured = select_joints(streams.joint_names, streams.joint_positions, joint_names)
+    period = 1.0 / rate_hz
+    pred_err, hold_err = [], []
+    for span in episodes:
+        frames = streams.image_stamps[span]
+        near = (streams.joint_stamps >= frames[0] - period) & (streams.joint_stamps <= frames[-1] + period)
+        t, q = streams.joint_stamps[near], measured[near]
+        if t.size == 0:
+            continue
+
+        def at(s: float, t: np.ndarray = t, q: np.ndarray = q) -> np.ndarray:
+            return np.array([np.interp(s, t, q[:, j]) for j in range(q.shape[1])])
+
+        for now, nxt in zip(frames[:-1], frames[1:]):
+            joints = result.predictions.get(int(round(now * 1e9)))
+            if joints is None or nxt > t[-1] + 0.5 * period + 1e-6:
+                continue  # no prediction for this frame, or no recorded joints for the next one
+            target = at(nxt)
+            pred_err.append(np.mean((joints - target) ** 2))
+            hold_err.append(np.mean((at(now) - target) ** 2))
+    steps = np.array([r.get("step_ms", np.nan) for r in result.timings], dtype=float)
+    infer = np.array([r.get("inference_ms", np.nan) for r in result.timings], dtype=float)
+    steps = steps[np.isfinite(steps)]
+    infer = infer[np.isfinite(infer)]
+    return {
+        "frames_published": result.published_frames,
+        "predictions_received": len(result.predictions),
+        "scored_steps": len(pred_err),
+        "step_ms_p50": float(np.percentile(steps, 50)) if steps.size else None,
+        "step_ms_p99": float(np.percentile(steps, 99)) if steps.size else None,
+        "inference_ms_p50": float(np.percentile(infer, 50)) if infer.size else None,
+        "joint_mse": float(np.mean(pred_err)) if pred_err else None,
+        "hold_last_mse": float(np.mean(hold_err)) if hold_err else None,
+    }
+
+
+def _plot(result: DemoResult, streams: Any, joint_names: Sequence[str], period_s: float) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from eipl_trt.bagio import select_joints
+
+    measured = select_joints(streams.joint_names, streams.joint_positions, joint_names)
+    t0 = streams.image_stamps.min()
+    stamps = np.array(sorted(result.predictions)) / 1e9
+    preds = np.stack([result.predictions[k] for k in sorted(result.predictions)]) if stamps.size else None
+    cols = 4
+    rows = (len(joint_names) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.6 * rows), squeeze=False)
+    for j, name in enumerate(joint_names):
+        ax = axes[j // cols][j % cols]
+        ax.plot(streams.joint_stamps - t0, measured[:, j], color="k", lw=1.0, label="recorded")
+        if preds is not None:
+            ax.plot(stamps - t0 + period_s, preds[:, j], ".", color="tab:red", ms=2.5, label="node prediction (t+1)")
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=7)
+        if j == 0:
+            ax.legend(fontsize=7)
+    for k in range(len(joint_names), rows * cols):
+        axes[k // cols][k % cols].axis("off")
+    fig.suptitle("eipl_trt demo: node predictions over DDS vs the recorded joints (bag time, s)", fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def run_demo(model: str, bag: Path, out: Path, *, speed: float = 1.0, gap_s: float = 0.5,
+             progress: bool = True, node_args: Sequence[str] = ()) -> dict[str, Any]:
+    """Run the whole demo and return the summary (see module docstring)."""
+    spec = resolve_model(model)
+    events, episodes, streams = _load_bag(bag)
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "node.log"
+    env = dict(os.environ)
+    env.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
+    os.environ["ROS_DOMAIN_ID"] = env["ROS_DOMAIN_ID"]
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(_node_command(model, node_args), stdout=log_file,
+                                stderr=subprocess.STDOUT, env=env)
+        client = None
+        try:
+            client = _Client(f"/{NODE_NAME}", spec.joint_names)
+            client.wait_ready(60.0, proc)
+            _publish(client, streams, events, episodes, speed, gap_s, progress)
+            deadline = time.monotonic() + 3.0
+            while time.monotonic() < deadline and len(client.result.predictions) < client.result.published_frames:
+                time.sleep(0.05)
+        finally:
+            if client is not None:
+                client.close()
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    result = client.result
+    summary = summarize(result, streams, episodes, spec.joint_names, spec.rate_hz)
+    summary.update({"model": str(spec.directory), "bag": str(bag), "episodes": len(episodes),
+                    "node_exit_code": proc.returncode, "backend": "onnxruntime", "trigger": "image"})
+    rows = ["image_stamp_ns," + ",".join(spec.joint_names)]
+    rows += [f"{k}," + ",".join(f"{v:.9g}" for v in result.predictions[k]) for k in sorted(result.predictions)]
+    write_text_atomic(out / "predictions.csv", "\n".join(rows) + "\n")
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_bytes_atomic(out / "demo.png", _plot(result, streams, spec.joint_names, spec.period_s))
+    return summary
+
+
+def _print_summary(summary: dict[str, Any], out: Path) -> None:
+    def ms(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.2f} ms"
+
+    mse, hold = summary["joint_mse"], summary["hold_last_mse"]
+    print("\n== eipl_trt demo summary ==")
+    print(f"model            {summary['model']} (onnxruntime, one step per camera frame)")
+    print(f"bag              {summary['bag']} ({summary['episodes']} episodes)")
+    print(f"frames           {summary['frames_published']} published, {summary['predictions_received']} predictions received")
+    print(f"step latency     p50 {ms(summary['step_ms_p50'])}, p99 {ms(summary['step_ms_p99'])} "
+          f"(inference p50 {ms(summary['inference_ms_p50'])})")
+    if mse is not None and hold is not None:
+        verdict = (f"{hold / mse:.1f}x lower than hold-last" if 0 < mse < hold
+                   else "not better than hold-last")
+        print(f"joint MSE        {mse:.6f} rad^2 vs the recorded next step; hold-last baseline {hold:.6f} ({verdict})")
+    print(f"plot             {out / 'demo.png'}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m eipl_trt.demo`` (what ``make demo`` runs)."""
+    parser = argparse.ArgumentParser(prog="eipl_trt.demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="bundled model name or directory (default %(default)s)")
+    parser.add_argument("--bag", type=Path, default=None, help="rosbag2 to replay (default: the bundled sample bag)")
+    parser.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("results/demo"), help="output directory (default %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        bag = args.bag or share_dir() / SAMPLE_BAG
+        summary = run_demo(args.model, bag, args.out, speed=args.speed)
+    except EipltrtError as exc:
+        print(f"demo: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    _print_summary(summary, args.out)
+    return 0 if summary["predictions_received"] > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

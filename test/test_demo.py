@@ -1,0 +1,63 @@
+"""The demo path: the node process over real DDS, fed a real MCAP bag, equals the offline Predictor."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+pytest.importorskip("rosbags")
+models_testing = pytest.importorskip("eipl_trt.models.testing")
+
+from eipl_trt.bagio import read_bag, select_joints  # noqa: E402
+from eipl_trt.demo import run_demo  # noqa: E402
+from eipl_trt.predictor import Predictor  # noqa: E402
+from eipl_trt.sim.bagwrite import BagEpisode, write_episodes_bag  # noqa: E402
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+NAMES = ("a", "b", "c")
+
+
+def test_demo_replays_a_bag_through_the_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(60 + os.getpid() % 40))
+    spec = models_testing.make_test_model("sarnn", tmp_path / "model", seed=0, joint_dim=3, joint_names=NAMES)
+    rng = np.random.default_rng(0)
+    episodes = []
+    for e in range(2):
+        # joint states 50 ms ahead of each frame, so the node has the frame's joints before the frame
+        # whatever order DDS delivers the two topics in
+        t_img = np.arange(15) / 10.0 + 0.05
+        t_joint = np.arange(15) / 10.0
+        q = np.stack([0.5 * np.sin(t_joint + e), 0.3 * np.cos(t_joint), t_joint / 3, -t_joint], 1)
+        episodes.append(BagEpisode(t_img, rng.integers(0, 256, (15, 48, 64, 3), dtype=np.uint8), t_joint, q))
+    write_episodes_bag(tmp_path / "bag", episodes, joint_names=["c", "extra", "a", "b"])
+
+    summary = run_demo(str(spec.directory), tmp_path / "bag", tmp_path / "out", speed=3.0, gap_s=0.2, progress=False)
+
+    assert summary["frames_published"] == 30
+    assert summary["predictions_received"] == 30
+    assert summary["node_exit_code"] == 0
+    assert summary["scored_steps"] == 28  # the last frame of each episode has no recorded next step
+    assert summary["step_ms_p50"] > 0 and summary["joint_mse"] >= 0
+    saved = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert saved["predictions_received"] == 30
+    assert (tmp_path / "out" / "demo.png").read_bytes().startswith(b"\x89PNG")
+
+    # The node's predictions over DDS equal the offline Predictor on the same frames and joints.
+    rows = (tmp_path / "out" / "predictions.csv").read_text().splitlines()[1:]
+    node = {int(r.split(",")[0]): np.array([float(v) for v in r.split(",")[1:]]) for r in rows}
+    streams = read_bag(tmp_path / "bag")
+    joints = select_joints(streams.joint_names, streams.joint_positions, NAMES)
+    predictor = Predictor.from_model(spec)
+    for e in range(2):
+        predictor.reset_state()
+        for k in range(15 * e, 15 * e + 15):
+            stamp = streams.image_stamps[k]
+            q = joints[np.searchsorted(streams.joint_stamps, stamp) - 1]  # the latest before the frame
+            expected = predictor.step(streams.images[k], q, "rgb8").joints
+            got = node[int(round(stamp * 1e9))]
+            np.testing.assert_allclose(got, expected, atol=1e-5)
