@@ -35,7 +35,18 @@ test-fast: install
 	$(PY) -m pytest -m "not slow"
 
 bench: install
-	$(PY) scripts/bench_predictor.py
+	$(VENV)/bin/eipl-trt bench --out results/bench
+
+# The main job on the bundled default: no torch, ONNX Runtime on the CPU.
+$(DEMO_VENV)/.stamp-demo: requirements/runtime.txt requirements/ros.txt requirements/demo.txt
+	test -x $(DEMO_PY) || $(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_PY) -m pip install $(PIP_FLAGS) --upgrade pip
+	$(DEMO_PY) -m pip install $(PIP_FLAGS) -r requirements/demo.txt
+	touch $@
+
+demo: $(DEMO_VENV)/.stamp-demo
+	$(DEMO_PY) -m pip install $(PIP_FLAGS) --no-deps --no-build-isolation --force-reinstall .
+	AMENT_PREFIX_PATH=$(abspath $(DEMO_VENV)) $(DEMO_PY) -m eipl_trt.demo --out results/demo
 
 clean:
 	rm -rf build *.egg-info .pytest_cache

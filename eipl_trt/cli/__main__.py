@@ -1,0 +1,7 @@
+"""``python -m eipl_trt.cli`` is ``eipl-trt``."""
+
+import sys
+
+from eipl_trt.cli import main
+
+sys.exit(main())
