@@ -65,3 +65,20 @@ def test_quantization_needs_data(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="episodes are empty"):
         record_calibration_feeds(spec, [([], [], "rgb8")])
     assert not (tmp_path / "model.int8.onnx").exists()
+
+
+def test_cli_quantizes_from_a_dataset_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from eipl_trt.cli import main as cli_main
+
+    spec = models_testing.make_test_model("cnnrnn", tmp_path / "m", seed=2, joint_dim=3)
+    data = tmp_path / "data" / "train"
+    data.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    np.save(data / "images.npy", rng.integers(0, 256, (2, 6, 128, 128, 3), dtype=np.uint8))
+    np.save(data / "joints.npy", rng.uniform(-0.5, 0.5, (2, 6, 3)).astype(np.float32))
+    np.save(tmp_path / "data" / "joint_bounds.npy", np.array([[-1.0] * 3, [1.0] * 3], np.float32))
+    code = cli_main(["quantize", "--model", str(spec.directory), "--calibration", str(tmp_path / "data"),
+                     "--method", "minmax"])
+    assert code == 0
+    assert "from 12 calibration steps" in capsys.readouterr().out
+    assert available_precisions(ModelSpec.load(spec.directory), "onnxruntime") == ["fp32", "int8"]
