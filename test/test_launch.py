@@ -64,6 +64,8 @@ def test_launch_file_declares_the_documented_arguments() -> None:
     assert ast.get_docstring(tree) and "ros2 launch eipl_trt robot.launch.py" in ast.get_docstring(tree)
     declared = _declarations()
     assert set(declared) == DOCUMENTED_ARGUMENTS
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "DeclareLaunchArgument"]
+    assert len(calls) == len(declared), "every DeclareLaunchArgument is a named variable"
     assert set(NODE_ARGUMENTS) == DOCUMENTED_ARGUMENTS - {"rqt", "aggregator"}
     for name, decl in declared.items():
         text = decl["description"]
