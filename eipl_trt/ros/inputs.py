@@ -1,0 +1,176 @@
+"""Latest-only input handoff between subscription callbacks and the model step (pure Python).
+
+* :class:`LatestSlot` holds at most one item: a new item overwrites an unconsumed one (counted
+  as dropped), so nothing queues up when a camera runs faster than the model.
+* :class:`JointCache` keeps the latest position of every joint *by name*, across partial
+  ``joint_states`` messages from several publishers, and assembles the model's joint vector.
+
+Times are seconds on the node's clock (ROS time, so simulated time during bag replay).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from typing import Any, Generic, Sequence, TypeVar
+
+import numpy as np
+
+__all__ = ["Frame", "LatestSlot", "JointCache", "JointVector"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded camera frame.
+
+    Attributes:
+        image: ``(H, W, C)`` uint8 view of the message bytes (row padding removed).
+        encoding: ROS encoding (rgb8, bgr8, rgba8, bgra8, mono8).
+        stamp_s: header stamp (s); 0.0 when the driver left it unset.
+        receipt_s: node time at receipt (s).
+        header: the message header, copied to the outputs computed from this frame.
+    """
+
+    image: np.ndarray
+    encoding: str
+    stamp_s: float
+    receipt_s: float
+    header: Any = None
+
+
+class LatestSlot(Generic[T]):
+    """A depth-1, drop-oldest handoff. :meth:`take` consumes the item; :meth:`latest` keeps it."""
+
+    def __init__(self) -> None:
+        self._item: T | None = None
+        self._fresh = False
+        self._lock = threading.Lock()
+        self.received = 0
+        self.dropped = 0
+
+    def put(self, item: T) -> bool:
+        """Store ``item``; returns True if it overwrote one that was never taken (a dropped input)."""
+        with self._lock:
+            overwrote = self._fresh
+            self._item = item
+            self._fresh = True
+            self.received += 1
+            if overwrote:
+                self.dropped += 1
+            return overwrote
+
+    def take(self) -> T | None:
+        """The item if it was not taken before, else ``None``; marks it taken."""
+        with self._lock:
+            if not self._fresh:
+                return None
+            self._fresh = False
+            return self._item
+
+    def latest(self) -> T | None:
+        """The most recent item, taken or not (``None`` before the first)."""
+        with self._lock:
+            return self._item
+
+    def clear(self) -> None:
+        """Forget the item (e.g. after a time jump); counters are kept."""
+        with self._lock:
+            self._item = None
+            self._fresh = False
+
+
+@dataclass(frozen=True)
+class JointVector:
+    """The model's joint input assembled from the cache.
+
+    Attributes:
+        positions: ``(D,)`` float64 positions (rad) in model order; NaN where missing.
+        missing: model joints never received.
+        oldest_receipt_s: receipt time of the least recently updated model joint (s), or ``None``
+            when a joint is missing.
+    """
+
+    positions: np.ndarray
+    missing: tuple[str, ...]
+    oldest_receipt_s: float | None
+
+    @property
+    def complete(self) -> bool:
+        """True when every model joint has a value."""
+        return not self.missing
+
+
+class JointCache:
+    """Latest position per joint name.
+
+    Args:
+        joint_names: the model's joints in model order; other names in messages are ignored.
+    """
+
+    def __init__(self, joint_names: Sequence[str]):
+        self.joint_names = tuple(joint_names)
+        self._index = {name: i for i, name in enumerate(self.joint_names)}
+        self._positions = np.full(len(self.joint_names), np.nan)
+        self._receipt = np.full(len(self.joint_names), -np.inf)
+        self._lock = threading.Lock()
+        self.received = 0
+
+    def update(self, names: Sequence[str], positions: Sequence[float], receipt_s: float) -> list[str]:
+        """Merge one ``joint_states`` message; returns problems found (empty list = all good).
+
+        Joints not in the model are ignored (a robot publishes more joints than a model uses).
+        Problems are sentences: an empty message, ``name``/``position`` length mismatch (the
+        message is ignored), no model joint in the message, non-finite positions (those joints
+        keep their previous value, so they go stale if it persists).
+        """
+        names = list(names)
+        if not names:
+            return ["joint_states message is empty (no names); ignored"]
+        if len(positions) != len(names):
+            return [
+                f"joint_states message has {len(names)} names but {len(positions)} positions; "
+                f"ignored (the publisher must fill position for every name)"
+            ]
+        problems: list[str] = []
+        bad: list[str] = []
+        matched = 0
+        with self._lock:
+            self.received += 1
+            for name, value in zip(names, positions):
+                i = self._index.get(name)
+                if i is None:
+                    continue
+                matched += 1
+                v = float(value)
+                if not math.isfinite(v):
+                    bad.append(name)
+                    continue
+                self._positions[i] = v
+                self._receipt[i] = receipt_s
+        if matched == 0:
+            problems.append(
+                f"joint_states message has none of the model joints (got {', '.join(names[:8])}"
+                f"{', ...' if len(names) > 8 else ''}; model joints: {', '.join(self.joint_names)}); "
+                f"set the joint_names parameter to the robot's joint names in model order"
+            )
+        if bad:
+            problems.append(f"joint_states has NaN/Inf position for {', '.join(bad)}; kept the previous value")
+        return problems
+
+    def vector(self) -> JointVector:
+        """The model joint vector from the latest values."""
+        with self._lock:
+            positions = self._positions.copy()
+            receipt = self._receipt.copy()
+        missing = tuple(n for n, r in zip(self.joint_names, receipt) if not np.isfinite(r))
+        oldest = None if missing else float(receipt.min())
+        return JointVector(positions, missing, oldest)
+
+    def clear(self) -> None:
+        """Forget every joint (e.g. after a time jump)."""
+        with self._lock:
+            self._positions[:] = np.nan
+            self._receipt[:] = -np.inf

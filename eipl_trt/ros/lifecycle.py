@@ -1,0 +1,342 @@
+"""The ``eipl_trt`` lifecycle node: ROS plumbing around :class:`~eipl_trt.ros.runtime.NodeRuntime`.
+
+Transitions: **configure** reads the parameters and loads the model (failure -> FAILURE with a
+clear log; the node stays unconfigured and alive); **activate** zeroes the LSTM state, subscribes
+and starts stepping/publishing; **deactivate** stops stepping, sends a hold command (the measured
+position) on the command interface and zeroes the state; **cleanup** frees the model.
+
+Threads (MultiThreadedExecutor): the step runs in its own callback group (with the image
+subscription when ``trigger: image``), inputs in another, diagnostics in a third; services,
+parameters and lifecycle transitions use the default group, so they answer while a step runs.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockChange, ClockType, JumpThreshold, TimeJump
+from rclpy.duration import Duration
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState
+from std_srvs.srv import Trigger
+
+from eipl_trt.control import Throttle
+from eipl_trt.errors import EipltrtError, InputError
+from eipl_trt.ros import convert, log_bridge
+from eipl_trt.ros.diagnostics import DiagnosticsReporter, PowerReading
+from eipl_trt.ros.outputs import Outputs
+from eipl_trt.ros.params import NodeConfig, declare_parameters, read_values
+from eipl_trt.ros.power_source import PowerSource
+from eipl_trt.ros.reconfigure import validate_change
+from eipl_trt.ros.runtime import NodeRuntime
+from eipl_trt.ros.switcher import PrecisionSwitcher
+from eipl_trt.runners import Runner, create_runner
+
+__all__ = ["EiplTrtNode", "NODE_NAME"]
+
+NODE_NAME = "eipl_trt"
+SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
+_NUMBERS = re.compile(r"[-+]?\d[\d.e+-]*")
+
+
+class EiplTrtNode(LifecycleNode):
+    """Camera + joint states in; predicted joints, attention, images, timing, commands and diagnostics out."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(NODE_NAME, **kwargs)
+        self._log_handler = log_bridge.attach(self.get_logger())
+        declare_parameters(self)
+        try:
+            self._cfg = NodeConfig.from_values(read_values(self))
+        except InputError as exc:  # reported again (and refused) on configure
+            self.get_logger().error(f"invalid parameters: {exc}")
+            self._cfg = NodeConfig()
+        self.autostart = bool(self.get_parameter("autostart").value)
+        self._state = "unconfigured"
+        self._runtime: NodeRuntime | None = None
+        self._outputs: Outputs | None = None
+        self._switcher: PrecisionSwitcher | None = None
+        self._configure_error = ""
+        self._fallback = ""
+        self._reverting = False
+        self._subs: list[Any] = []
+        self._step_timer: Any = None
+        self._step_lock = threading.Lock()
+        self._active = False
+        self._throttle = Throttle(period_s=5.0)
+        self._power = PowerSource()
+        self._power_w: float | None = None
+        self._step_group = MutuallyExclusiveCallbackGroup()
+        self._input_group = MutuallyExclusiveCallbackGroup()
+        diag_group = MutuallyExclusiveCallbackGroup()
+        self._reporter = DiagnosticsReporter(self.get_name())
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diag_timer = self.create_timer(
+            1.0, self._publish_diagnostics, callback_group=diag_group, clock=Clock(clock_type=ClockType.STEADY_TIME)
+        )
+        self._reset_srv = self.create_service(Trigger, "~/reset", self._on_reset)
+        self._jump_handle = self.get_clock().create_jump_callback(
+            JumpThreshold(min_forward=None, min_backward=Duration(nanoseconds=-1), on_clock_change=False),
+            post_callback=self._on_time_jump,
+        )
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    # ------------------------------------------------------------------ helpers
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _warn(self, key: str, message: str) -> None:
+        """Log ``message`` at most once per 5 s per ``key`` and kind of message, saying how many were held back."""
+        key = f"{key}:{_NUMBERS.sub('#', message)[:80]}"
+        if self._throttle.should_log(key, time.monotonic()):
+            held = self._throttle.take_suppressed(key)
+            self.get_logger().warning(message + (f" ({held} similar message(s) suppressed)" if held else ""))
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Read parameters, load and warm up the model, create the publishers."""
+        try:
+            cfg = NodeConfig.from_values(read_values(self))
+            runtime = NodeRuntime.open(cfg)
+        except EipltrtError as exc:
+            self._configure_error = str(exc)
+            self.get_logger().error(f"configure failed: {exc}")
+            return FAILURE
+        except Exception as exc:  # an unexpected failure must still leave the node alive and say why
+            self._configure_error = f"{type(exc).__name__}: {exc}"
+            self.get_logger().error(f"configure failed unexpectedly: {self._configure_error}")
+            return FAILURE
+        spec, backend = runtime.spec, runtime.backend
+        self._cfg, self._runtime, self._configure_error = cfg, runtime, ""
+        self._outputs = Outputs(self, cfg, runtime.joint_names, spec.has_points, runtime.period_s)
+        self._switcher = PrecisionSwitcher(
+            lambda precision: create_runner(spec, backend, precision, cfg.num_threads),
+            self._install_runner, self._on_switch_error,
+        )
+        self._fallback = ""
+        if cfg.backend == "auto" and backend != "tensorrt":
+            self._fallback = "backend auto fell back to onnxruntime (TensorRT is not usable here)"
+        self._state = "inactive"
+        self.get_logger().info(
+            f"configured: model {spec.model} from {spec.directory}, {backend}/{cfg.precision}, "
+            f"{1.0 / runtime.period_s:.1f} Hz ({cfg.trigger} trigger), joints {', '.join(runtime.joint_names)}, "
+            f"commands: {cfg.command_interface}"
+            + (f" on {cfg.command_topic_name()}" if cfg.command_interface != "none" else "")
+        )
+        return SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Zero the LSTM state, subscribe, and start stepping."""
+        rt = self._runtime
+        if rt is None:
+            return FAILURE
+        rt.reset("activated")
+        rt.clear_inputs()
+        image_trigger = self._cfg.trigger == "image"
+        image_qos = qos_profile_sensor_data if image_trigger else QoSProfile(
+            depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+        joint_qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+        self._subs = [
+            self.create_subscription(Image, "image_raw", self._on_image, image_qos,
+                                     callback_group=self._step_group if image_trigger else self._input_group),
+            self.create_subscription(JointState, "joint_states", self._on_joints, joint_qos,
+                                     callback_group=self._input_group),
+        ]
+        if not image_trigger:
+            self._step_timer = self.create_timer(rt.period_s, self._on_step_timer, callback_group=self._step_group)
+        self._active = True
+        self._state = "active"
+        self.get_logger().info("activated: stepping")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop stepping, send a hold command, zero the LSTM state."""
+        self._stop_stepping()
+        self._state = "inactive"
+        return super().on_deactivate(state)
+
+    def _stop_stepping(self) -> None:
+        if self._step_timer is not None:
+            self.destroy_timer(self._step_timer)
+            self._step_timer = None
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        with self._step_lock:  # waits for a step in progress; none starts after this
+            self._active = False
+            rt, out = self._runtime, self._outputs
+            if rt is None or out is None:
+                return
+            hold = rt.hold_command()
+            if hold is not None and out.command is not None:
+                out.publish_command(hold, self.get_clock().now().to_msg())
+                self.get_logger().info(f"deactivated: sent a hold command at the measured position on {out.command.topic_name}")
+            rt.reset("deactivated")
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Free the model and the publishers."""
+        self._release()
+        self._state = "unconfigured"
+        return SUCCESS
+
+    def _release(self) -> None:
+        if self._switcher is not None:
+            self._switcher.close()
+        if self._outputs is not None:
+            self._outputs.destroy()
+        if self._runtime is not None:
+            self._runtime.close()
+        self._switcher, self._outputs, self._runtime = None, None, None
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Hold (if active) and free everything."""
+        if self._active:
+            self._stop_stepping()
+        self._release()
+        self._state = "finalized"
+        return SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Free everything and go back to unconfigured."""
+        self.get_logger().error(f"error during a transition from {state.label}; cleaning up")
+        self._active = False
+        self._release()
+        self._state = "unconfigured"
+        return SUCCESS
+
+    # ------------------------------------------------------------------ inputs
+    def _on_image(self, msg: Image) -> None:
+        rt = self._runtime
+        if rt is None:
+            return
+        now_s = self._now_s()
+        try:
+            frame = convert.frame_from_msg(msg, now_s)
+        except InputError as exc:
+            rt.note_bad_input("image", str(exc), now_s)
+            self._warn("bad_image", f"dropped an image: {exc}")
+            return
+        rt.on_image(frame)
+        if self._cfg.trigger == "image":
+            self._step(new_image_only=True)
+
+    def _on_joints(self, msg: JointState) -> None:
+        rt = self._runtime
+        if rt is None:
+            return
+        now_s = self._now_s()
+        for problem in rt.on_joints(list(msg.name), list(msg.position), now_s):
+            rt.note_bad_input("joint_states", problem, now_s)
+            self._warn("bad_joints", problem)
+
+    def _on_time_jump(self, jump: TimeJump) -> None:
+        if jump.clock_change != ClockChange.ROS_TIME_NO_CHANGE or jump.delta.nanoseconds >= 0:
+            return
+        rt = self._runtime
+        if rt is not None:
+            rt.clear_inputs()
+            rt.request_reset(f"ROS time jumped back by {-jump.delta.nanoseconds * 1e-9:.3f} s")
+        self.get_logger().info(f"ROS time jumped back by {-jump.delta.nanoseconds * 1e-9:.3f} s; resetting the LSTM state")
+
+    # ------------------------------------------------------------------ step
+    def _on_step_timer(self) -> None:
+        self._step(new_image_only=False)
+
+    def _step(self, *, new_image_only: bool) -> None:
+        with self._step_lock:
+            rt, out = self._runtime, self._outputs
+            if not self._active or rt is None or out is None:
+                return
+            started = time.perf_counter()
+            now = self.get_clock().now()
+            now_s = now.nanoseconds * 1e-9
+            result = rt.step(now_s, want_image=out.wants_predicted_image(), new_image_only=new_image_only)
+            if result.status != "ok":
+                if result.message:
+                    self._warn(result.status, result.message)
+                return
+            decision = result.decision
+            if decision is not None:
+                if decision.command is not None:
+                    out.publish_command(decision.command, now.to_msg())
+                if decision.message:
+                    self._warn(f"command_{decision.reason}", decision.message)
+            extra = {"step_ms": (time.perf_counter() - started) * 1e3}
+            if self._power_w is not None:
+                extra["power_w"] = self._power_w
+            out.publish_step(result, now_s, extra)
+            rt.stages.add("step_total", time.perf_counter() - started)
+            if result.missed_deadline:
+                self._warn("deadline", f"step took {extra['step_ms']:.1f} ms or started late; the period is "
+                                       f"{rt.period_s * 1e3:.1f} ms (missed deadlines: {rt.counters.missed_deadlines})")
+
+    # ------------------------------------------------------------------ services, parameters
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        rt = self._runtime
+        if rt is None:
+            response.success, response.message = False, "no model loaded (node unconfigured); nothing to reset"
+            return response
+        steps = rt.reset("~/reset service")
+        response.success, response.message = True, f"LSTM state reset after {steps} step(s)"
+        return response
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        rt = self._runtime
+        try:
+            new_cfg = validate_change(self._cfg, {p.name: p.value for p in params}, rt)
+            if rt is not None:
+                rt.set_config(new_cfg)
+        except InputError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        switcher = self._switcher
+        if any(p.name == "precision" for p in params) and rt is not None and switcher is not None \
+                and not self._reverting and (new_cfg.precision != rt.predictor.runner.precision or switcher.pending):
+            switcher.request(new_cfg.precision)
+            self.get_logger().info(f"preparing the {new_cfg.precision} runner; it takes over at a step boundary")
+        self._cfg = new_cfg
+        return SetParametersResult(successful=True)
+
+    def _install_runner(self, runner: Runner) -> None:
+        if self._runtime is None:
+            runner.close()
+            return
+        self._runtime.install_runner(runner)
+        self.get_logger().info(f"precision switched to {runner.precision} (LSTM state handed over)")
+
+    def _on_switch_error(self, precision: str, exc: BaseException) -> None:
+        rt = self._runtime
+        current = rt.predictor.runner.precision if rt is not None else self._cfg.precision
+        message = f"precision switch to {precision} failed, staying on {current}: {exc}"
+        self.get_logger().error(message)
+        if rt is not None:
+            rt.counters.last_error, rt.counters.last_error_time_s = message, self._now_s()
+        self._reverting = True
+        try:
+            self.set_parameters([Parameter("precision", Parameter.Type.STRING, current)])
+        finally:
+            self._reverting = False
+
+    def destroy_node(self) -> None:
+        """Detach the log bridge, then destroy the node."""
+        log_bridge.detach(self._log_handler)
+        super().destroy_node()
+
+    # ------------------------------------------------------------------ diagnostics
+    def _publish_diagnostics(self) -> None:
+        watts, source = self._power.read()
+        self._power_w = watts
+        switcher = self._switcher
+        msg = self._reporter.build(
+            self.get_clock().now().to_msg(), self._now_s(), self._state, self._cfg, self._runtime,
+            self._configure_error, switcher.pending if switcher is not None else None, self._fallback,
+            PowerReading(watts, source),
+        )
+        self._diag_pub.publish(msg)

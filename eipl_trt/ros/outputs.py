@@ -1,0 +1,136 @@
+"""The node's output publishers (lifecycle-managed) and what one step publishes.
+
+Topics (relative to the node; ``~/`` = private; all remappable):
+
+===============================  =============================  ===========================================
+topic                            type                           content
+===============================  =============================  ===========================================
+``~/predicted_joint_states``     sensor_msgs/JointState         model joint names, denormalized targets for
+                                                                the next step (rad); stamp = input image's
+``~/enc_points``                 geometry_msgs/PolygonStamped   SARNN only: where the model looked, (x, y)
+                                                                = (column, row) in input-image pixels, z = 0
+``~/dec_points``                 geometry_msgs/PolygonStamped   SARNN only: predicted points for the next frame
+``~/attention_image``            sensor_msgs/Image (rgb8)       camera frame with enc (discs) and dec (rings)
+                                                                points; only while subscribed
+``~/predicted_image``            sensor_msgs/Image              predicted next frame at model resolution;
+                                                                only while subscribed
+``~/timing``                     sensor_msgs/JointState         per-step numbers, ``name[i]`` labels
+                                                                ``position[i]``: preprocess_ms, inference_ms,
+                                                                postprocess_ms, step_ms, input_age_ms,
+                                                                image_latency_ms (+ power_w when measured)
+``command_topic``                per ``command_interface``      safety-filtered commands (see params)
+===============================  =============================  ===========================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image, JointState
+
+from eipl_trt.imaging import to_channel_order
+from eipl_trt.ros import convert
+from eipl_trt.ros.params import NodeConfig
+from eipl_trt.ros.runtime import StepResult
+
+__all__ = ["Outputs", "TIMING_FIELDS"]
+
+#: Names in ``~/timing`` (milliseconds; ``power_w`` in watts, present only when a power source exists).
+TIMING_FIELDS = ("preprocess_ms", "inference_ms", "postprocess_ms", "step_ms", "input_age_ms", "image_latency_ms")
+
+
+class Outputs:
+    """Creates the publishers on configure and publishes step results.
+
+    Args:
+        node: the lifecycle node (publishers are created with ``create_lifecycle_publisher``, so
+            they only publish while the node is active).
+        cfg: parameters (command interface and topic).
+        joint_names: model joints in model order (names used in every joint message).
+        has_points: the model has attention points (SARNN).
+        period_s: control period (s), the trajectory point's time_from_start.
+    """
+
+    def __init__(self, node: Any, cfg: NodeConfig, joint_names: tuple[str, ...], has_points: bool, period_s: float):
+        from geometry_msgs.msg import PolygonStamped
+        from std_msgs.msg import Float64MultiArray
+        from trajectory_msgs.msg import JointTrajectory
+
+        self._node = node
+        self.joint_names = joint_names
+        self.period_s = period_s
+        self.interface = cfg.command_interface
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        images = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
+        pub = node.create_lifecycle_publisher
+        self.predicted = pub(JointState, "~/predicted_joint_states", reliable)
+        self.timing = pub(JointState, "~/timing", reliable)
+        self.attention_image = pub(Image, "~/attention_image", images)
+        self.predicted_image = pub(Image, "~/predicted_image", images)
+        self.enc_points = pub(PolygonStamped, "~/enc_points", reliable) if has_points else None
+        self.dec_points = pub(PolygonStamped, "~/dec_points", reliable) if has_points else None
+        command_types = {"joint_state": JointState, "forward_position": Float64MultiArray,
+                         "joint_trajectory": JointTrajectory}
+        self.command = (
+            pub(command_types[self.interface], cfg.command_topic_name(), reliable)
+            if self.interface != "none" else None
+        )
+
+    def publishers(self) -> list[Any]:
+        """Every publisher created here."""
+        pubs = [self.predicted, self.timing, self.attention_image, self.predicted_image,
+                self.enc_points, self.dec_points, self.command]
+        return [p for p in pubs if p is not None]
+
+    def destroy(self) -> None:
+        """Destroy the publishers (cleanup)."""
+        for p in self.publishers():
+            self._node.destroy_lifecycle_publisher(p)
+
+    def wants_predicted_image(self) -> bool:
+        """True while someone subscribes to ``~/predicted_image``."""
+        return self.predicted_image.get_subscription_count() > 0
+
+    def publish_step(self, result: StepResult, now_s: float, extra_timing: dict[str, float]) -> None:
+        """Publish the prediction, points, images (if subscribed) and timing of an ``ok`` step."""
+        pred, frame = result.prediction, result.frame
+        if pred is None or frame is None:
+            return
+        header = frame.header
+        self.predicted.publish(convert.joint_state_msg(self.joint_names, pred.joints, header))
+        if self.enc_points is not None and pred.enc_points_px is not None:
+            self.enc_points.publish(convert.polygon_msg(pred.enc_points_px, header))
+        if self.dec_points is not None and pred.dec_points_px is not None:
+            self.dec_points.publish(convert.polygon_msg(pred.dec_points_px, header))
+        if self.attention_image.get_subscription_count() > 0:
+            rgb = to_channel_order(frame.image, frame.encoding, "rgb")
+            overlay = convert.draw_points(rgb, pred.enc_points_px, pred.dec_points_px)
+            self.attention_image.publish(convert.image_msg(overlay, "rgb8", header))
+        if pred.image is not None:
+            self.predicted_image.publish(convert.image_msg(pred.image, pred.image_encoding, header))
+        t = pred.timings
+        values = {
+            "preprocess_ms": t.preprocess_s * 1e3,
+            "inference_ms": t.inference_s * 1e3,
+            "postprocess_ms": t.postprocess_s * 1e3,
+            "step_ms": float("nan"),
+            "input_age_ms": result.input_age_s * 1e3,
+            "image_latency_ms": (frame.receipt_s - frame.stamp_s) * 1e3 if frame.stamp_s > 0 else float("nan"),
+        }
+        values.update(extra_timing)
+        self.timing.publish(convert.named_values_msg(values, header))
+
+    def publish_command(self, positions: np.ndarray, stamp: Any) -> None:
+        """Send ``positions`` (rad, model order) on the command interface (no-op when it is ``none``)."""
+        if self.command is None:
+            return
+        if self.interface == "forward_position":
+            self.command.publish(convert.forward_command_msg(positions))
+        elif self.interface == "joint_trajectory":
+            self.command.publish(convert.trajectory_msg(self.joint_names, positions, self.period_s))
+        else:
+            from std_msgs.msg import Header
+
+            self.command.publish(convert.joint_state_msg(self.joint_names, positions, Header(stamp=stamp)))
