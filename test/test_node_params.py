@@ -192,3 +192,21 @@ def test_node_without_a_model_stays_alive_and_says_why(tmp_path: Path) -> None:
         client.close()
         code = node.stop()
     assert code == 0
+
+
+def test_starting_the_node_without_ros_gives_a_clear_error() -> None:
+    """`import eipl_trt.ros` works without rclpy; starting the node says what is missing and exits 1."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.modules['rclpy'] = None\n"
+        "import eipl_trt.ros, eipl_trt.ros.params, eipl_trt.ros.runtime\n"
+        "from eipl_trt.ros.node import main\n"
+        "sys.exit(main(['eipl_trt_node']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert done.returncode == 1, done.stderr
+    assert "needs rclpy" in done.stderr and "pip install -r requirements/ros.txt" in done.stderr
+    assert "Traceback" not in done.stderr

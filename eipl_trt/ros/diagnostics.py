@@ -21,26 +21,18 @@ Values are strings (KeyValue); numeric per-step values for plotting are on ``~/t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from std_msgs.msg import Header
 
 from eipl_trt.ros.params import NodeConfig
+from eipl_trt.ros.power_source import PowerReading
 from eipl_trt.ros.runtime import NodeRuntime
 
-__all__ = ["OK", "WARN", "ERROR", "PowerReading", "DiagnosticsReporter"]
+__all__ = ["OK", "WARN", "ERROR", "DiagnosticsReporter", "PowerReading"]
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
-
-
-@dataclass(frozen=True)
-class PowerReading:
-    """One power sample: ``watts`` (W) and its source's name, or ``watts=None`` with a reason."""
-
-    watts: float | None
-    source: str
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -73,6 +65,7 @@ class DiagnosticsReporter:
     def __init__(self, node_name: str):
         self.node_name = node_name
         self._prev: dict[str, float] = {}
+        self._energy_mark: tuple[float, int] | None = None
 
     def _delta(self, key: str, value: float) -> float:
         before = self._prev.get(key, 0.0)
@@ -132,12 +125,12 @@ class DiagnosticsReporter:
             s.add(f"{stage}_ms", summary.scaled(1e3).format("ms"))
         for key in ("steps", "missed_deadlines", "state_resets", "non_finite_outputs"):
             s.add(key, getattr(c, key))
-        if power.watts is None:
+        if power.watts is None and power.energy_j is None:
             s.add("power", power.source)
         else:
             s.add("power_w", _fmt(power.watts))
             s.add("power_source", power.source)
-            s.add("energy_per_frame_j", _fmt(power.watts / step_rate, 4) if step_rate > 0 else "n/a")
+            s.add("energy_per_frame_j", _fmt(self._energy_per_step(power, c.steps), 4))
         if fallback_reason:
             s.flag(WARN, fallback_reason)
         missed = self._delta("missed", c.missed_deadlines)
@@ -146,6 +139,17 @@ class DiagnosticsReporter:
         bad = self._delta("non_finite", c.non_finite_outputs)
         if bad:
             s.flag(WARN, f"{int(bad)} non-finite model output(s) since the last report; state was reset")
+
+    def _energy_per_step(self, power: PowerReading, steps: int) -> float | None:
+        """Energy (J) over the window since the last report divided by the steps in it."""
+        mark = self._energy_mark
+        if power.energy_j is None:
+            self._energy_mark = None
+            return None
+        self._energy_mark = (power.energy_j, steps)
+        if mark is None or steps <= mark[1]:
+            return None
+        return (power.energy_j - mark[0]) / (steps - mark[1])
 
     def _inputs(self, s: _Status, now_s: float, state: str, rt: NodeRuntime) -> None:
         c = rt.counters

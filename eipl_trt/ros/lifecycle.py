@@ -31,7 +31,7 @@ from std_srvs.srv import Trigger
 from eipl_trt.control import Throttle
 from eipl_trt.errors import EipltrtError, InputError
 from eipl_trt.ros import convert, log_bridge
-from eipl_trt.ros.diagnostics import DiagnosticsReporter, PowerReading
+from eipl_trt.ros.diagnostics import DiagnosticsReporter
 from eipl_trt.ros.outputs import Outputs
 from eipl_trt.ros.params import NodeConfig, declare_parameters, read_values
 from eipl_trt.ros.power_source import PowerSource
@@ -72,7 +72,7 @@ class EiplTrtNode(LifecycleNode):
         self._step_lock = threading.Lock()
         self._active = False
         self._throttle = Throttle(period_s=5.0)
-        self._power = PowerSource()
+        self._power = PowerSource(self._cfg.power_source)
         self._power_w: float | None = None
         self._step_group = MutuallyExclusiveCallbackGroup()
         self._input_group = MutuallyExclusiveCallbackGroup()
@@ -272,7 +272,7 @@ class EiplTrtNode(LifecycleNode):
             extra = {"step_ms": (time.perf_counter() - started) * 1e3}
             if self._power_w is not None:
                 extra["power_w"] = self._power_w
-            out.publish_step(result, now_s, extra)
+            out.publish_step(result, extra)
             rt.stages.add("step_total", time.perf_counter() - started)
             if result.missed_deadline:
                 self._warn("deadline", f"step took {extra['step_ms']:.1f} ms or started late; the period is "
@@ -326,17 +326,17 @@ class EiplTrtNode(LifecycleNode):
 
     def destroy_node(self) -> None:
         """Detach the log bridge, then destroy the node."""
+        self._power.stop()
         log_bridge.detach(self._log_handler)
         super().destroy_node()
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
-        watts, source = self._power.read()
-        self._power_w = watts
+        power = self._power.read()
+        self._power_w = power.watts
         switcher = self._switcher
         msg = self._reporter.build(
             self.get_clock().now().to_msg(), self._now_s(), self._state, self._cfg, self._runtime,
-            self._configure_error, switcher.pending if switcher is not None else None, self._fallback,
-            PowerReading(watts, source),
+            self._configure_error, switcher.pending if switcher is not None else None, self._fallback, power,
         )
         self._diag_pub.publish(msg)

@@ -93,7 +93,7 @@ class Outputs:
         """True while someone subscribes to ``~/predicted_image``."""
         return self.predicted_image.get_subscription_count() > 0
 
-    def publish_step(self, result: StepResult, now_s: float, extra_timing: dict[str, float]) -> None:
+    def publish_step(self, result: StepResult, extra_timing: dict[str, float]) -> None:
         """Publish the prediction, points, images (if subscribed) and timing of an ``ok`` step."""
         pred, frame = result.prediction, result.frame
         if pred is None or frame is None:

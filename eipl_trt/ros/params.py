@@ -113,6 +113,9 @@ PARAMETERS: tuple[ParamDef, ...] = (
     ParamDef("command_topic", "string", "",
              "Topic for commands; empty = the interface default (~/joint_commands, "
              "forward_position_controller/commands, joint_trajectory_controller/joint_trajectory)."),
+    ParamDef("power_source", "string", "auto",
+             "Power measurement for diagnostics and ~/timing: auto (INA3221 sysfs, jtop, NVML, first that "
+             "works), none, or one of ina3221, jtop, nvml.", choices=("auto", "none", "ina3221", "jtop", "nvml")),
     ParamDef("autostart", "bool", True,
              "Configure and activate on start, so a plain launch just works; false = wait for lifecycle "
              "transitions."),
@@ -143,6 +146,7 @@ class NodeConfig:
     input_mix: float = 1.0
     command_interface: str = "none"
     command_topic: str = ""
+    power_source: str = "auto"
     autostart: bool = True
 
     def __post_init__(self) -> None:

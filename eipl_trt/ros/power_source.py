@@ -1,80 +1,84 @@
-"""Optional power readings for the node, from :mod:`eipl_trt.power` when that module exists.
+"""Optional power readings for the node, from :mod:`eipl_trt.power` (pure Python; never raises).
 
-The node publishes power only when ``eipl_trt.power.PowerMonitor()`` can be built and its
-``available()`` is true; otherwise diagnostics say "no power source". A sample from
-``PowerMonitor.read()`` may be a number (W) or an object with a ``watts`` / ``power_w`` /
-``total_w`` attribute (W); an optional ``source`` / ``name`` attribute names the rail or sensor.
+The node asks :func:`eipl_trt.power.probe_power_monitor` for a source once at start (parameter
+``power_source``: ``auto`` tries INA3221 sysfs, jtop, NVML; ``none`` disables measuring). With a
+source, diagnostics report power (W) and energy per frame (J, energy used over the last report
+window divided by the steps in it) and ``~/timing`` carries ``power_w``; without one,
+diagnostics say "no power source: <why>".
 """
 
 from __future__ import annotations
 
-import logging
 import math
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PowerSource", "NO_POWER_SOURCE"]
-
-log = logging.getLogger(__name__)
+__all__ = ["PowerReading", "PowerSource", "NO_POWER_SOURCE"]
 
 NO_POWER_SOURCE = "no power source"
 
 
-class PowerSource:
-    """Wraps a ``PowerMonitor``; :meth:`read` never raises.
+@dataclass(frozen=True)
+class PowerReading:
+    """One reading: ``watts`` (W) and ``energy_j`` (J since the monitor started), or ``None`` with a reason.
 
-    Args:
-        monitor: an object with ``available() -> bool`` and ``read()``; ``None`` = try to build
-            ``eipl_trt.power.PowerMonitor()``.
+    Attributes:
+        watts: latest power, W (``None`` = no reading).
+        source: the source's name (e.g. ``ina3221:VDD_IN``) or why there is no reading.
+        energy_j: cumulative energy, J (``None`` = no reading).
     """
 
-    def __init__(self, monitor: Any = None):
-        self.reason = NO_POWER_SOURCE
-        self._monitor = monitor if monitor is not None else self._default_monitor()
-        if self._monitor is not None:
-            try:
-                if not self._monitor.available():
-                    self.reason = f"{NO_POWER_SOURCE} ({type(self._monitor).__name__} reports none on this machine)"
-                    self._monitor = None
-            except Exception as exc:  # a broken monitor must not stop the node
-                self.reason = f"{NO_POWER_SOURCE} (power monitor failed: {exc})"
-                self._monitor = None
+    watts: float | None
+    source: str
+    energy_j: float | None = None
 
-    def _default_monitor(self) -> Any:
-        try:
-            from eipl_trt.power import PowerMonitor  # type: ignore[import-not-found,attr-defined]
-        except ImportError:
-            self.reason = f"{NO_POWER_SOURCE} (eipl_trt.power is not installed)"
-            return None
-        try:
-            return PowerMonitor()
-        except Exception as exc:
-            self.reason = f"{NO_POWER_SOURCE} (cannot start PowerMonitor: {exc})"
-            return None
+
+class PowerSource:
+    """A started power monitor, or the reason there is none.
+
+    Args:
+        preferred: ``auto``, ``none`` or a source name of :data:`eipl_trt.power.SOURCES`.
+        monitor: an already started :class:`eipl_trt.power.PowerMonitor` to use instead of probing.
+    """
+
+    def __init__(self, preferred: str = "auto", monitor: Any = None):
+        self.reason = NO_POWER_SOURCE
+        self._monitor = monitor
+        if monitor is None:
+            try:
+                from eipl_trt.power import probe_power_monitor
+
+                self._monitor, why = probe_power_monitor(preferred)
+                if self._monitor is None:
+                    self.reason = why
+            except ImportError:
+                self.reason = f"{NO_POWER_SOURCE}: eipl_trt.power is not installed"
+            except Exception as exc:  # a misconfigured or broken source must not stop the node
+                self.reason = f"{NO_POWER_SOURCE}: {exc}"
 
     @property
     def available(self) -> bool:
         """True when readings can be taken."""
         return self._monitor is not None
 
-    def read(self) -> tuple[float | None, str]:
-        """``(watts, source name)``, or ``(None, reason)`` when no reading is possible."""
+    def read(self) -> PowerReading:
+        """The latest reading, or a reading of ``None`` saying why."""
         if self._monitor is None:
-            return None, self.reason
+            return PowerReading(None, self.reason)
         try:
             sample = self._monitor.read()
         except Exception as exc:
-            return None, f"power read failed: {exc}"
-        watts: Any = sample
-        if not isinstance(sample, (int, float)):
-            watts = next(
-                (getattr(sample, a) for a in ("watts", "power_w", "total_w") if getattr(sample, a, None) is not None),
-                None,
-            )
-        source = str(getattr(sample, "source", None) or getattr(sample, "name", None) or type(self._monitor).__name__)
-        try:
-            value = float(watts) if watts is not None else math.nan
-        except (TypeError, ValueError):
-            value = math.nan
-        if not math.isfinite(value):
-            return None, f"power reading unusable: {sample!r}"
-        return value, source
+            return PowerReading(None, f"power read failed: {exc}")
+        watts, energy = float(sample.power_w), float(sample.energy_j)
+        source = str(getattr(self._monitor, "source", type(self._monitor).__name__))
+        return PowerReading(watts if math.isfinite(watts) else None, source, energy if math.isfinite(energy) else None)
+
+    def stop(self) -> None:
+        """Release the sensor (safe to call twice)."""
+        if self._monitor is not None:
+            try:
+                self._monitor.stop()
+            except Exception:
+                pass
+            self._monitor = None
+            self.reason = f"{NO_POWER_SOURCE}: monitor stopped"
