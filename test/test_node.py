@@ -25,7 +25,8 @@ from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
-from rcl_interfaces.srv import SetParameters
+from rcl_interfaces.srv import GetParameters, SetParameters
+from rclpy.parameter import parameter_value_to_python
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Header
@@ -44,11 +45,13 @@ NODE = "/eipl_trt"
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 64 px SARNN with 6 joints, plus an ``int8`` variant that is a byte copy of the fp32 ONNX."""
+    """A 64 px SARNN with 6 joints, an ``int8`` variant that is a byte copy of the fp32 ONNX, and an
+    ``fp16`` variant listed in model.json whose file does not exist (yet)."""
     out = tmp_path_factory.mktemp("sarnn")
     spec = make_test_model("sarnn", out, seed=3, joint_dim=6, rate_hz=10.0)
     shutil.copy(out / "model.onnx", out / "model.int8.onnx")
-    spec.with_variant("int8", "model.int8.onnx", sha256_file(out / "model.int8.onnx")).save(out)
+    spec = spec.with_variant("int8", "model.int8.onnx", sha256_file(out / "model.int8.onnx"))
+    spec.with_variant("fp16", "model.fp16.onnx", "0" * 64).save(out)
     return out
 
 
@@ -141,6 +144,17 @@ def replay(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         node.stop()
 
 
+def set_precision(client: RosClient, value: str) -> Any:
+    request = SetParameters.Request(parameters=[ParameterMsg(
+        name="precision", value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value))])
+    return client.call(SetParameters, f"{NODE}/set_parameters", request).results[0]
+
+
+def get_parameter(client: RosClient, name: str) -> Any:
+    values = client.call(GetParameters, f"{NODE}/get_parameters", GetParameters.Request(names=[name])).values
+    return parameter_value_to_python(values[0])
+
+
 def reset(client: RosClient) -> None:
     response = client.call(Trigger, f"{NODE}/reset", Trigger.Request())
     assert response.success, response.message
@@ -176,21 +190,35 @@ def test_precision_switch_keeps_lstm_state(replay: Any, model_dir: Path) -> None
     for image, q in data[:4]:
         assert_same(step.step(image, q), offline.step(image, q, want_image=False), spec)
 
-    def set_precision(value: str) -> Any:
-        request = SetParameters.Request(parameters=[ParameterMsg(
-            name="precision", value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value))])
-        return client.call(SetParameters, f"{NODE}/set_parameters", request).results[0]
-
-    result = set_precision("int8")
+    result = set_precision(client, "int8")
     assert result.successful, result.reason
     wait_for(lambda: "precision switched to int8" in node.log(), 20.0, "the int8 runner to take over")
     for image, q in data[4:]:
         assert_same(step.step(image, q), offline.step(image, q, want_image=False), spec)
-    refused = set_precision("fp16")
+    refused = set_precision(client, "fp16")
     assert not refused.successful
     assert "precision fp16 is not available" in refused.reason and "available: fp32, int8" in refused.reason
     report = step.diagnostics_after(time.monotonic())
     assert values(report["inference"])["precision"] == "int8"
+
+
+def test_failed_precision_switch_keeps_the_old_runner(replay: Any, model_dir: Path) -> None:
+    """A variant that exists but is corrupt is accepted, fails to load in the background, and is reverted."""
+    node, client, step = replay
+    (model_dir / "model.fp16.onnx").write_bytes(b"not an onnx model")
+    try:
+        result = set_precision(client, "fp16")
+        assert result.successful, result.reason
+        wait_for(lambda: "precision switch to fp16 failed, staying on int8" in node.log(), 20.0, "the switch to fail")
+        wait_for(lambda: get_parameter(client, "precision") == "int8", 10.0, "precision to be reverted to int8")
+    finally:
+        (model_dir / "model.fp16.onnx").unlink()
+    reset(client)
+    image, q = inputs(8, 1)[0]
+    fresh = Predictor.from_model(model_dir, backend="onnxruntime")
+    assert_same(step.step(image, q), fresh.step(image, q, want_image=False), ModelSpec.load(model_dir))
+    last_error = values(step.diagnostics_after(time.monotonic())["inputs"])["last_error"]
+    assert "precision switch to fp16 failed" in last_error and "does not match the sha256" in last_error
 
 
 def test_reset_service_restarts_the_sequence(replay: Any, model_dir: Path) -> None:

@@ -163,7 +163,8 @@ class EiplTrtNode(LifecycleNode):
         self._state = "inactive"
         return super().on_deactivate(state)
 
-    def _stop_stepping(self) -> None:
+    def _stop_stepping(self, hold: bool = True) -> None:
+        """Destroy the step timer and subscriptions, wait for a step in progress, then (optionally) hold."""
         if self._step_timer is not None:
             self.destroy_timer(self._step_timer)
             self._step_timer = None
@@ -173,12 +174,12 @@ class EiplTrtNode(LifecycleNode):
         with self._step_lock:  # waits for a step in progress; none starts after this
             self._active = False
             rt, out = self._runtime, self._outputs
-            if rt is None or out is None:
+            if rt is None or out is None or not hold:
                 return
-            hold = rt.hold_command()
-            if hold is not None and out.command is not None:
-                out.publish_command(hold, self.get_clock().now().to_msg())
-                self.get_logger().info(f"deactivated: sent a hold command at the measured position on {out.command.topic_name}")
+            command = rt.hold_command()
+            if command is not None and out.command is not None:
+                out.publish_command(command, self.get_clock().now().to_msg())
+                self.get_logger().info(f"sent a hold command at the measured position on {out.command.topic_name}")
             rt.reset("deactivated")
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -207,7 +208,7 @@ class EiplTrtNode(LifecycleNode):
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Free everything and go back to unconfigured."""
         self.get_logger().error(f"error during a transition from {state.label}; cleaning up")
-        self._active = False
+        self._stop_stepping(hold=False)
         self._release()
         self._state = "unconfigured"
         return SUCCESS
@@ -318,6 +319,13 @@ class EiplTrtNode(LifecycleNode):
         self.get_logger().error(message)
         if rt is not None:
             rt.counters.last_error, rt.counters.last_error_time_s = message, self._now_s()
+        # The failure can come before rclpy has stored the value our callback accepted: wait for it,
+        # then put the parameter back (unless a newer request changed it meanwhile).
+        deadline = time.monotonic() + 2.0
+        while self.get_parameter("precision").value != precision and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self.get_parameter("precision").value != precision:
+            return
         self._reverting = True
         try:
             self.set_parameters([Parameter("precision", Parameter.Type.STRING, current)])
