@@ -129,7 +129,9 @@ def assert_same(msg: JointState, expected: Any, spec: ModelSpec) -> None:
 
 
 @pytest.fixture(scope="module")
-def replay(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeProcess, RosClient, Lockstep]]:
+def replay(
+    model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[NodeProcess, RosClient, Lockstep]]:
     tmp = tmp_path_factory.mktemp("replay_node")
     domain = new_domain_id()
     params = write_params(tmp / "params.yaml", trigger="image", backend="onnxruntime", joint_names=ROBOT_JOINTS,
@@ -300,7 +302,8 @@ def test_lifecycle_deactivate_and_activate(replay: Any, model_dir: Path) -> None
     node, client, step = replay
 
     def transition(tid: int) -> bool:
-        return client.call(ChangeState, f"{NODE}/change_state", ChangeState.Request(transition=Transition(id=tid))).success
+        request = ChangeState.Request(transition=Transition(id=tid))
+        return client.call(ChangeState, f"{NODE}/change_state", request).success
 
     def state() -> str:
         return client.call(GetState, f"{NODE}/get_state", GetState.Request()).current_state.label

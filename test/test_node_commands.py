@@ -176,7 +176,8 @@ def test_deactivate_sends_hold_at_measured_position(running: dict[str, Any]) -> 
     client, commands = running["client"], running["commands"]
 
     def transition(tid: int) -> bool:
-        return client.call(ChangeState, f"{NODE}/change_state", ChangeState.Request(transition=Transition(id=tid))).success
+        request = ChangeState.Request(transition=Transition(id=tid))
+        return client.call(ChangeState, f"{NODE}/change_state", request).success
 
     assert transition(Transition.TRANSITION_DEACTIVATE)
     hold = commands.wait(lambda m: np.array_equal(np.asarray(m.data), MEASURED), 10.0, "a hold command")

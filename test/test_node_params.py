@@ -87,7 +87,8 @@ def test_unset_arrays_and_command_topics() -> None:
     assert cfg.command_topic_name() == ""
     assert cfg.replace({"command_interface": "joint_trajectory"}).command_topic_name() == \
         "joint_trajectory_controller/joint_trajectory"
-    assert cfg.replace({"command_interface": "joint_state", "command_topic": "/arm/cmd"}).command_topic_name() == "/arm/cmd"
+    custom = cfg.replace({"command_interface": "joint_state", "command_topic": "/arm/cmd"})
+    assert custom.command_topic_name() == "/arm/cmd"
 
 
 def test_joint_cache_merges_partial_messages_by_name() -> None:

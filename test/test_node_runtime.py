@@ -118,7 +118,8 @@ def test_joint_names_must_match_the_model(model_dir: Path) -> None:
 def test_diagnostic_levels(model_dir: Path) -> None:
     reporter = DiagnosticsReporter("eipl_trt")
     none = report(reporter, None, 0.0, state="unconfigured", error="model 'x' is neither an existing path")
-    assert none["inference"].level == DiagnosticStatus.ERROR and "no model loaded: model 'x'" in none["inference"].message
+    assert none["inference"].level == DiagnosticStatus.ERROR
+    assert "no model loaded: model 'x'" in none["inference"].message
 
     rt = runtime(model_dir, max_input_age=0.5)
     first = report(reporter, rt, 1.0, fallback="backend auto fell back to onnxruntime (TensorRT is not usable here)")

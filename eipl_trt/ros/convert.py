@@ -106,7 +106,10 @@ def trajectory_msg(names: Sequence[str], positions: np.ndarray, time_from_start_
     return JointTrajectory(joint_names=list(names), points=[point])
 
 
-def _disc_mask(height: int, width: int, cx: float, cy: float, radius: float, ring: bool) -> tuple[slice, slice, np.ndarray]:
+def _disc_mask(
+    height: int, width: int, cx: float, cy: float, radius: float, ring: bool
+) -> tuple[slice, slice, np.ndarray]:
+    """Row/column slices around ``(cx, cy)`` (px) and the disc (or ring) mask inside them."""
     r = int(np.ceil(radius)) + 1
     x0, x1 = max(int(np.floor(cx)) - r, 0), min(int(np.ceil(cx)) + r + 1, width)
     y0, y1 = max(int(np.floor(cy)) - r, 0), min(int(np.ceil(cy)) + r + 1, height)

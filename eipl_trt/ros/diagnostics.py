@@ -40,6 +40,8 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 
 class _Status:
+    """One DiagnosticStatus being assembled: the worst level flagged wins; messages are joined."""
+
     def __init__(self, name: str, hardware_id: str):
         self.name, self.hardware_id = name, hardware_id
         self.level: bytes = OK
@@ -47,13 +49,16 @@ class _Status:
         self.values: list[KeyValue] = []
 
     def flag(self, level: bytes, message: str) -> None:
+        """Raise the level to at least ``level`` and add ``message``."""
         self.level = max(self.level, level)
         self.messages.append(message)
 
     def add(self, key: str, value: Any) -> None:
+        """Add a key/value pair (the value as a string)."""
         self.values.append(KeyValue(key=key, value=str(value)))
 
     def msg(self, ok_message: str) -> DiagnosticStatus:
+        """The finished status; ``ok_message`` when nothing was flagged."""
         text = "; ".join(self.messages) if self.messages else ok_message
         return DiagnosticStatus(level=self.level, name=self.name, message=text, hardware_id=self.hardware_id,
                                 values=self.values)

@@ -241,11 +241,12 @@ class EiplTrtNode(LifecycleNode):
     def _on_time_jump(self, jump: TimeJump) -> None:
         if jump.clock_change != ClockChange.ROS_TIME_NO_CHANGE or jump.delta.nanoseconds >= 0:
             return
+        what = f"ROS time jumped back by {-jump.delta.nanoseconds * 1e-9:.3f} s"
         rt = self._runtime
         if rt is not None:
             rt.clear_inputs()
-            rt.request_reset(f"ROS time jumped back by {-jump.delta.nanoseconds * 1e-9:.3f} s")
-        self.get_logger().info(f"ROS time jumped back by {-jump.delta.nanoseconds * 1e-9:.3f} s; resetting the LSTM state")
+            rt.request_reset(what)
+        self.get_logger().info(f"{what}; resetting the LSTM state")
 
     # ------------------------------------------------------------------ step
     def _on_step_timer(self) -> None:

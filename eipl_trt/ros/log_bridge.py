@@ -18,6 +18,7 @@ class RosLogHandler(logging.Handler):
         self._ros_logger = ros_logger
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Log ``record`` at the matching ROS severity, prefixed with the library logger's name."""
         try:
             text = f"{record.name}: {record.getMessage()}"
             if record.levelno >= logging.ERROR:

@@ -227,7 +227,8 @@ def declare_parameters(node: Any) -> None:
         if p.choices:
             descriptor.additional_constraints = "one of: " + ", ".join(p.choices)
         if p.range is not None and p.type == "double":
-            descriptor.floating_point_range = [FloatingPointRange(from_value=float(p.range[0]), to_value=float(p.range[1]))]
+            descriptor.floating_point_range = [
+                FloatingPointRange(from_value=float(p.range[0]), to_value=float(p.range[1]))]
         if p.range is not None and p.type == "integer":
             descriptor.integer_range = [IntegerRange(from_value=int(p.range[0]), to_value=int(p.range[1]), step=1)]
         default = types[p.type] if p.type.endswith("_array") and not p.default else p.default

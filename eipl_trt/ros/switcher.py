@@ -85,11 +85,12 @@ class PrecisionSwitcher:
             with self._cond:
                 while self._wanted is None and not self._closed:
                     self._cond.wait()
-                if self._closed:
+                if self._closed or self._wanted is None:
                     self._busy = None
                     self._cond.notify_all()
                     return
-                precision, self._wanted, self._busy = self._wanted, None, self._wanted
+                precision: str = self._wanted
+                self._wanted, self._busy = None, precision
             runner: Runner | None = None
             try:
                 runner = self._factory(precision)
