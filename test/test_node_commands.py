@@ -22,6 +22,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, Header
 
 from eipl_trt.models.testing import make_test_model
+from eipl_trt.ros.outputs import TIMING_FIELDS
 from eipl_trt.spec import ModelSpec
 from ros_helpers import NodeProcess, RosClient, new_domain_id, wait_for, write_params
 
@@ -129,6 +130,7 @@ def test_predictions_commands_images_and_timing(running: dict[str, Any], model_d
     predicted = running["predicted_image"].wait(lambda m: True, 20.0, "a predicted image")
     assert (predicted.height, predicted.width, predicted.encoding) == (64, 64, "rgb8")
     timing = running["timing"].wait(lambda m: True, 20.0, "a timing message")
+    assert list(timing.name) == list(TIMING_FIELDS)  # fixed order: rqt_plot plots position[i]
     fields = dict(zip(timing.name, timing.position))
     for key in ("preprocess_ms", "inference_ms", "postprocess_ms", "step_ms", "input_age_ms"):
         assert key in fields and fields[key] >= 0.0

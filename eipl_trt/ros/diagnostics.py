@@ -168,10 +168,11 @@ class DiagnosticsReporter:
         s.add("joint_age_s", _fmt(joint_age, 3))
         s.add("dropped_images", rt.images.dropped)
         s.add("stale_skips", c.stale_skips)
-        for kind, count in sorted(c.bad_inputs.items()):
+        bad_inputs = dict(c.bad_inputs)  # an atomic copy: callbacks may add kinds concurrently
+        for kind, count in sorted(bad_inputs.items()):
             s.add(f"bad_{kind}", count)
         s.add("last_error", c.last_error or "none")
-        bad_total = float(sum(c.bad_inputs.values()))
+        bad_total = float(sum(bad_inputs.values()))
         bad_new = self._delta("bad_inputs", bad_total)
         if state != "active":
             return

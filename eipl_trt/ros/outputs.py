@@ -37,7 +37,12 @@ from eipl_trt.ros.runtime import StepResult
 
 __all__ = ["Outputs", "TIMING_FIELDS"]
 
-#: Names in ``~/timing`` (milliseconds; ``power_w`` in watts, present only when a power source exists).
+#: Names in ``~/timing`` (one message per step, stamped with the input image's stamp, values in ms):
+#: ``preprocess_ms``, ``inference_ms``, ``postprocess_ms`` (the Predictor's stages), ``step_ms`` (the
+#: node's whole step up to publishing: input assembly, the three stages, safety, command),
+#: ``input_age_ms`` (ROS time since the older of the two inputs arrived), ``image_latency_ms`` (arrival
+#: minus header stamp: driver + transport delay; NaN for an unstamped image). ``power_w`` (W) is
+#: appended when a power source exists.
 TIMING_FIELDS = ("preprocess_ms", "inference_ms", "postprocess_ms", "step_ms", "input_age_ms", "image_latency_ms")
 
 

@@ -149,8 +149,9 @@ class NodeRuntime:
 
     def on_joints(self, names: list[str], positions: list[float], receipt_s: float) -> list[str]:
         """Merge a joint_states message; returns the problems found (see :meth:`JointCache.update`)."""
+        accepted_before = self.joints.received
         problems = self.joints.update(names, positions, receipt_s)
-        if not problems or problems[-1].startswith("joint_states has NaN"):
+        if self.joints.received > accepted_before:  # well-formed, even if some values were refused
             self.joint_rate.tick(receipt_s)
         return problems
 
