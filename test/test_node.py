@@ -34,7 +34,7 @@ from std_srvs.srv import Trigger
 
 from eipl_trt.models.testing import make_test_model
 from eipl_trt.predictor import Predictor
-from eipl_trt.spec import ModelSpec, sha256_file
+from eipl_trt.spec import sha256_file
 from ros_helpers import NodeProcess, RosClient, new_domain_id, wait_for, write_params
 
 pytestmark = pytest.mark.ros
@@ -123,7 +123,7 @@ def inputs(seed: int, n: int, size: tuple[int, int] = (64, 64)) -> list[tuple[np
     return [(rng.integers(0, 256, (*size, 3), dtype=np.uint8), rng.uniform(-0.8, 0.8, 6)) for _ in range(n)]
 
 
-def assert_same(msg: JointState, expected: Any, spec: ModelSpec) -> None:
+def assert_same(msg: JointState, expected: Any) -> None:
     assert list(msg.name) == ROBOT_JOINTS
     np.testing.assert_allclose(np.asarray(msg.position), expected.joints, rtol=0, atol=1e-9)
 
@@ -164,13 +164,12 @@ def reset(client: RosClient) -> None:
 
 def test_predictions_equal_offline_predictor(replay: Any, model_dir: Path) -> None:
     node, client, step = replay
-    spec = ModelSpec.load(model_dir)
     offline = Predictor.from_model(model_dir, backend="onnxruntime")
     reset(client)
     for image, q in inputs(0, 6):
         msg = step.step(image, q)
         expected = offline.step(image, q, "rgb8", want_image=False)
-        assert_same(msg, expected, spec)
+        assert_same(msg, expected)
         assert msg.header.frame_id == "camera"
         points = step.enc_points.wait(lambda m: m.header.stamp == msg.header.stamp, 5.0, "enc_points")
         got = np.array([[p.x, p.y] for p in points.polygon.points])
@@ -179,24 +178,23 @@ def test_predictions_equal_offline_predictor(replay: Any, model_dir: Path) -> No
     image = np.random.default_rng(5).integers(0, 256, (48, 80, 3), dtype=np.uint8)
     q = np.linspace(-0.5, 0.5, 6)
     msg = step.step(image, q, encoding="bgr8", pad=5)
-    assert_same(msg, offline.step(image, q, "bgr8", want_image=False), spec)
+    assert_same(msg, offline.step(image, q, "bgr8", want_image=False))
 
 
 def test_precision_switch_keeps_lstm_state(replay: Any, model_dir: Path) -> None:
     """Switching to the int8 variant (a byte copy of the fp32 model) must continue as if unswitched."""
     node, client, step = replay
-    spec = ModelSpec.load(model_dir)
     offline = Predictor.from_model(model_dir, backend="onnxruntime")
     reset(client)
     data = inputs(1, 8)
     for image, q in data[:4]:
-        assert_same(step.step(image, q), offline.step(image, q, want_image=False), spec)
+        assert_same(step.step(image, q), offline.step(image, q, want_image=False))
 
     result = set_precision(client, "int8")
     assert result.successful, result.reason
     wait_for(lambda: "precision switched to int8" in node.log(), 20.0, "the int8 runner to take over")
     for image, q in data[4:]:
-        assert_same(step.step(image, q), offline.step(image, q, want_image=False), spec)
+        assert_same(step.step(image, q), offline.step(image, q, want_image=False))
     refused = set_precision(client, "fp16")
     assert not refused.successful
     assert "precision fp16 is not available" in refused.reason and "available: fp32, int8" in refused.reason
@@ -218,21 +216,20 @@ def test_failed_precision_switch_keeps_the_old_runner(replay: Any, model_dir: Pa
     reset(client)
     image, q = inputs(8, 1)[0]
     fresh = Predictor.from_model(model_dir, backend="onnxruntime")
-    assert_same(step.step(image, q), fresh.step(image, q, want_image=False), ModelSpec.load(model_dir))
+    assert_same(step.step(image, q), fresh.step(image, q, want_image=False))
     last_error = values(step.diagnostics_after(time.monotonic())["inputs"])["last_error"]
     assert "precision switch to fp16 failed" in last_error and "does not match the sha256" in last_error
 
 
 def test_reset_service_restarts_the_sequence(replay: Any, model_dir: Path) -> None:
     node, client, step = replay
-    spec = ModelSpec.load(model_dir)
     data = inputs(2, 3)
     for image, q in data:  # advance the state
         step.step(image, q)
     reset(client)
     fresh = Predictor.from_model(model_dir, backend="onnxruntime")
     for image, q in data:
-        assert_same(step.step(image, q), fresh.step(image, q, want_image=False), spec)
+        assert_same(step.step(image, q), fresh.step(image, q, want_image=False))
 
 
 BAD_IMAGES = [
@@ -269,12 +266,11 @@ def test_bad_inputs_are_reported_and_survived(replay: Any, model_dir: Path) -> N
     reset(client)  # the node still answers services and steps
     image, q = inputs(3, 1)[0]
     fresh = Predictor.from_model(model_dir, backend="onnxruntime")
-    assert_same(step.step(image, q), fresh.step(image, q, want_image=False), ModelSpec.load(model_dir))
+    assert_same(step.step(image, q), fresh.step(image, q, want_image=False))
 
 
 def test_time_jump_backwards_resets_state(replay: Any, model_dir: Path) -> None:
     node, client, step = replay
-    spec = ModelSpec.load(model_dir)
     data = inputs(4, 3)
     for image, q in data:
         step.step(image, q)
@@ -282,7 +278,7 @@ def test_time_jump_backwards_resets_state(replay: Any, model_dir: Path) -> None:
     wait_for(lambda: "ROS time jumped back" in node.log(), 10.0, "the node to notice the time jump")
     fresh = Predictor.from_model(model_dir, backend="onnxruntime")
     for image, q in data:
-        assert_same(step.step(image, q), fresh.step(image, q, want_image=False), spec)
+        assert_same(step.step(image, q), fresh.step(image, q, want_image=False))
 
 
 def test_image_stamps_going_backwards_reset_state(replay: Any, model_dir: Path) -> None:
@@ -294,7 +290,7 @@ def test_image_stamps_going_backwards_reset_state(replay: Any, model_dir: Path) 
     first = step.stamp - 10.0
     for i, (image, q) in enumerate(data):
         msg = step.step(image, q, stamp=first + 0.1 * i)
-        assert_same(msg, fresh.step(image, q, want_image=False), ModelSpec.load(model_dir))
+        assert_same(msg, fresh.step(image, q, want_image=False))
     assert "image stamps went backwards" in node.log()
 
 
@@ -315,7 +311,7 @@ def test_lifecycle_deactivate_and_activate(replay: Any, model_dir: Path) -> None
     wait_for(lambda: step.images.get_subscription_count() > 0, 10.0, "the node to subscribe again")
     image, q = inputs(7, 1)[0]
     fresh = Predictor.from_model(model_dir, backend="onnxruntime")  # activation starts a new sequence
-    assert_same(step.step(image, q), fresh.step(image, q, want_image=False), ModelSpec.load(model_dir))
+    assert_same(step.step(image, q), fresh.step(image, q, want_image=False))
 
 
 def test_sigint_exits_cleanly(replay: Any) -> None:

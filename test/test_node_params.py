@@ -22,7 +22,7 @@ from eipl_trt.ros.params import DYNAMIC, PARAMETERS, NodeConfig
 from eipl_trt.ros.switcher import PrecisionSwitcher
 from eipl_trt.runners import create_runner
 from eipl_trt.spec import ModelSpec, Variant
-from ros_helpers import REPO, NodeProcess, RosClient, new_domain_id, wait_for, write_params
+from ros_helpers import REPO, NodeProcess, RosClient, new_domain_id, write_params
 
 CONFIG = REPO / "config" / "eipl_trt.yaml"
 
