@@ -21,16 +21,18 @@ Values are strings (KeyValue); numeric per-step values for plotting are on ``~/t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
 from std_msgs.msg import Header
 
 from eipl_trt.ros.params import NodeConfig
-from eipl_trt.ros.power_source import PowerReading
+from eipl_trt.ros.power_source import PowerReading, PowerSource
 from eipl_trt.ros.runtime import NodeRuntime
 
-__all__ = ["OK", "WARN", "ERROR", "DiagnosticsReporter", "PowerReading"]
+__all__ = ["OK", "WARN", "ERROR", "DiagnosticsReporter", "DiagnosticsPublisher", "PowerReading"]
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 
@@ -204,3 +206,40 @@ class DiagnosticsReporter:
         clamped = self._delta("clamped", k.clamped)
         if clamped:
             s.flag(WARN, f"{int(clamped)} command(s) clamped to joint limits since the last report")
+
+
+class DiagnosticsPublisher:
+    """Publishes a :class:`DiagnosticsReporter` report on ``/diagnostics`` every second of steady time.
+
+    Steady time, so reports keep coming while a bag replay is paused (no /clock). It also owns the
+    power source and keeps the latest reading for ``~/timing``.
+
+    Args:
+        node: the node to publish from.
+        state: returns the keyword arguments of :meth:`DiagnosticsReporter.build` other than
+            ``stamp``, ``now_s`` and ``power`` (lifecycle state, config, runtime, ...).
+        power_source: ``power_source`` parameter (see :class:`PowerSource`).
+    """
+
+    def __init__(self, node: Any, state: Callable[[], Mapping[str, Any]], power_source: str):
+        self._node = node
+        self._state = state
+        self._reporter = DiagnosticsReporter(node.get_name())
+        self._power = PowerSource(power_source)
+        self.power_w: float | None = None
+        self._pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._timer = node.create_timer(
+            1.0, self.publish, callback_group=MutuallyExclusiveCallbackGroup(),
+            clock=Clock(clock_type=ClockType.STEADY_TIME),
+        )
+
+    def publish(self) -> None:
+        """Build and publish one report now."""
+        power = self._power.read()
+        self.power_w = power.watts
+        now = self._node.get_clock().now()
+        self._pub.publish(self._reporter.build(now.to_msg(), now.nanoseconds * 1e-9, power=power, **self._state()))
+
+    def stop(self) -> None:
+        """Release the power sensor."""
+        self._power.stop()

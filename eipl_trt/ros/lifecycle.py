@@ -17,10 +17,9 @@ import threading
 import time
 from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.clock import Clock, ClockChange, ClockType, JumpThreshold, TimeJump
+from rclpy.clock import ClockChange, JumpThreshold, TimeJump
 from rclpy.duration import Duration
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -31,14 +30,13 @@ from std_srvs.srv import Trigger
 from eipl_trt.control import Throttle
 from eipl_trt.errors import EipltrtError, InputError
 from eipl_trt.ros import convert, log_bridge
-from eipl_trt.ros.diagnostics import DiagnosticsReporter
+from eipl_trt.ros.diagnostics import DiagnosticsPublisher
 from eipl_trt.ros.outputs import Outputs
 from eipl_trt.ros.params import NodeConfig, declare_parameters, read_values
-from eipl_trt.ros.power_source import PowerSource
 from eipl_trt.ros.reconfigure import validate_change
 from eipl_trt.ros.runtime import NodeRuntime
 from eipl_trt.ros.switcher import PrecisionSwitcher
-from eipl_trt.runners import Runner, create_runner
+from eipl_trt.runners import create_runner
 
 __all__ = ["EiplTrtNode", "NODE_NAME"]
 
@@ -72,16 +70,9 @@ class EiplTrtNode(LifecycleNode):
         self._step_lock = threading.Lock()
         self._active = False
         self._throttle = Throttle(period_s=5.0)
-        self._power = PowerSource(self._cfg.power_source)
-        self._power_w: float | None = None
         self._step_group = MutuallyExclusiveCallbackGroup()
         self._input_group = MutuallyExclusiveCallbackGroup()
-        diag_group = MutuallyExclusiveCallbackGroup()
-        self._reporter = DiagnosticsReporter(self.get_name())
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._diag_timer = self.create_timer(
-            1.0, self._publish_diagnostics, callback_group=diag_group, clock=Clock(clock_type=ClockType.STEADY_TIME)
-        )
+        self._diagnostics = DiagnosticsPublisher(self, self._diagnostics_state, self._cfg.power_source)
         self._reset_srv = self.create_service(Trigger, "~/reset", self._on_reset)
         self._jump_handle = self.get_clock().create_jump_callback(
             JumpThreshold(min_forward=None, min_backward=Duration(nanoseconds=-1), on_clock_change=False),
@@ -119,7 +110,7 @@ class EiplTrtNode(LifecycleNode):
         self._outputs = Outputs(self, cfg, runtime.joint_names, spec.has_points, runtime.period_s)
         self._switcher = PrecisionSwitcher(
             lambda precision: create_runner(spec, backend, precision, cfg.num_threads),
-            self._install_runner, self._on_switch_error,
+            runtime.install_runner, self._on_switch_error,
         )
         self._fallback = ""
         if cfg.backend == "auto" and backend != "tensorrt":
@@ -272,8 +263,8 @@ class EiplTrtNode(LifecycleNode):
                 if decision.message:
                     self._warn(f"command_{decision.reason}", decision.message)
             extra = {"step_ms": (time.perf_counter() - started) * 1e3}
-            if self._power_w is not None:
-                extra["power_w"] = self._power_w
+            if self._diagnostics.power_w is not None:
+                extra["power_w"] = self._diagnostics.power_w
             out.publish_step(result, extra)
             rt.stages.add("step_total", time.perf_counter() - started)
             if result.missed_deadline:
@@ -306,13 +297,6 @@ class EiplTrtNode(LifecycleNode):
         self._cfg = new_cfg
         return SetParametersResult(successful=True)
 
-    def _install_runner(self, runner: Runner) -> None:
-        if self._runtime is None:
-            runner.close()
-            return
-        self._runtime.install_runner(runner)
-        self.get_logger().info(f"precision switched to {runner.precision} (LSTM state handed over)")
-
     def _on_switch_error(self, precision: str, exc: BaseException) -> None:
         rt = self._runtime
         current = rt.predictor.runner.precision if rt is not None else self._cfg.precision
@@ -335,17 +319,14 @@ class EiplTrtNode(LifecycleNode):
 
     def destroy_node(self) -> None:
         """Detach the log bridge, then destroy the node."""
-        self._power.stop()
+        self._diagnostics.stop()
         log_bridge.detach(self._log_handler)
         super().destroy_node()
 
-    # ------------------------------------------------------------------ diagnostics
-    def _publish_diagnostics(self) -> None:
-        power = self._power.read()
-        self._power_w = power.watts
+    def _diagnostics_state(self) -> dict[str, Any]:
         switcher = self._switcher
-        msg = self._reporter.build(
-            self.get_clock().now().to_msg(), self._now_s(), self._state, self._cfg, self._runtime,
-            self._configure_error, switcher.pending if switcher is not None else None, self._fallback, power,
-        )
-        self._diag_pub.publish(msg)
+        return {
+            "state": self._state, "cfg": self._cfg, "runtime": self._runtime,
+            "configure_error": self._configure_error, "fallback_reason": self._fallback,
+            "pending_precision": switcher.pending if switcher is not None else None,
+        }

@@ -191,7 +191,7 @@ class NodeRuntime:
         """Swap in an opened runner at a step boundary, handing the LSTM state over; closes the old one."""
         with self.lock:
             old = self.predictor.swap_runner(runner)
-        log.info("switched %s -> %s", old.name, runner.name)
+        log.info("precision switched to %s (LSTM state handed over from %s)", runner.precision, old.name)
         old.close()
 
     def set_config(self, cfg: NodeConfig) -> None:
