@@ -126,6 +126,7 @@ def test_train_writes_eipl_outputs(kind: str, data128: Path, tmp_path: Path) -> 
 
 def test_time_limit_stops_gracefully_with_a_checkpoint(data32: Path, tmp_path: Path) -> None:
     config = TrainConfig(model="sarnn", epochs=50, batch_size=1, im_size=32, rec_dim=8, max_minutes=1e-4, threads=1)
+    (tmp_path / "model.pth").write_bytes(b"stale output of an earlier run")
     result = train(config, data32, tmp_path, progress=False)
     assert result.stop_reason == "time_limit"
     assert result.batches_run == 1 and result.epochs_run == 1 and result.best_epoch == 0
@@ -150,6 +151,21 @@ def test_ctrl_c_saves_what_it_has(data32: Path, tmp_path: Path, monkeypatch: pyt
     assert result.stop_reason == "interrupted" and result.batches_run == 2
     assert result.checkpoint.is_file() and result.metrics_json.is_file()
     assert math.isfinite(result.final_test_loss)
+
+
+def test_init_from_continues_from_a_checkpoint(data32: Path, tmp_path: Path) -> None:
+    base = TrainConfig(model="sarnn", epochs=1, batch_size=2, im_size=32, rec_dim=8, threads=1)
+    first = train(base, data32, tmp_path / "first", progress=False)
+    frozen = TrainConfig(**{**base.__dict__, "lr": 1e-12, "init_from": str(first.checkpoint)})
+    second = train(frozen, data32, tmp_path / "second", progress=False)
+    assert second.best_test_loss == pytest.approx(first.best_test_loss, rel=1e-4)
+    assert json.loads(second.args_json.read_text(encoding="utf-8"))["init_from"] == str(first.checkpoint.resolve())
+    wider = TrainConfig(**{**base.__dict__, "rec_dim": 9, "init_from": str(first.checkpoint)})
+    with pytest.raises(EipltrtError, match=r"does not fit a sarnn .* same model options"):
+        train(wider, data32, tmp_path / "third", progress=False)
+    with pytest.raises(EipltrtError, match=r"does not exist"):
+        train(TrainConfig(**{**base.__dict__, "init_from": str(tmp_path / "nope.pth")}), data32, tmp_path / "x", progress=False)
+    assert not (tmp_path / "x").exists()
 
 
 def test_cli_train_then_export(data128: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop and save after this many minutes of wall time")
+    parser.add_argument(
+        "--init-from", default=None, help="start from the weights of this model.pth (continue / fine-tune; same model options)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--export", action="store_true", help="also export the best checkpoint to OUT/onnx (ONNX + model.json)")
 
@@ -74,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         threads=args.threads,
         max_minutes=args.max_minutes,
+        init_from=args.init_from,
     )
     result = train(config, args.data, args.out, progress=not args.no_progress)
     m = result.metrics

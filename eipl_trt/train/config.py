@@ -64,6 +64,9 @@ class TrainConfig:
         threads: torch intra-op threads; ``None`` = all cores available to the process.
         max_minutes: wall-time budget in minutes; training stops gracefully (saving) when it
             runs out. ``None`` = no limit.
+        init_from: an EIPL checkpoint (``model.pth``) whose weights start the run, to continue
+            or fine-tune a model of the same architecture. The optimizer and the point-loss
+            ramp start fresh (pass ``decay_end=1`` for the full point weight at once).
     """
 
     model: str
@@ -86,6 +89,7 @@ class TrainConfig:
     seed: int = 0
     threads: int | None = None
     max_minutes: float | None = None
+    init_from: str | None = None
 
     # ------------------------------------------------------------------ resolved values
     @property

@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 ADAM_EPS = 1e-7
 
+
 def init_eipl_weights(model: nn.Module) -> None:
     """eipl HEAD's SARNN init: xavier-uniform weights and zero biases for Conv/ConvT/Linear; LSTM
     ``weight_ih`` xavier-uniform, ``weight_hh`` orthogonal, zero biases."""
@@ -119,7 +120,9 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, progre
     Args:
         config: the run's settings.
         data_dir: EIPL dataset directory (see :mod:`eipl_trt.train.data`).
-        out_dir: output directory (created); existing outputs in it are replaced.
+        out_dir: output directory (created). Outputs of an earlier run there are replaced; a stale
+            ``model.pth`` / ``metrics.json`` is deleted at the start so it can never be mistaken
+            for this run's.
         progress: show a tqdm progress bar on stderr.
 
     Returns:
@@ -134,22 +137,52 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, progre
     if out.exists() and not out.is_dir():
         raise EipltrtError(f"--out {out} exists and is not a directory; choose another output directory")
     data = load_dataset(data_dir, config.model, config.im_size)
+    initial = _initial_state(config.init_from) if config.init_from else None
     out.mkdir(parents=True, exist_ok=True)
+    for stale in (out / CHECKPOINT, out / METRICS):
+        if stale.exists():
+            logger.warning("replacing %s from an earlier run", stale)
+            stale.unlink()
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.num_threads)
     try:
-        return _train(config, data, out, started, progress)
+        return _train(config, data, out, started, progress, initial)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _train(config: TrainConfig, data: TrainData, out: Path, started: float, progress: bool) -> TrainResult:
+def _initial_state(path: str) -> dict[str, torch.Tensor]:
+    """The state_dict of ``--init-from`` (EIPL dict or bare state_dict, loaded weights-only)."""
+    from eipl_trt.models.checkpoint import load_state_dict_file
+
+    return load_state_dict_file(path)
+
+
+def _train(
+    config: TrainConfig,
+    data: TrainData,
+    out: Path,
+    started: float,
+    progress: bool,
+    initial: dict[str, torch.Tensor] | None,
+) -> TrainResult:
     from eipl_trt.models import build_model
 
     torch.manual_seed(config.seed)
     model = build_model(config.model, **config.architecture(data.joint_dim))
     if config.model == "sarnn":
         init_eipl_weights(model)
+    if initial is not None:
+        try:
+            model.load_state_dict(initial)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise EipltrtError(
+                f"--init-from {config.init_from} does not fit a {config.model} with {config.architecture(data.joint_dim)} "
+                f"({first}); pass the same model options (--model, --rec-dim, --k-dim, --feat-dim, --im-size) "
+                f"as the run that wrote it"
+            ) from exc
+        logger.info("starting from the weights in %s", config.init_from)
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, eps=ADAM_EPS)
     scheduler = LossScheduler(config.decay_end, "s")

@@ -100,6 +100,7 @@ def args_dict(config: TrainConfig, data: TrainData) -> dict[str, Any]:
         "threads": config.num_threads,
         "max_minutes": config.max_minutes,
         "compile": False,
+        "init_from": str(Path(config.init_from).resolve()) if config.init_from else None,
         "joint_dim": data.joint_dim,
         "joint_names": list(data.joint_names),
         "channel_order": data.channel_order,
