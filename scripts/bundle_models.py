@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Turn trained checkpoints into the bundled models under engines/<kind>/, with model cards.
+
+For each kind: export the training checkpoint (EIPL format: model.pth + args.json) to ONNX with its
+sidecar, copy the checkpoint beside it (the eager PyTorch baseline of `eipl-trt bench` loads it),
+add an INT8 variant calibrated on the training split, evaluate fp32 and int8 on the test split, and
+write MODEL_CARD.md from the training log and the evaluation.
+
+    .venv/bin/python scripts/bundle_models.py --runs data_work/train --data data_work/pusher --out engines
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from eipl_trt.atomic import write_text_atomic
+from eipl_trt.evaluate import evaluate, load_for_model, write_report
+from eipl_trt.export import export_checkpoint
+from eipl_trt.quantize import quantize_int8, record_calibration_feeds
+
+KINDS = ("sarnn", "cnnrnn", "cnnrnnln")
+DESCRIPTIONS = {
+    "sarnn": "SARNN (spatial attention + LSTM), 64x64 px input, LeakyReLU slope 0.3 (eipl HEAD dialect)",
+    "cnnrnn": "CNNRNN (CNN autoencoder + LSTM, Tanh), 128x128 px input",
+    "cnnrnnln": "CNNRNNLN (CNN autoencoder with whole-tensor LayerNorm + LSTM, ReLU), 128x128 px input",
+}
+
+
+def _last_log_row(run: Path) -> dict[str, str]:
+    rows = list(csv.DictReader((run / "log.csv").open(encoding="utf-8")))
+    best = [r for r in rows if r.get("best") == "1"]
+    return {"epochs": str(len(rows)), **(best[-1] if best else rows[-1])}
+
+
+def _card(kind: str, run: Path, data: Path, metrics: dict, args: dict, log: dict, files: dict[str, int]) -> str:
+    fp32 = metrics["runs"]["fp32"]
+    hold = metrics["hold_last"]
+    int8 = metrics["runs"].get("int8")
+    lines = [
+        f"# Model card: {kind}",
+        "",
+        f"{DESCRIPTIONS[kind]}, trained with eipl_trt's implementation of EIPL's procedure (full BPTT, teacher",
+        "forcing, input noise) on a **simulated** robot. For demos, tests and benchmarks only: it knows one",
+        "simulated arm and camera, not your robot.",
+        "",
+        "## Data",
+        "",
+        "- MuJoCo (gymnasium Pusher-v5) 7-joint arm pushing an object to a goal; scripted expert, object and",
+        "  goal positions varied per episode; 128x128 RGB camera and joint positions at 10 Hz, 70 steps (7 s).",
+        f"- `eipl-trt sim --out {data} --train 32 --test 8 --seed 0`: {args.get('train_sequences')} training and "
+        f"{args.get('test_sequences')} test episodes.",
+        f"- Joints (model order): {', '.join(args['joint_names'])}.",
+        "",
+        "## Training",
+        "",
+        f"- Best checkpoint at epoch {log.get('epoch')} of {log['epochs']} logged epochs; "
+        f"batch size {args.get('batch_size')}, Adam lr {args.get('lr')}, joint noise stdev {args.get('stdev')}, "
+        f"loss weights img {args.get('img_loss')} / joint {args.get('joint_loss')}"
+        + (f" / points {args.get('pt_loss')}" if kind == "sarnn" else "") + ".",
+        f"- Final losses (unweighted MSE, normalized units): train total {log.get('train_loss')}, image "
+        f"{log.get('train_img')}, joint {log.get('train_joint')}; test total {log.get('test_loss')}, image "
+        f"{log.get('test_img')}, joint {log.get('test_joint')}.",
+        f"- Training log: `{run / 'log.csv'}` (not bundled). Arguments: `args.json`.",
+        "",
+        "## Test metrics (8 held-out episodes, 552 scored steps)",
+        "",
+        "EIPL's metric: per-step MSE between the predicted joints at t and the measured joints at t+1 (rad²).",
+        "",
+        "| predictor | MSE mean | MSE max | MSE / hold-last MSE |",
+        "|---|---|---|---|",
+        f"| hold last joint | {hold['mse_mean']:.6f} | {hold['mse_max']:.6f} | 1.00 |",
+        f"| {kind} fp32 (ONNX Runtime) | {fp32['mse_mean']:.6f} | {fp32['mse_max']:.6f} | {fp32['vs_hold_last']:.3f} |",
+    ]
+    if int8:
+        lines.append(
+            f"| {kind} int8 (ONNX Runtime, Q/DQ) | {int8['mse_mean']:.6f} | {int8['mse_max']:.6f} | "
+            f"{int8['vs_hold_last']:.3f} |"
+        )
+        lines += ["", f"INT8 error rate relative to fp32: {int8['error_rate_vs_fp32']:+.2%} "
+                  f"(max |Δ joint| {int8['max_abs_diff_vs_fp32']:.4f} rad)."]
+    lines += ["", "Reproduce: `eipl-trt evaluate --bag data_work/pusher --model engines/" + kind + " --out results/eval_" + kind + "`.",
+              "", "## Files", ""]
+    lines += [f"- `{name}` ({size / 1e6:.2f} MB)" for name, size in sorted(files.items())]
+    return "\n".join(lines) + "\n"
+
+
+def bundle(kind: str, run: Path, data: Path, out: Path) -> dict:
+    args = json.loads((run / "args.json").read_text(encoding="utf-8"))
+    target = out / kind
+    with tempfile.TemporaryDirectory(dir=out) as tmp:
+        stage = Path(tmp) / kind
+        spec = export_checkpoint(
+            kind, run / "model.pth", args_json=run / "args.json", joint_bounds=run / "joint_bounds.npy",
+            leaky_slope=args.get("leaky_slope") if kind == "sarnn" else None,
+            im_size=(args["im_size"], args["im_size"]) if kind == "sarnn" else None,
+            joint_names=args["joint_names"], rate_hz=args["rate_hz"], channel_order=args["channel_order"],
+            out_dir=stage,
+        )
+        shutil.copy(run / "model.pth", stage / "model.pth")
+        shutil.copy(run / "args.json", stage / "args.json")
+        calibration = load_for_model(data, spec, split="train")
+        feeds = record_calibration_feeds(spec, [(e.images, e.joints, f"{e.channel_order}8") for e in calibration])
+        spec = quantize_int8(spec, feeds)
+        test = load_for_model(data, spec, split="test")
+        report = evaluate(spec, test, precisions=["fp32", "int8"], backend="onnxruntime", source=str(data))
+        metrics = report.as_dict()
+        write_report(report, Path("results") / f"eval_{kind}")
+        files = {p.name: p.stat().st_size for p in stage.iterdir()}
+        write_text_atomic(stage / "MODEL_CARD.md", _card(kind, run, data, metrics, args, _last_log_row(run), files))
+        if target.exists():
+            shutil.rmtree(target)
+        stage.rename(target)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=Path, default=Path("data_work/train"), help="training output root (<kind>/model.pth)")
+    parser.add_argument("--data", type=Path, default=Path("data_work/pusher"), help="the EIPL dataset directory")
+    parser.add_argument("--out", type=Path, default=Path("engines"), help="bundled models root")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated kinds (default %(default)s)")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for kind in args.kinds.split(","):
+        m = bundle(kind, args.runs / kind, args.data, args.out)
+        fp32, hold = m["runs"]["fp32"], m["hold_last"]
+        print(f"{kind}: test MSE fp32 {fp32['mse_mean']:.6f} (int8 {m['runs']['int8']['mse_mean']:.6f}) "
+              f"vs hold-last {hold['mse_mean']:.6f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
