@@ -171,7 +171,7 @@ def _markdown(report: EvalReport) -> str:
         "- metric: per-step MSE between the denormalized predicted joints at t and the measured joints at t+1 "
         "(mean over joints; rad²), mean / max / min over steps",
         "",
-        "| predictor | backend | MSE mean | MSE max | MSE min | vs hold-last | error rate vs fp32 | step p50 (ms) |",
+        "| predictor | backend | MSE mean | MSE max | MSE min | MSE / hold-last | error rate vs fp32 | step p50 (ms) |",
         "|---|---|---|---|---|---|---|---|",
         f"| hold last joint | - | {report.hold.mean:.6f} | {report.hold.max:.6f} | {report.hold.min:.6f} | 1.00 | - | - |",
     ]

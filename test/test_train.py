@@ -255,6 +255,19 @@ def test_joint_metric_scores_step_t_against_t_plus_1() -> None:
     assert m["steps"] == 15 and m["ratio"] == pytest.approx(1.0, rel=1e-5)
 
 
+def test_config_and_cli_import_without_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, eipl_trt.cli.train, eipl_trt.train.schedule\n"
+        "from eipl_trt.train import TrainConfig\n"
+        "TrainConfig(model='sarnn').validate()\n"
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
 # ---------------------------------------------------------------------------------- errors
 
 

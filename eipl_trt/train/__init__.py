@@ -16,26 +16,37 @@ clean evaluation), :mod:`~eipl_trt.train.loop` (the epoch loop, time budget, che
 
 from __future__ import annotations
 
-from eipl_trt.train.config import DEFAULT_LOSS_WEIGHTS, TrainConfig, TrainResult
-from eipl_trt.train.bptt import evaluate, sequence_losses
-from eipl_trt.train.data import DatasetError, TrainData, load_dataset
-from eipl_trt.train.loop import train
-from eipl_trt.train.metrics import joint_prediction_mse
-from eipl_trt.train.noise import add_noise, color_jitter
-from eipl_trt.train.schedule import LossScheduler
+import importlib
+from typing import Any
 
-__all__ = [
-    "DEFAULT_LOSS_WEIGHTS",
-    "TrainConfig",
-    "TrainResult",
-    "DatasetError",
-    "TrainData",
-    "load_dataset",
-    "add_noise",
-    "color_jitter",
-    "LossScheduler",
-    "train",
-    "evaluate",
-    "sequence_losses",
-    "joint_prediction_mse",
-]
+#: Public name -> submodule that defines it. Loaded on first access (PEP 562), so importing
+#: ``eipl_trt.train.config`` or ``eipl_trt.train.schedule`` does not pull in torch.
+_EXPORTS = {
+    "DEFAULT_LOSS_WEIGHTS": "config",
+    "TrainConfig": "config",
+    "TrainResult": "config",
+    "DatasetError": "data",
+    "TrainData": "data",
+    "load_dataset": "data",
+    "add_noise": "noise",
+    "color_jitter": "noise",
+    "LossScheduler": "schedule",
+    "train": "loop",
+    "evaluate": "bptt",
+    "sequence_losses": "bptt",
+    "joint_prediction_mse": "metrics",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
