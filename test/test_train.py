@@ -168,6 +168,30 @@ def test_init_from_continues_from_a_checkpoint(data32: Path, tmp_path: Path) -> 
     assert not (tmp_path / "x").exists()
 
 
+def test_sigterm_stops_the_cli_gracefully(data32: Path, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cmd = [sys.executable, "-c", "import sys; from eipl_trt.cli import main; sys.exit(main())", "train",
+           "--model", "sarnn", "--data", str(data32), "--out", str(tmp_path), "--epochs", "100000",
+           "--im-size", "16", "--rec-dim", "4", "--threads", "1", "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "model.pth").exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert (tmp_path / "model.pth").exists(), proc.communicate()[0]
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out
+    assert b"stopped: interrupted" in out
+    assert json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))["hold_mse"] > 0
+
+
 def test_cli_train_then_export(data128: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from eipl_trt.spec import ModelSpec
 

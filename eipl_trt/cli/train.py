@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 from pathlib import Path
+from types import FrameType
 
 HELP = "train a model on an EIPL dataset (EIPL's full-BPTT procedure, CPU) and write model.pth"
 
@@ -52,8 +54,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--export", action="store_true", help="also export the best checkpoint to OUT/onnx (ONNX + model.json)")
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def run(args: argparse.Namespace) -> int:
-    """Train, print a summary, optionally export. Returns 0, or 130 if interrupted (after saving)."""
+    """Train, print a summary, optionally export. Returns 0, or 130 if interrupted (after saving).
+
+    SIGTERM is treated like Ctrl-C: the current model is evaluated and the outputs are saved.
+    """
     from eipl_trt.train import TrainConfig, train
 
     config = TrainConfig(
@@ -79,7 +88,11 @@ def run(args: argparse.Namespace) -> int:
         max_minutes=args.max_minutes,
         init_from=args.init_from,
     )
-    result = train(config, args.data, args.out, progress=not args.no_progress)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        result = train(config, args.data, args.out, progress=not args.no_progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     m = result.metrics
     print(
         f"{result.model}: {result.epochs_run} epochs ({result.batches_run} batches) in {result.wall_time_s:.0f} s, "
