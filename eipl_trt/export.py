@@ -240,10 +240,14 @@ def export_checkpoint(
     leaky_slope: float | None = None,
     im_size: Sequence[int] | None = None,
     joint_names: Sequence[str] | None = None,
-    rate_hz: float = 10.0,
-    channel_order: str = "rgb",
+    rate_hz: float | None = None,
+    channel_order: str | None = None,
 ) -> ModelSpec:
     """Load an EIPL checkpoint and export it (the library behind ``eipl-trt export``).
+
+    ``joint_names``, ``rate_hz``, ``channel_order`` and SARNN's ``leaky_slope`` left at ``None`` are
+    taken from ``args.json`` when it records them (``eipl-trt train`` does; EIPL's own does not),
+    else they default to ``joint_0 ..``, 10 Hz, ``"rgb"`` and 0.3.
 
     Args:
         kind: ``"sarnn"``, ``"cnnrnn"`` or ``"cnnrnnln"``.
@@ -255,7 +259,7 @@ def export_checkpoint(
         leaky_slope: SARNN LeakyReLU slope (0.3 eipl HEAD, 0.01 eipl-deploy); ``None`` = 0.3
             with a warning.
         im_size: input (height, width) px; ``None`` infers it (SARNN) or uses 128 (CNN*).
-        joint_names: D names in model order; default ``joint_0 ..``.
+        joint_names: D names in model order.
         rate_hz: training control rate (Hz).
         channel_order: ``"rgb"`` or ``"bgr"`` (AIREC and OpenManipulator data are BGR).
 
@@ -269,16 +273,23 @@ def export_checkpoint(
         read_args_json,
     )
 
-    if channel_order not in CHANNEL_ORDERS:
-        raise ModelError(f"channel order {channel_order!r} must be 'rgb' or 'bgr'")
-    if not (isinstance(rate_hz, (int, float)) and np.isfinite(rate_hz) and rate_hz > 0):
-        raise ModelError(f"rate_hz {rate_hz} must be a positive number (the training control rate in Hz)")
     bounds = load_joint_bounds(joint_bounds) if isinstance(joint_bounds, (str, os.PathLike)) else joint_bounds
     ckpt = Path(checkpoint)
     if args_json is None and (ckpt.parent / "args.json").is_file():
         args_json = ckpt.parent / "args.json"
         logger.info("using %s", args_json)
     args = read_args_json(args_json) if args_json is not None else None
+    recorded = args or {}
+    if joint_names is None and recorded.get("joint_names"):
+        joint_names = [str(n) for n in recorded["joint_names"]]
+    rate_hz = float(recorded.get("rate_hz", 10.0)) if rate_hz is None else rate_hz
+    channel_order = str(recorded.get("channel_order", "rgb")) if channel_order is None else channel_order
+    if leaky_slope is None and kind == "sarnn" and recorded.get("leaky_slope") is not None:
+        leaky_slope = float(recorded["leaky_slope"])
+    if channel_order not in CHANNEL_ORDERS:
+        raise ModelError(f"channel order {channel_order!r} must be 'rgb' or 'bgr'")
+    if not (isinstance(rate_hz, (int, float)) and np.isfinite(rate_hz) and rate_hz > 0):
+        raise ModelError(f"rate_hz {rate_hz} must be a positive number (the training control rate in Hz)")
     vmin, vmax = normalization_from_args(args)
     state = load_state_dict_file(ckpt)
     model, arch = model_from_checkpoint(kind, state, args, leaky_slope=leaky_slope, im_size=im_size)

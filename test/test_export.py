@@ -306,3 +306,24 @@ def test_cli_errors_exit_1_without_traceback(
     assert message in err
     assert "Traceback" not in err
     assert not out.exists()
+
+
+def test_metadata_recorded_in_args_json_is_used(tmp_path: Path) -> None:
+    """An args.json written by `eipl-trt train` records joint names, rate, channel order and slope."""
+    import torch
+
+    from eipl_trt.models.testing import torch_reference
+
+    model = torch_reference("sarnn", seed=0, joint_dim=3, leaky_slope=0.01)
+    torch.save({"model_state_dict": model.state_dict()}, tmp_path / "model.pth")
+    (tmp_path / "args.json").write_text(json.dumps({
+        "model": "sarnn", "rec_dim": 50, "k_dim": 5, "joint_names": ["a", "b", "c"], "rate_hz": 4.0,
+        "channel_order": "bgr", "leaky_slope": 0.01,
+    }))
+    bounds = np.array([[-1.0] * 3, [1.0] * 3])
+    spec = export_checkpoint("sarnn", tmp_path / "model.pth", joint_bounds=bounds, out_dir=tmp_path / "out")
+    assert spec.joint_names == ("a", "b", "c") and spec.rate_hz == 4.0 and spec.channel_order == "bgr"
+    assert spec.architecture["leaky_slope"] == 0.01
+    explicit = export_checkpoint("sarnn", tmp_path / "model.pth", joint_bounds=bounds, out_dir=tmp_path / "out2",
+                                 joint_names=["x", "y", "z"], rate_hz=10.0, channel_order="rgb")
+    assert explicit.joint_names == ("x", "y", "z") and explicit.rate_hz == 10.0 and explicit.channel_order == "rgb"

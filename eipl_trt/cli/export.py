@@ -43,15 +43,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--joint-names", default=None, metavar="A,B,...",
-        help="comma-separated joint names in model order (default: joint_0,joint_1,...)",
+        help="comma-separated joint names in model order (default: args.json's joint_names, else joint_0,joint_1,...)",
     )
     parser.add_argument(
-        "--rate-hz", type=float, default=10.0, metavar="HZ",
-        help="control rate the model was trained at, in Hz (default: %(default)s)",
+        "--rate-hz", type=float, default=None, metavar="HZ",
+        help="control rate the model was trained at, in Hz (default: args.json's rate_hz, else 10)",
     )
     parser.add_argument(
-        "--channel-order", choices=("rgb", "bgr"), default="rgb",
-        help="channel order of the training images; AIREC/OpenManipulator data are bgr (default: %(default)s)",
+        "--channel-order", choices=("rgb", "bgr"), default=None,
+        help="channel order of the training images; AIREC/OpenManipulator data are bgr "
+        "(default: args.json's channel_order, else rgb)",
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory for model.onnx and model.json")
 
