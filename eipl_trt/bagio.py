@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from eipl_trt.errors import EipltrtError, InputError
+from eipl_trt.errors import DatasetError, EipltrtError, InputError
 from eipl_trt.imaging import decode_image, resize_bilinear, to_channel_order
 
 __all__ = [
@@ -347,6 +348,56 @@ def resample(
     return episodes
 
 
+@dataclass(frozen=True)
+class DatasetMeta:
+    """What ``dataset.json`` says about an EIPL dataset directory.
+
+    Attributes:
+        joint_names: one unique name per joint column, or None when the file names none.
+        rate_hz: sampling rate (Hz; 10 when not given, as in EIPL's datasets).
+        channel_order: "rgb" or "bgr" ("rgb" when not given; EIPL's AIREC data is bgr).
+    """
+
+    joint_names: tuple[str, ...] | None
+    rate_hz: float
+    channel_order: str
+
+
+def read_dataset_meta(root: str | os.PathLike[str], joint_dim: int) -> DatasetMeta:
+    """Read and check ``root/dataset.json`` (optional) for a dataset with ``joint_dim`` joint columns.
+
+    Raises:
+        DatasetError: unparseable file, a name count that is not ``joint_dim`` or repeats, a rate
+            that is not a positive number, an unknown channel order.
+    """
+    path = Path(root) / "dataset.json"
+    if not path.is_file():
+        logger.warning("%s not found: no joint names, 10 Hz, channel order rgb (EIPL's AIREC data is bgr)", path)
+        return DatasetMeta(None, 10.0, "rgb")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"cannot parse {path}: {exc}. Fix or delete it") from exc
+    if not isinstance(meta, dict):
+        raise DatasetError(f"{path} must hold a JSON object with joint_names, rate_hz and channel_order")
+    names = tuple(str(n) for n in meta["joint_names"]) if meta.get("joint_names") else None
+    if names is not None and (len(names) != joint_dim or len(set(names)) != joint_dim):
+        raise DatasetError(
+            f"{path} lists {len(names)} joint_names {list(names)} but the joints have {joint_dim} "
+            f"columns (or names repeat); give one unique name per joint column"
+        )
+    try:
+        rate_hz = float(meta.get("rate_hz", 10.0))
+    except (TypeError, ValueError):
+        rate_hz = math.nan
+    if not (math.isfinite(rate_hz) and rate_hz > 0):
+        raise DatasetError(f"{path}: rate_hz {meta.get('rate_hz')!r} must be a positive number (Hz)")
+    order = str(meta.get("channel_order", "rgb")).lower()
+    if order not in ("rgb", "bgr"):
+        raise DatasetError(f"{path}: channel_order {order!r} must be 'rgb' or 'bgr'")
+    return DatasetMeta(names, rate_hz, order)
+
+
 def load_dataset_dir(path: str | os.PathLike[str], split: str = "test", *,
                      joint_names: Sequence[str] | None = None) -> list[Episode]:
     """Read one split of an EIPL dataset directory as episodes.
@@ -357,25 +408,21 @@ def load_dataset_dir(path: str | os.PathLike[str], split: str = "test", *,
             ``dataset.json`` (``joint_names``, ``rate_hz`` (default 10), ``channel_order``
             (default "rgb")).
         split: "train" or "test".
-        joint_names: joints to keep (needs names in dataset.json); None keeps all.
+        joint_names: joints to keep, in this order; None keeps all. A dataset whose dataset.json
+            names no joints is taken to be in this order when the column count matches.
 
     Returns:
         N episodes with stamps ``arange(T) / rate_hz``.
 
     Raises:
-        InputError: missing files, inconsistent shapes or dtypes, unknown joint names.
+        InputError: missing files, inconsistent shapes or dtypes, unknown joint names
+            (DatasetError for a bad dataset.json).
     """
     root = Path(path)
     files = {n: root / split / f"{n}.npy" for n in ("images", "joints")}
     missing = [str(f) for f in (*files.values(), root / "joint_bounds.npy") if not f.is_file()]
     if missing:
         raise InputError(f"{root} is not an EIPL dataset directory: missing {', '.join(missing)}")
-    meta: dict[str, Any] = {}
-    if (root / "dataset.json").is_file():
-        try:
-            meta = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot parse {root / 'dataset.json'}: {exc}") from exc
     try:
         images = np.load(files["images"], mmap_mode="r")
         joints = np.load(files["joints"])
@@ -387,19 +434,22 @@ def load_dataset_dir(path: str | os.PathLike[str], split: str = "test", *,
     if joints.ndim != 3 or joints.shape[:2] != images.shape[:2] or bounds.shape != (2, joints.shape[2]):
         raise InputError(f"inconsistent shapes in {root}: images {images.shape}, joints {joints.shape}, "
                          f"joint_bounds {bounds.shape}; expected (N, T, ...), (N, T, D) and (2, D)")
-    names = tuple(meta.get("joint_names") or ())
-    if names and len(names) != joints.shape[2]:
-        raise InputError(f"dataset.json names {len(names)} joints but joints.npy has {joints.shape[2]}")
+    meta = read_dataset_meta(root, joints.shape[2])
+    names = meta.joint_names or ()
+    if joint_names is not None and not names:
+        if len(joint_names) != joints.shape[2]:
+            raise DatasetError(
+                f"{root} names no joints (no joint_names in dataset.json) and has {joints.shape[2]} joint "
+                f"columns, but {len(joint_names)} joints were asked for; it does not belong to this model"
+            )
+        logger.warning("%s names no joints; assuming its %d columns are %s in this order",
+                       root, len(joint_names), ", ".join(joint_names))
+        names = tuple(joint_names)
     if joint_names is not None:
         n, t, d = joints.shape
         joints = select_joints(names, joints.reshape(n * t, d), joint_names).reshape(n, t, -1)
         names = tuple(joint_names)
-    rate = float(meta.get("rate_hz", 10.0))
-    order = str(meta.get("channel_order", "rgb"))
-    if order not in ("rgb", "bgr"):
-        raise InputError(f"dataset.json channel_order must be 'rgb' or 'bgr', got {order!r}")
-    if "channel_order" not in meta:
-        logger.info("%s has no dataset.json channel_order; assuming rgb (EIPL's AIREC data is bgr)", root)
+    rate, order = meta.rate_hz, meta.channel_order
     stamps = np.arange(images.shape[1]) / rate
     return [
         Episode(images=np.array(images[i]), channel_order=order, encoding=f"{order}8",

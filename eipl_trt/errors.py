@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "EipltrtError",
     "InputError",
+    "DatasetError",
     "ModelError",
     "BackendUnavailableError",
     "NonFiniteOutputError",
@@ -22,6 +23,10 @@ class EipltrtError(Exception):
 
 class InputError(EipltrtError, ValueError):
     """A camera frame or joint vector handed to the predictor is unusable (size, encoding, NaN, ...)."""
+
+
+class DatasetError(InputError):
+    """A dataset directory (or its dataset.json) is missing, malformed, or does not fit the model."""
 
 
 class ModelError(EipltrtError):

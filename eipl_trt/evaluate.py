@@ -286,16 +286,7 @@ def load_for_model(
 
     root = Path(path)
     if (root / split / "images.npy").is_file():
-        meta_path = root / "dataset.json"
-        named = meta_path.is_file() and bool(json.loads(meta_path.read_text(encoding="utf-8")).get("joint_names"))
-        episodes = load_dataset_dir(root, split, joint_names=spec.joint_names if named else None)
-        if not named:
-            if episodes and episodes[0].joints.shape[1] != spec.joint_dim:
-                raise InputError(
-                    f"{root} has {episodes[0].joints.shape[1]} joints but the model has {spec.joint_dim}; "
-                    f"this dataset does not belong to this model"
-                )
-            log.warning("%s names no joints (no dataset.json); assuming they are in model order", root)
+        episodes = load_dataset_dir(root, split, joint_names=spec.joint_names)
         if episodes and abs(episodes[0].rate_hz - spec.rate_hz) > 1e-6:
             log.warning("dataset rate %.3g Hz differs from the model's training rate %.3g Hz",
                         episodes[0].rate_hz, spec.rate_hz)

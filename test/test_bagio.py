@@ -18,7 +18,7 @@ from eipl_trt.bagio import (
     select_joints,
     split_episodes,
 )
-from eipl_trt.errors import InputError
+from eipl_trt.errors import DatasetError, InputError
 
 rosbag2 = pytest.importorskip("rosbags.rosbag2")
 typesys = pytest.importorskip("rosbags.typesys")
@@ -275,8 +275,11 @@ def test_load_dataset_dir(tmp_path: Path) -> None:
 def test_load_dataset_dir_errors(tmp_path: Path) -> None:
     root = _dataset(tmp_path / "ds")
     assert load_dataset_dir(root)[0].channel_order == "rgb"  # no dataset.json: defaults
-    with pytest.raises(InputError, match=r"joint\(s\) a not found"):
+    with pytest.raises(DatasetError, match=r"names no joints .* has 3 joint columns, but 1 joints were asked"):
         load_dataset_dir(root, joint_names=["a"])
+    unnamed = load_dataset_dir(root, joint_names=["c", "b", "a"])  # no names: taken in the order asked for
+    assert unnamed[0].joint_names == ("c", "b", "a")
+    np.testing.assert_array_equal(unnamed[0].joints, load_dataset_dir(root)[0].joints)
     with pytest.raises(InputError, match="missing .*val/images.npy"):
         load_episodes(root, split="val")
     np.save(root / "test" / "joints.npy", np.zeros((2, 4, 3), np.float32))

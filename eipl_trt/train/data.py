@@ -16,9 +16,7 @@ Input noise lives in :mod:`eipl_trt.train.noise`.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from eipl_trt.errors import EipltrtError
+from eipl_trt.errors import DatasetError
 from eipl_trt.imaging import JointScaler, resize_bilinear
 
 __all__ = [
@@ -45,10 +43,6 @@ logger = logging.getLogger(__name__)
 VMIN = 0.0
 VMAX = 1.0
 CNN_IM_SIZE = 128
-
-
-class DatasetError(EipltrtError):
-    """The training dataset is missing, malformed, or does not fit the chosen model."""
 
 
 @dataclass(frozen=True)
@@ -110,34 +104,11 @@ def _load_npy(path: Path, what: str) -> np.ndarray:
 
 
 def _read_meta(root: Path, joint_dim: int) -> tuple[tuple[str, ...], float, str]:
-    meta_path = root / "dataset.json"
-    names = tuple(f"joint_{i}" for i in range(joint_dim))
-    if not meta_path.is_file():
-        logger.warning("%s not found: using joint names joint_0.., rate 10 Hz, channel order rgb", meta_path)
-        return names, 10.0, "rgb"
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatasetError(f"cannot parse {meta_path}: {exc}. Fix or delete it") from exc
-    if not isinstance(meta, dict):
-        raise DatasetError(f"{meta_path} must hold a JSON object with joint_names, rate_hz and channel_order")
-    if "joint_names" in meta:
-        names = tuple(str(n) for n in meta["joint_names"])
-        if len(names) != joint_dim or len(set(names)) != joint_dim:
-            raise DatasetError(
-                f"{meta_path} lists {len(names)} joint_names {list(names)} but the joints have {joint_dim} "
-                f"columns (or names repeat); give one unique name per joint column"
-            )
-    try:
-        rate_hz = float(meta.get("rate_hz", 10.0))
-    except (TypeError, ValueError):
-        rate_hz = math.nan
-    if not (math.isfinite(rate_hz) and rate_hz > 0):
-        raise DatasetError(f"{meta_path}: rate_hz {meta.get('rate_hz')!r} must be a positive number (Hz)")
-    order = str(meta.get("channel_order", "rgb")).lower()
-    if order not in ("rgb", "bgr"):
-        raise DatasetError(f"{meta_path}: channel_order {order!r} must be 'rgb' or 'bgr'")
-    return names, rate_hz, order
+    from eipl_trt.bagio import read_dataset_meta
+
+    meta = read_dataset_meta(root, joint_dim)
+    names = meta.joint_names or tuple(f"joint_{i}" for i in range(joint_dim))
+    return names, meta.rate_hz, meta.channel_order
 
 
 def _check_split(root: Path, split: str, images: np.ndarray, joints: np.ndarray) -> None:
