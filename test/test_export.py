@@ -36,13 +36,7 @@ CONFIGS = {
 STEPS = 50
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> object:
-    """Eager torch with 2 threads crawls when the 2 CI cores are shared; 1 thread is stable."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _session(spec: ModelSpec) -> "ort.InferenceSession":

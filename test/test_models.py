@@ -23,13 +23,7 @@ from eipl_trt.models import (  # noqa: E402
 from eipl_trt.models.testing import smooth_inputs, torch_reference, torch_step  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> object:
-    """Eager torch with 2 threads crawls when the 2 CI cores are shared; 1 thread is stable."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _params(model: torch.nn.Module) -> int:
