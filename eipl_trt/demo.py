@@ -249,6 +249,8 @@ def _plot(result: DemoResult, streams: Any, joint_names: Sequence[str], period_s
     from eipl_trt.bagio import select_joints
 
     measured = select_joints(streams.joint_names, streams.joint_positions, joint_names)
+    t_joint = streams.joint_stamps.astype(float).copy()
+    t_joint[1:][np.diff(t_joint) > 1.0] = np.nan  # break the line between episodes
     t0 = streams.image_stamps.min()
     stamps = np.array(sorted(result.predictions)) / 1e9
     preds = np.stack([result.predictions[k] for k in sorted(result.predictions)]) if stamps.size else None
@@ -257,7 +259,7 @@ def _plot(result: DemoResult, streams: Any, joint_names: Sequence[str], period_s
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.6 * rows), squeeze=False)
     for j, name in enumerate(joint_names):
         ax = axes[j // cols][j % cols]
-        ax.plot(streams.joint_stamps - t0, measured[:, j], color="k", lw=1.0, label="recorded")
+        ax.plot(t_joint - t0, measured[:, j], color="k", lw=1.0, label="recorded")
         if preds is not None:
             ax.plot(stamps - t0 + period_s, preds[:, j], ".", color="tab:red", ms=2.5, label="node prediction (t+1)")
         ax.set_title(name, fontsize=9)
