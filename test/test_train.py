@@ -153,6 +153,18 @@ def test_ctrl_c_saves_what_it_has(data32: Path, tmp_path: Path, monkeypatch: pyt
     assert math.isfinite(result.final_test_loss)
 
 
+def test_select_by_joint_keeps_the_epoch_with_the_lowest_test_joint_loss(data32: Path, tmp_path: Path) -> None:
+    import csv
+
+    config = TrainConfig(model="sarnn", epochs=4, batch_size=2, im_size=32, rec_dim=8, threads=1, select_by="joint")
+    result = train(config, data32, tmp_path, progress=False)
+    rows = list(csv.DictReader((tmp_path / "log.csv").open(encoding="utf-8")))
+    joint = [float(r["test_joint"]) for r in rows]
+    assert int(rows[joint.index(min(joint))]["epoch"]) == result.best_epoch
+    assert result.best_test_loss == pytest.approx(min(joint))
+    assert torch.load(result.checkpoint, weights_only=True)["epoch"] == result.best_epoch
+
+
 def test_init_from_continues_from_a_checkpoint(data32: Path, tmp_path: Path) -> None:
     base = TrainConfig(model="sarnn", epochs=1, batch_size=2, im_size=32, rec_dim=8, threads=1)
     first = train(base, data32, tmp_path / "first", progress=False)
@@ -353,6 +365,7 @@ def test_bad_datasets_raise_clear_errors(what: str, kind: str, match: str, tmp_p
         ({"stdev": float("nan")}, r"--stdev"),
         ({"img_loss": 0.0, "joint_loss": 0.0, "pt_loss": 0.0}, r"all loss weights are 0"),
         ({"max_minutes": 0.0}, r"--max-minutes"),
+        ({"select_by": "img"}, r"--select-by must be 'loss' or 'joint'"),
     ],
 )
 def test_bad_settings_raise_before_any_work(changes: dict, match: str, tmp_path: Path) -> None:

@@ -50,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--init-from", default=None, help="start from the weights of this model.pth (continue / fine-tune; same model options)"
     )
+    parser.add_argument("--select-by", choices=("loss", "joint"), default="loss",
+                        help="test score that picks the saved checkpoint: the weighted total loss (EIPL) or "
+                        "the joint prediction loss alone (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--export", action="store_true", help="also export the best checkpoint to OUT/onnx (ONNX + model.json)")
 
@@ -87,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         max_minutes=args.max_minutes,
         init_from=args.init_from,
+        select_by=args.select_by,
     )
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -67,6 +67,9 @@ class TrainConfig:
         init_from: an EIPL checkpoint (``model.pth``) whose weights start the run, to continue
             or fine-tune a model of the same architecture. The optimizer and the point-loss
             ramp start fresh (pass ``decay_end=1`` for the full point weight at once).
+        select_by: which test score picks the saved checkpoint: ``"loss"`` (the weighted total,
+            as EIPL does) or ``"joint"`` (the joint prediction error alone, what a controller
+            and ``eipl-trt evaluate`` care about).
     """
 
     model: str
@@ -90,6 +93,7 @@ class TrainConfig:
     threads: int | None = None
     max_minutes: float | None = None
     init_from: str | None = None
+    select_by: str = "loss"
 
     # ------------------------------------------------------------------ resolved values
     @property
@@ -154,6 +158,8 @@ class TrainConfig:
             bad(f"--threads must be >= 1, got {self.threads}")
         if self.max_minutes is not None and not (math.isfinite(self.max_minutes) and self.max_minutes > 0):
             bad(f"--max-minutes must be a positive number of minutes, got {self.max_minutes!r}")
+        if self.select_by not in ("loss", "joint"):
+            bad(f"--select-by must be 'loss' or 'joint', got {self.select_by!r}")
 
 
 @dataclass

@@ -101,8 +101,9 @@ class _Run:
                 f"(now {self.config.lr}) or check the dataset for outliers. The best checkpoint so far "
                 f"(if any) is kept in {self.out / CHECKPOINT}"
             )
-        if scores["loss"] < self.best[0]:
-            self.best = (scores["loss"], row["epoch"], row["train_loss"])
+        score = scores[self.config.select_by]
+        if score < self.best[0]:
+            self.best = (score, row["epoch"], row["train_loss"])
             row["best"] = 1
             save_checkpoint(self.out / CHECKPOINT, model, row["epoch"], row["train_loss"], scores["loss"])
         row["seconds"] = time.monotonic() - self.started
