@@ -6,7 +6,8 @@ sidecar, copy the checkpoint beside it (the eager PyTorch baseline of `eipl-trt 
 add an INT8 variant calibrated on the training split, evaluate fp32 and int8 on the test split, and
 write MODEL_CARD.md from the training log and the evaluation.
 
-    .venv/bin/python scripts/bundle_models.py --runs data_work/train --data data_work/pusher --out engines
+    .venv/bin/python scripts/bundle_models.py --runs data_work/train --data data_work/pusher --out engines \
+        [--run sarnn=data_work/train5/sarnn ...]
 """
 
 from __future__ import annotations
@@ -125,10 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path("data_work/pusher"), help="the EIPL dataset directory")
     parser.add_argument("--out", type=Path, default=Path("engines"), help="bundled models root")
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated kinds (default %(default)s)")
+    parser.add_argument("--run", action="append", default=[], metavar="KIND=DIR",
+                        help="training output of one kind, overriding RUNS/KIND (repeatable)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    runs = {kind: args.runs / kind for kind in KINDS}
+    runs.update({k: Path(v) for k, v in (item.split("=", 1) for item in args.run)})
     for kind in args.kinds.split(","):
-        m = bundle(kind, args.runs / kind, args.data, args.out)
+        m = bundle(kind, runs[kind], args.data, args.out)
         fp32, hold = m["runs"]["fp32"], m["hold_last"]
         print(f"{kind}: test MSE fp32 {fp32['mse_mean']:.6f} (int8 {m['runs']['int8']['mse_mean']:.6f}) "
               f"vs hold-last {hold['mse_mean']:.6f}")
