@@ -39,6 +39,21 @@ def _last_log_row(run: Path) -> dict[str, str]:
     return {"epochs": str(len(rows)), **(best[-1] if best else rows[-1])}
 
 
+def _lineage(run: Path) -> list[str]:
+    """Table rows for every training phase, oldest first, following args.json's init_from chain."""
+    rows = []
+    seen = set()
+    while run is not None and run.resolve() not in seen and (run / "args.json").is_file():
+        seen.add(run.resolve())
+        a = json.loads((run / "args.json").read_text(encoding="utf-8"))
+        log = list(csv.DictReader((run / "log.csv").open(encoding="utf-8"))) if (run / "log.csv").is_file() else []
+        minutes = float(log[-1]["seconds"]) / 60 if log and log[-1].get("seconds") else float("nan")
+        rows.append(f"| {len(log)} | {a.get('batch_size')} | {a.get('lr')} | {a.get('stdev')} | "
+                    f"{a.get('joint_loss')} | {a.get('select_by', 'loss')} | {minutes:.0f} |")
+        run = Path(a["init_from"]).parent if a.get("init_from") else None
+    return rows[::-1]
+
+
 def _card(kind: str, run: Path, data: Path, metrics: dict, args: dict, log: dict, files: dict[str, int]) -> str:
     fp32 = metrics["runs"]["fp32"]
     hold = metrics["hold_last"]
@@ -68,6 +83,11 @@ def _card(kind: str, run: Path, data: Path, metrics: dict, args: dict, log: dict
         f"{log.get('train_img')}, joint {log.get('train_joint')}; test total {log.get('test_loss')}, image "
         f"{log.get('test_img')}, joint {log.get('test_joint')}.",
         f"- Training log: `{run / 'log.csv'}` (not bundled). Arguments: `args.json`.",
+        "- Phases (each continues from the previous one's checkpoint with `--init-from`; 1 CPU thread, shared):",
+        "",
+        "| epochs | batch | lr | noise stdev | joint loss weight | checkpoint picked by | minutes |",
+        "|---|---|---|---|---|---|---|",
+        *_lineage(run),
         "",
         "## Test metrics (8 held-out episodes, 552 scored steps)",
         "",
