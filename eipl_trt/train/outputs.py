@@ -101,6 +101,7 @@ def args_dict(config: TrainConfig, data: TrainData) -> dict[str, Any]:
         "max_minutes": config.max_minutes,
         "compile": False,
         "init_from": str(Path(config.init_from).resolve()) if config.init_from else None,
+        "select_by": config.select_by,
         "joint_dim": data.joint_dim,
         "joint_names": list(data.joint_names),
         "channel_order": data.channel_order,
