@@ -122,7 +122,7 @@ class _Client:
                 raise EipltrtError(f"the node exited with code {node_proc.returncode} before it was ready; see its log")
             if (self.reset.service_is_ready() and self.image_pub.get_subscription_count() > 0
                     and self.joint_pub.get_subscription_count() > 0 and self.pred_sub.get_publisher_count() > 0):
-                time.sleep(0.5)  # discovery is per endpoint pair: let the node's side match ours too
+                time.sleep(1.5)  # discovery is per endpoint pair: let the node's side match ours too
                 return
             time.sleep(0.1)
         raise EipltrtError(f"the node did not come up within {timeout_s:.0f} s (no ~/reset service or image subscriber)")
