@@ -39,6 +39,8 @@ from eipl_trt.paths import DEFAULT_MODEL, resolve_model, share_dir
 __all__ = ["main", "DemoResult"]
 
 NODE_NAME = "eipl_trt"
+_FRAME_LAG_S = 0.005  # publish a frame this long after the joint states stamped with it (s)
+_FIRST_FRAME_LAG_S = 0.05  # ... and the first frame of an episode this long after (s)
 SAMPLE_BAG = "data/pusher_sample"
 
 
@@ -163,7 +165,13 @@ def _publish(client: _Client, streams: Any, events: list[tuple[int, str, Any]], 
             while time.monotonic() < t_wall:
                 time.sleep(0.01)
             client.call_reset()
-        delay = t_wall + (stamp - t_bag) / 1e9 / speed - time.monotonic()
+        # A camera frame goes out a few ms after the joint states of the same instant, so the node
+        # (which steps on the frame with the latest joints it holds) sees the joints first even
+        # though DDS does not order messages across topics; the first frame of an episode waits
+        # longer, since the joints the node holds before it come from the previous episode.
+        lag = (_FIRST_FRAME_LAG_S if kind == "image" and stamp - t_bag < 2_000_000 else
+               _FRAME_LAG_S if kind == "image" else 0.0)
+        delay = t_wall + (stamp - t_bag) / 1e9 / speed + lag - time.monotonic()
         if delay > 0:
             time.sleep(delay)
         if kind == "image":
