@@ -96,7 +96,7 @@ def _register(spec: ModelSpec, precision: str, tmp: Path) -> ModelSpec:
     os.replace(tmp, final)
     updated = ModelSpec.load(spec.directory).with_variant(precision, final.name, sha256_file(final))
     updated.save(spec.directory)
-    return ModelSpec.load(spec.directory)
+    return updated
 
 
 def _fp32_convs(path: Path) -> list[str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from eipl_trt.bench import synthetic_inputs
 from eipl_trt.errors import EipltrtError, InputError, NonFiniteOutputError
 from eipl_trt.predictor import Predictor
 from eipl_trt.runners import create_runner
@@ -26,18 +27,14 @@ def cnnrnn_spec(tmp_path_factory: pytest.TempPathFactory) -> ModelSpec:
     return models_testing.make_test_model("cnnrnn", tmp_path_factory.mktemp("cnnrnn"), seed=4)
 
 
-def _frames(spec: ModelSpec, n: int, seed: int = 0) -> list[np.ndarray]:
-    """Smoothly changing frames at model size (RGB), so consecutive steps differ but stay plausible."""
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 256, (spec.image_height, spec.image_width, 3)).astype(np.float32)
-    drift = rng.normal(0, 20, base.shape).astype(np.float32)
-    return [np.clip(base + drift * np.sin(0.3 * t), 0, 255).astype(np.uint8) for t in range(n)]
+def _frames(spec: ModelSpec, n: int) -> list[np.ndarray]:
+    """Smoothly changing RGB frames at model size (the benchmark's synthetic inputs)."""
+    return [frame for frame, _ in synthetic_inputs(spec, n)]
 
 
-def _joints(spec: ModelSpec, n: int, seed: int = 1) -> list[np.ndarray]:
-    lo, hi = np.array(spec.joint_min), np.array(spec.joint_max)
-    phase = np.random.default_rng(seed).uniform(0, 6.28, spec.joint_dim)
-    return [lo + (hi - lo) * (0.5 + 0.4 * np.sin(0.2 * t + phase)) for t in range(n)]
+def _joints(spec: ModelSpec, n: int) -> list[np.ndarray]:
+    """Joint vectors inside the bounds that go with :func:`_frames`."""
+    return [q for _, q in synthetic_inputs(spec, n)]
 
 
 def _run(predictor: Predictor, frames: list[np.ndarray], joints: list[np.ndarray]) -> np.ndarray:
