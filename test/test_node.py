@@ -26,6 +26,7 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
+from rclpy.duration import Duration
 from rclpy.parameter import parameter_value_to_python
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState
@@ -84,6 +85,9 @@ class Lockstep:
             names = [ROBOT_JOINTS[i] for i in part] + (["gripper"] if extra else [])
             values = [float(q[i]) for i in part] + ([0.5] if extra else [])
             self.joints.publish(JointState(name=names, position=values))
+        # Reliable delivery can need a retransmission (a lost datagram is repaired only after the
+        # next heartbeat), so wait until the node's reader holds both parts before the image goes out.
+        assert self.joints.wait_for_all_acked(Duration(seconds=10)), "the node did not acknowledge joint_states"
 
     def image_msg(self, image: np.ndarray, encoding: str, pad: int = 0) -> Image:
         h, w = image.shape[:2]
@@ -99,7 +103,7 @@ class Lockstep:
         """One lockstep model step; returns the prediction computed from this image."""
         self.tick_clock()
         self.send_joints(q)
-        time.sleep(0.05)  # joint states first: the image triggers the step
+        time.sleep(0.05)  # joint states first (and their callback run): the image triggers the step
         self.stamp = self.stamp + 0.1 if stamp is None else stamp
         msg = self.image_msg(image, encoding, pad)
         self.images.publish(msg)
