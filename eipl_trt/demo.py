@@ -84,6 +84,7 @@ class _Client:
 
     def __init__(self, namespace: str, joint_names: Sequence[str]):
         import rclpy
+        from rclpy.duration import Duration
         from rclpy.executors import SingleThreadedExecutor
         from sensor_msgs.msg import Image, JointState
         from std_srvs.srv import Trigger
@@ -91,7 +92,7 @@ class _Client:
         rclpy.init()
         self.rclpy = rclpy
         self.node = rclpy.create_node("eipl_trt_demo_player")
-        self.Image, self.JointState = Image, JointState
+        self.Image, self.JointState, self.Duration = Image, JointState, Duration
         self.image_pub = self.node.create_publisher(Image, "image_raw", 10)
         self.joint_pub = self.node.create_publisher(JointState, "joint_states", 50)
         self.reset = self.node.create_client(Trigger, f"{namespace}/reset")
@@ -128,6 +129,15 @@ class _Client:
                 return
             time.sleep(0.1)
         raise EipltrtError(f"the node did not come up within {timeout_s:.0f} s (no ~/reset service or image subscriber)")
+
+    def wait_joints_delivered(self, timeout_s: float = 0.5) -> None:
+        """Wait (briefly) until the node's reader holds every joint state sent so far.
+
+        Reliable delivery repairs a lost datagram only after the writer's next heartbeat, which can
+        be later than the frame that should see those joints; the replay then scores a step the
+        node took on stale joints. On a healthy link this returns at once.
+        """
+        self.joint_pub.wait_for_all_acked(self.Duration(nanoseconds=int(timeout_s * 1e9)))
 
     def call_reset(self) -> None:
         future = self.reset.call_async(self.trigger_req)
@@ -175,6 +185,7 @@ def _publish(client: _Client, streams: Any, events: list[tuple[int, str, Any]], 
         if delay > 0:
             time.sleep(delay)
         if kind == "image":
+            client.wait_joints_delivered()
             client.image_pub.publish(_image_msg(client, streams, index, stamp))
             client.result.published_frames += 1
             if bar:
