@@ -180,6 +180,41 @@ def test_init_from_continues_from_a_checkpoint(data32: Path, tmp_path: Path) -> 
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.parametrize("kind", ["cnnrnn", "cnnrnnln"])
+def test_cached_features_give_the_full_models_joint_loss(kind: str, data128: Path) -> None:
+    """--freeze-image's fast path scores exactly what a whole-model pass scores for the joints."""
+    from eipl_trt.train.frozen import encode_split, recurrent_losses
+
+    torch.manual_seed(0)
+    model = build_model(kind, rec_dim=8, joint_dim=3, feat_dim=4)
+    data = load_dataset(data128, kind)
+    images, joints = to_tensors(data.train, slice(0, 3))
+    x_joint = joints + 0.01 * torch.randn(joints.shape)
+    with torch.no_grad():
+        full = sequence_losses(model, images, x_joint, images, joints)["joint"]
+        cached = recurrent_losses(model, encode_split(model, data.train)[:3], x_joint, joints)["joint"]
+    assert float(cached) == pytest.approx(float(full), rel=1e-5)
+
+
+def test_freeze_image_trains_only_the_recurrent_part(data128: Path, tmp_path: Path) -> None:
+    base = TrainConfig(model="cnnrnn", epochs=1, batch_size=2, rec_dim=8, feat_dim=4, threads=1)
+    first = train(base, data128, tmp_path / "first", progress=False)
+    config = TrainConfig(**{**base.__dict__, "epochs": 3, "lr": 1e-2, "init_from": str(first.checkpoint),
+                            "freeze_image": True, "select_by": "joint"})
+    result = train(config, data128, tmp_path / "frozen", progress=False)
+    before = torch.load(first.checkpoint, weights_only=True)["model_state_dict"]
+    after = torch.load(result.checkpoint, weights_only=True)["model_state_dict"]
+    for key, value in before.items():
+        if key.startswith(("encoder_image.", "decoder_image.")):
+            assert torch.equal(after[key], value), f"{key} changed under --freeze-image"
+    changed = [k for k in before if k.startswith(("rec.", "decoder_joint.")) and not torch.equal(after[k], before[k])]
+    assert changed, "the LSTM and joint decoder did not train"
+    rows = list(csv.DictReader((tmp_path / "frozen" / "log.csv").open(encoding="utf-8")))
+    assert all(r["train_img"] == "" and float(r["train_joint"]) > 0 for r in rows)  # not computed: empty
+    assert all(float(r["test_img"]) > 0 for r in rows)  # the test split is scored by the whole model
+    assert json.loads(result.args_json.read_text(encoding="utf-8"))["freeze_image"] is True
+
+
 def test_sigterm_stops_the_cli_gracefully(data32: Path, tmp_path: Path) -> None:
     import signal
     import subprocess
@@ -366,6 +401,8 @@ def test_bad_datasets_raise_clear_errors(what: str, kind: str, match: str, tmp_p
         ({"img_loss": 0.0, "joint_loss": 0.0, "pt_loss": 0.0}, r"all loss weights are 0"),
         ({"max_minutes": 0.0}, r"--max-minutes"),
         ({"select_by": "img"}, r"--select-by must be 'loss' or 'joint'"),
+        ({"freeze_image": True}, r"--freeze-image is for CNNRNN and CNNRNNLN"),
+        ({"model": "cnnrnn", "freeze_image": True, "joint_loss": 0.0}, r"--freeze-image trains on the joint loss only"),
     ],
 )
 def test_bad_settings_raise_before_any_work(changes: dict, match: str, tmp_path: Path) -> None:

@@ -53,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--select-by", choices=("loss", "joint"), default="loss",
                         help="test score that picks the saved checkpoint: the weighted total loss (EIPL) or "
                         "the joint prediction loss alone (default: %(default)s)")
+    parser.add_argument("--freeze-image", action="store_true",
+                        help="CNNRNN/CNNRNNLN: keep the image encoder/decoder of --init-from fixed and train the "
+                        "LSTM and joint decoder on cached image features (joint loss only; far faster on a CPU)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--export", action="store_true", help="also export the best checkpoint to OUT/onnx (ONNX + model.json)")
 
@@ -91,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         max_minutes=args.max_minutes,
         init_from=args.init_from,
         select_by=args.select_by,
+        freeze_image=args.freeze_image,
     )
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -101,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{result.model}: {result.epochs_run} epochs ({result.batches_run} batches) in {result.wall_time_s:.0f} s, "
         f"stopped: {result.stop_reason}\n"
-        f"  best epoch {result.best_epoch}: train loss {result.best_train_loss:.5g}, test loss {result.best_test_loss:.5g}\n"
+        f"  best epoch {result.best_epoch}: train loss {result.best_train_loss:.5g}, "
+        f"test {'joint loss' if config.select_by == 'joint' else 'loss'} {result.best_test_loss:.5g}\n"
         f"  last: train loss {result.final_train_loss:.5g}, test loss {result.final_test_loss:.5g}\n"
         f"  test joint MSE {m['model_mse']:.4g} vs hold-last baseline {m['hold_mse']:.4g} (ratio {m['ratio']:.3f})\n"
         f"  wrote {result.checkpoint}, {result.args_json.name}, {result.log_csv.name}, "

@@ -70,6 +70,10 @@ class TrainConfig:
         select_by: which test score picks the saved checkpoint: ``"loss"`` (the weighted total,
             as EIPL does) or ``"joint"`` (the joint prediction error alone, what a controller
             and ``eipl-trt evaluate`` care about).
+        freeze_image: CNNRNN/CNNRNNLN only: keep the image encoder and decoder fixed and train
+            the LSTM and joint decoder on the joint loss from cached encoder features (no image
+            noise), many times faster on a CPU; see :mod:`eipl_trt.train.frozen`. Meant for a
+            model whose image path is already trained (with ``init_from``).
     """
 
     model: str
@@ -94,6 +98,7 @@ class TrainConfig:
     max_minutes: float | None = None
     init_from: str | None = None
     select_by: str = "loss"
+    freeze_image: bool = False
 
     # ------------------------------------------------------------------ resolved values
     @property
@@ -158,6 +163,10 @@ class TrainConfig:
             bad(f"--threads must be >= 1, got {self.threads}")
         if self.max_minutes is not None and not (math.isfinite(self.max_minutes) and self.max_minutes > 0):
             bad(f"--max-minutes must be a positive number of minutes, got {self.max_minutes!r}")
+        if self.freeze_image and self.model == "sarnn":
+            bad("--freeze-image is for CNNRNN and CNNRNNLN; SARNN's attention points need its image path")
+        if self.freeze_image and self.loss_weights[1] <= 0:
+            bad("--freeze-image trains on the joint loss only, but --joint-loss is 0")
         if self.select_by not in ("loss", "joint"):
             bad(f"--select-by must be 'loss' or 'joint', got {self.select_by!r}")
 
@@ -174,7 +183,8 @@ class TrainResult:
         epochs_run: epochs in which at least one batch was trained (the last may be partial).
         batches_run: optimizer steps taken.
         best_epoch: 0-based epoch of the saved checkpoint (-1 if none was saved).
-        best_train_loss, best_test_loss: losses of the saved checkpoint.
+        best_train_loss, best_test_loss: the saved checkpoint's train loss and its test score
+            (the weighted total, or the joint loss alone with ``select_by="joint"``).
         final_train_loss, final_test_loss: losses of the last epoch / evaluation.
         wall_time_s: total wall time in seconds, data loading included.
         stop_reason: ``"completed"``, ``"time_limit"`` or ``"interrupted"``.

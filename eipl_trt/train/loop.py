@@ -30,6 +30,7 @@ from eipl_trt.errors import EipltrtError
 from eipl_trt.train.bptt import evaluate, sequence_losses, total_loss
 from eipl_trt.train.config import TrainConfig, TrainResult
 from eipl_trt.train.data import Split, TrainData, load_dataset, to_tensors
+from eipl_trt.train.frozen import encode_split, freeze_image_path, recurrent_losses
 from eipl_trt.train.metrics import joint_prediction_mse
 from eipl_trt.train.noise import add_noise
 from eipl_trt.train.outputs import (
@@ -185,7 +186,8 @@ def _train(
             ) from exc
         logger.info("starting from the weights in %s", config.init_from)
     model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, eps=ADAM_EPS)
+    trainable = freeze_image_path(model) if config.freeze_image else list(model.parameters())
+    optimizer = torch.optim.Adam(trainable, lr=config.lr, eps=ADAM_EPS)
     scheduler = LossScheduler(config.decay_end, "s")
     generator = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -250,6 +252,7 @@ def _loop(
     reason = "completed"
     bar = tqdm(total=config.epochs, desc=config.model, unit="epoch", disable=not progress, dynamic_ncols=True)
     epoch, sums, batches, pt_weight = 0, {}, 0, 0.0
+    features = encode_split(model, data.train) if config.freeze_image else None
     try:
         for epoch in range(config.epochs):
             sums, batches = {}, 0
@@ -259,11 +262,17 @@ def _loop(
                     reason = "time_limit"
                     break
                 t0 = time.monotonic()
-                clean_img, clean_joint = to_tensors(data.train, order[start : start + config.batch_size])
-                x_img, x_joint = add_noise(clean_img, clean_joint, config.stdev, generator, data.channel_order)
-                losses = sequence_losses(model, x_img, x_joint, clean_img, clean_joint)
+                index = order[start : start + config.batch_size]
+                if features is None:
+                    clean_img, clean_joint = to_tensors(data.train, index)
+                    x_img, x_joint = add_noise(clean_img, clean_joint, config.stdev, generator, data.channel_order)
+                    losses = sequence_losses(model, x_img, x_joint, clean_img, clean_joint)
+                else:  # --freeze-image: the recurrent part alone, on cached features
+                    clean_joint = torch.from_numpy(np.ascontiguousarray(data.train.joints[index]))
+                    x_joint = clean_joint + config.stdev * torch.randn(clean_joint.shape, generator=generator)
+                    losses = recurrent_losses(model, features[index], x_joint, clean_joint)
                 pt_weight = scheduler(weights[2])
-                loss = total_loss(losses, weights, pt_weight)
+                loss = total_loss(losses, weights, pt_weight) if features is None else weights[1] * losses["joint"]
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -102,6 +102,7 @@ def args_dict(config: TrainConfig, data: TrainData) -> dict[str, Any]:
         "compile": False,
         "init_from": str(Path(config.init_from).resolve()) if config.init_from else None,
         "select_by": config.select_by,
+        "freeze_image": config.freeze_image,
         "joint_dim": data.joint_dim,
         "joint_names": list(data.joint_names),
         "channel_order": data.channel_order,

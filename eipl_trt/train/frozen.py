@@ -1,0 +1,84 @@
+"""Training the recurrent part of CNNRNN/CNNRNNLN with the image path frozen (``--freeze-image``).
+
+On a CPU, almost all of a training step is the convolutional encoder and decoder at 128x128 px;
+the LSTM and the joint decoder are a few percent of it. When the image path has already been
+trained (a run continued with ``--init-from``), freezing it lets the recurrent part take
+hundreds of times more optimizer steps in the same wall time:
+
+- the encoder's features of every training frame are computed once, from the clean frames
+  (the image noise of EIPL's procedure is not applied in this mode; the joint noise is);
+- each step is the same teacher-forced full BPTT over whole sequences as :mod:`bptt`, scored on
+  the joint loss only (the image decoder is not run; its weights do not change);
+- the test split is still scored with the whole model, so the logged image loss shows what the
+  unchanged image decoder makes of the new LSTM state.
+
+A run in this mode is usually followed by a short ordinary run (``--init-from`` its checkpoint)
+that lets the image decoder follow the retrained LSTM.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from eipl_trt.errors import EipltrtError
+from eipl_trt.train.data import Split, to_tensors
+
+__all__ = ["FROZEN_MODULES", "freeze_image_path", "encode_split", "recurrent_losses"]
+
+#: The modules frozen in this mode (both CNN models name them alike).
+FROZEN_MODULES = ("encoder_image", "decoder_image")
+
+
+def freeze_image_path(model: nn.Module) -> list[nn.Parameter]:
+    """Stop gradients into the image encoder and decoder; returns the parameters left to train.
+
+    Raises:
+        EipltrtError: the model has no separate image encoder/decoder (SARNN).
+    """
+    missing = [name for name in FROZEN_MODULES if not isinstance(getattr(model, name, None), nn.Module)]
+    if missing:
+        raise EipltrtError(
+            f"--freeze-image needs a model with {' and '.join(FROZEN_MODULES)} (CNNRNN, CNNRNNLN); "
+            f"{type(model).__name__} has no {', '.join(missing)}"
+        )
+    for name in FROZEN_MODULES:
+        getattr(model, name).requires_grad_(False)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+@torch.no_grad()
+def encode_split(model: nn.Module, split: Split, batch_size: int = 4) -> torch.Tensor:
+    """The image encoder's features of every frame of ``split``: (N, T, feat_dim) float32."""
+    encoder = model.encoder_image
+    was_training = encoder.training
+    encoder.eval()
+    chunks = []
+    for start in range(0, split.num_sequences, batch_size):
+        images, _ = to_tensors(split, slice(start, start + batch_size))
+        b, t = images.shape[:2]
+        chunks.append(encoder(images.flatten(0, 1)).reshape(b, t, -1))
+    encoder.train(was_training)
+    return torch.cat(chunks)
+
+
+def recurrent_losses(
+    model: nn.Module, features: torch.Tensor, x_joint: torch.Tensor, y_joint: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """The joint loss of one teacher-forced pass from precomputed image features.
+
+    Args:
+        model: CNNRNN or CNNRNNLN (uses ``rec`` and ``decoder_joint``).
+        features: (B, T, feat_dim) encoder features of the clean frames.
+        x_joint: (B, T, D) model joint inputs (noisy while training).
+        y_joint: (B, T, D) clean joints; step t is scored against t + 1.
+
+    Returns:
+        ``{"joint": scalar MSE}``, the same term as :func:`eipl_trt.train.bptt.sequence_losses`.
+    """
+    state = None
+    joints = []
+    for t in range(features.shape[1] - 1):
+        state = model.rec(torch.cat([features[:, t], x_joint[:, t]], dim=-1), state)
+        joints.append(model.decoder_joint(state[0]))
+    return {"joint": nn.functional.mse_loss(torch.stack(joints, dim=1), y_joint[:, 1:])}
