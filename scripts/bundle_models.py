@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import shutil
 import sys
@@ -23,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from eipl_trt.atomic import write_text_atomic
-from eipl_trt.evaluate import evaluate, load_for_model, write_report
+from eipl_trt.evaluate import evaluate, load_for_model, run_episodes, write_report
+from eipl_trt.metrics import summarize
+from eipl_trt.predictor import Predictor
 from eipl_trt.export import export_checkpoint
 from eipl_trt.quantize import quantize_int8, record_calibration_feeds
 
@@ -68,6 +71,40 @@ def _image_baselines(data: Path) -> tuple[float, float]:
     return float(((test[:, 1:] - mean) ** 2).mean()), float(((test[:, 1:] - test[:, :-1]) ** 2).mean())
 
 
+def camera_dependence(spec, episodes) -> tuple[float, float]:  # noqa: ANN001
+    """fp32 joint MSE (rad²) on the real frames, and with every episode's frames taken from the next
+    episode (same joints). Equal values mean the predictions do not depend on the camera."""
+    n = len(episodes)
+    swapped = []
+    for i, e in enumerate(episodes):
+        other = episodes[(i + 1) % n].images
+        t = min(len(other), len(e.images))
+        swapped.append(dataclasses.replace(e, images=other[:t], joints=e.joints[:t], stamps=e.stamps[:t]))
+    predictor = Predictor.from_model(spec, backend="onnxruntime")
+    try:
+        real = summarize(run_episodes(predictor, episodes, "fp32").errors).mean
+        other = summarize(run_episodes(predictor, swapped, "fp32").errors).mean
+    finally:
+        predictor.close()
+    return real, other
+
+
+def dark_pixel_fraction(spec, episodes) -> float:  # noqa: ANN001
+    """Fraction of predicted-image values (pixel x channel) that are 0 on every step of ``episodes``:
+    for a ReLU output (CNNRNNLN), the part of the frame where the output unit has gone dead."""
+    predictor = Predictor.from_model(spec, backend="onnxruntime")
+    lit = None
+    try:
+        for e in episodes:
+            predictor.reset_state()
+            for frame, q in zip(e.images, e.joints):
+                image = predictor.step(frame, q, f"{e.channel_order}8", want_image=True).image
+                lit = image > 0 if lit is None else lit | (image > 0)
+    finally:
+        predictor.close()
+    return float(1.0 - lit.mean())
+
+
 def _phases_note(run: Path) -> list[str]:
     """Say so when some phases trained only the recurrent part (``--freeze-image``)."""
     frozen, seen = False, set()
@@ -84,7 +121,12 @@ def _phases_note(run: Path) -> list[str]:
             "  on a CPU. The test split was scored with the whole model throughout."]
 
 
-def _card(kind: str, run: Path, data: Path, metrics: dict, args: dict, log: dict, files: dict[str, int]) -> str:
+def _v(log: dict, key: str) -> str:
+    return log.get(key) or "not computed (image path frozen)"
+
+
+def _card(kind: str, run: Path, data: Path, metrics: dict, args: dict, log: dict, files: dict[str, int],
+          camera: tuple[float, float], dark: float | None) -> str:
     fp32 = metrics["runs"]["fp32"]
     hold = metrics["hold_last"]
     int8 = metrics["runs"].get("int8")
@@ -109,15 +151,16 @@ def _card(kind: str, run: Path, data: Path, metrics: dict, args: dict, log: dict
         f"batch size {args.get('batch_size')}, Adam lr {args.get('lr')}, joint noise stdev {args.get('stdev')}, "
         f"loss weights img {args.get('img_loss')} / joint {args.get('joint_loss')}"
         + (f" / points {args.get('pt_loss')}" if kind == "sarnn" else "") + ".",
-        f"- Final losses (unweighted MSE, normalized units): train total {log.get('train_loss')}, image "
-        f"{log.get('train_img')}, joint {log.get('train_joint')}; test total {log.get('test_loss')}, image "
-        f"{log.get('test_img')}, joint {log.get('test_joint')}.",
+        f"- Final losses (MSE in normalized units; totals are weighted by the loss weights): train total {_v(log, 'train_loss')}, image "
+        f"{_v(log, 'train_img')}, joint {_v(log, 'train_joint')}; test total {_v(log, 'test_loss')}, image "
+        f"{_v(log, 'test_img')}, joint {_v(log, 'test_joint')}.",
         f"- Training log: `{run / 'log.csv'}` (not bundled). Arguments: `args.json`.",
         "- Phases (each continues from the previous one's checkpoint with `--init-from`; 1 CPU thread, shared):",
         "",
         "| epochs | trained | batch | lr | noise stdev | joint loss weight | checkpoint picked by | minutes |",
         "|---|---|---|---|---|---|---|---|",
         *_lineage(run),
+        "",
         *_phases_note(run),
         "",
         "## Test metrics (8 held-out episodes, 552 scored steps)",
@@ -140,6 +183,19 @@ def _card(kind: str, run: Path, data: Path, metrics: dict, args: dict, log: dict
         mean_img, repeat_img = _image_baselines(data)
         lines += ["", f"Predicted image: test MSE {float(log['test_img']):.5f} (pixels in [0, 1]). For scale, the "
                   f"training-set mean image scores {mean_img:.5f} and repeating the current frame {repeat_img:.5f}."]
+        if float(log["test_img"]) > mean_img:
+            lines.append("**The predicted image is worse than the mean image**: the image decoder is under-trained"
+                         + (f"; {dark:.0%} of its output values are 0 on every test frame (their ReLU has gone dead)"
+                            if dark is not None and dark > 0.01 else "")
+                         + ". Treat `~/predicted_image` from this model as a placeholder picture.")
+    real, swapped = camera
+    lines += ["", f"Camera dependence: with each test episode's frames replaced by the next episode's (same joints), "
+              f"the fp32 joint MSE goes from {real:.6f} to {swapped:.6f} ({swapped / real:.2f}x)."]
+    if abs(swapped - real) <= 1e-3 * real:
+        lines += ["**This model's joint predictions do not depend on the camera**: its image encoder saturated "
+                  "during training (the features it hands the LSTM are constant), so it predicts from the joint "
+                  "history alone. It beats holding the last joint by extrapolating the arm's motion, but it cannot "
+                  "see where the object and goal are."]
     ratio = fp32["vs_hold_last"]
     if ratio >= 1.0:
         lines += ["", f"**This model does not beat the hold-last baseline** (its error is {ratio:.1f}x the "
@@ -176,8 +232,12 @@ def bundle(kind: str, run: Path, data: Path, out: Path) -> dict:
         report = evaluate(spec, test, precisions=["fp32", "int8"], backend="onnxruntime", source=str(data))
         metrics = report.as_dict()
         write_report(report, Path("results") / f"eval_{kind}")
+        camera = camera_dependence(spec, test)
         files = {p.name: p.stat().st_size for p in stage.iterdir()}
-        write_text_atomic(stage / "MODEL_CARD.md", _card(kind, run, data, metrics, args, _last_log_row(run), files))
+        write_text_atomic(stage / "MODEL_CARD.md",
+                          _card(kind, run, data, metrics, args, _last_log_row(run), files, camera,
+                                dark_pixel_fraction(spec, test[:2]) if kind == "cnnrnnln" else None))
+        metrics["camera"] = camera
         if target.exists():
             shutil.rmtree(target)
         stage.rename(target)
@@ -200,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         m = bundle(kind, runs[kind], args.data, args.out)
         fp32, hold = m["runs"]["fp32"], m["hold_last"]
         print(f"{kind}: test MSE fp32 {fp32['mse_mean']:.6f} (int8 {m['runs']['int8']['mse_mean']:.6f}) "
-              f"vs hold-last {hold['mse_mean']:.6f}")
+              f"vs hold-last {hold['mse_mean']:.6f}; with another episode's frames {m['camera'][1]:.6f}")
     return 0
 
 
