@@ -39,7 +39,7 @@ from eipl_trt.paths import DEFAULT_MODEL, resolve_model, share_dir
 __all__ = ["main", "DemoResult"]
 
 NODE_NAME = "eipl_trt"
-_FRAME_LAG_S = 0.005  # publish a frame this long after the joint states stamped with it (s)
+_FRAME_LAG_S = 0.01  # publish a frame this long after the joint states stamped with it (s; joints come at 50 Hz)
 _FIRST_FRAME_LAG_S = 0.05  # ... and the first frame of an episode this long after (s)
 SAMPLE_BAG = "data/pusher_sample"
 
