@@ -8,6 +8,7 @@ the same samples, and its error is reported relative to FP32.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -24,7 +25,7 @@ from eipl_trt.metrics import StepErrors, Summary, hold_last_predictions, step_er
 from eipl_trt.predictor import Predictor
 from eipl_trt.spec import ModelSpec
 
-__all__ = ["RunResult", "EvalReport", "run_episodes", "evaluate", "write_report"]
+__all__ = ["RunResult", "CameraCheck", "EvalReport", "run_episodes", "frames_from_next_episode", "evaluate", "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,30 @@ class RunResult:
         return summarize(self.errors)
 
 
+@dataclass(frozen=True)
+class CameraCheck:
+    """How much the predictions depend on the camera (``evaluate(camera_check=True)``).
+
+    The same precision is replayed with each episode's frames taken from the next episode and its
+    own joints. ``real`` and ``swapped`` are pooled over the same steps; a ratio near 1 means the
+    model predicts from the joint history alone.
+    """
+
+    precision: str
+    real: Summary
+    swapped: Summary
+
+    @property
+    def ratio(self) -> float:
+        """``swapped.mean / real.mean``."""
+        return self.swapped.mean / self.real.mean if self.real.mean > 0 else float("nan")
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready results."""
+        return {"precision": self.precision, "steps": self.real.steps, "mse_mean_real": self.real.mean,
+                "mse_mean_other_frames": self.swapped.mean, "ratio": self.ratio}
+
+
 @dataclass
 class EvalReport:
     """Everything the report files are made of."""
@@ -55,6 +80,7 @@ class EvalReport:
     episodes: list[Episode]
     runs: list[RunResult]
     hold: Summary
+    camera: CameraCheck | None = None
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready results."""
@@ -81,6 +107,7 @@ class EvalReport:
             "episodes": [{"label": e.source, "steps": int(e.joints.shape[0])} for e in self.episodes],
             "hold_last": self.hold.as_dict(names),
             "runs": runs,
+            "camera_check": self.camera.as_dict() if self.camera is not None else None,
         }
 
 
@@ -109,6 +136,22 @@ def run_episodes(
     return result
 
 
+def frames_from_next_episode(episodes: Sequence[Episode]) -> list[Episode]:
+    """Each episode with the next episode's frames (the last takes the first's), cut to the shorter one.
+
+    Raises:
+        InputError: fewer than two episodes.
+    """
+    if len(episodes) < 2:
+        raise InputError(f"the camera check needs at least 2 episodes to swap frames between; the data has {len(episodes)}")
+    swapped = []
+    for i, e in enumerate(episodes):
+        frames = episodes[(i + 1) % len(episodes)].images
+        t = min(len(frames), len(e.images))
+        swapped.append(dataclasses.replace(e, images=frames[:t], joints=e.joints[:t], stamps=e.stamps[:t]))
+    return swapped
+
+
 def evaluate(
     spec: ModelSpec,
     episodes: Sequence[Episode],
@@ -119,32 +162,44 @@ def evaluate(
     input_mix: float = 1.0,
     source: str = "",
     progress: bool = False,
+    camera_check: bool = False,
 ) -> EvalReport:
     """Run every precision over the episodes and collect the metrics.
 
+    Args:
+        camera_check: also replay the first precision with every episode's frames taken from the
+            next episode (:class:`CameraCheck`): does the model use the camera at all?
+
     Raises:
-        InputError: no episode with at least two steps.
+        InputError: no episode with at least two steps (or fewer than two for the camera check).
         BackendUnavailableError: a precision cannot run on ``backend`` here.
     """
     usable = [e for e in episodes if e.joints.shape[0] >= 2]
     if not usable:
         raise InputError("no episode has at least 2 samples at the model's rate; nothing to evaluate")
+    swapped = frames_from_next_episode(usable) if camera_check else []
     hold = summarize([step_errors(hold_last_predictions(e.joints), e.joints) for e in usable])
-    total = sum(e.joints.shape[0] for e in usable) * len(precisions)
+    total = sum(e.joints.shape[0] for e in usable) * len(precisions) + sum(e.joints.shape[0] for e in swapped)
     bar = _progress_bar(total, progress)
     runs = []
+    camera = None
     try:
         for precision in precisions:
             predictor = Predictor.from_model(spec, backend=backend, precision=precision,
                                              num_threads=num_threads, input_mix=input_mix)
             try:
                 runs.append(run_episodes(predictor, usable, precision, bar.update if bar else None))
+                if swapped and camera is None:
+                    other = run_episodes(predictor, swapped, precision, bar.update if bar else None)
+                    # the real run scored on the same (possibly shortened) episodes
+                    real = [StepErrors(err.sq[: len(e.joints) - 1]) for err, e in zip(runs[-1].errors, swapped)]
+                    camera = CameraCheck(precision, summarize(real), other.summary)
             finally:
                 predictor.close()
     finally:
         if bar:
             bar.close()
-    return EvalReport(spec, source, list(usable), runs, hold)
+    return EvalReport(spec, source, list(usable), runs, hold, camera)
 
 
 def _progress_bar(total: int, enabled: bool):  # noqa: ANN202 - tqdm is optional
@@ -182,6 +237,15 @@ def _markdown(report: EvalReport) -> str:
             f"| {report.spec.model} {precision} | {r['backend']} | {r['mse_mean']:.6f} | {r['mse_max']:.6f} | "
             f"{r['mse_min']:.6f} | {r['vs_hold_last']:.3f} | {rate_text} | {r['step_ms_p50']:.2f} |"
         )
+    if report.camera is not None:
+        c = report.camera
+        verdict = (f"the camera makes almost no difference ({c.ratio - 1.0:+.2%}): the model predicts from the joint "
+                   "history alone" if abs(c.ratio - 1.0) < 0.01 else
+                   f"the model uses the camera: the error is {c.ratio:.2f}x with frames that do not match the joints")
+        lines += ["", "## Camera check", "",
+                  f"Replaying {c.precision} with each episode's frames taken from the next episode (its own joints): "
+                  f"MSE mean {c.swapped.mean:.6f} against {c.real.mean:.6f} with the real frames, over the same "
+                  f"{c.real.steps} steps; {verdict}."]
     lines += ["", "## Per joint (MSE mean, rad²)", "",
               "| joint | hold last | " + " | ".join(runs) + " |", "|---|---|" + "---|" * len(runs)]
     for j, name in enumerate(report.spec.joint_names):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -73,6 +74,44 @@ def test_metric_equals_a_manual_replay(model: ModelSpec, bag: Path) -> None:
     assert report.runs[0].summary.mean == pytest.approx(summarize(errors).mean, rel=1e-9)
     assert report.hold.mean == pytest.approx(summarize(holds).mean, rel=1e-12)
     assert report.hold.steps == sum(len(e) - 1 for e in episodes)
+
+
+def test_camera_check_replays_each_episode_with_the_next_ones_frames(model: ModelSpec, bag: Path, tmp_path: Path) -> None:
+    episodes = ev.load_for_model(bag, model)
+    short = dataclasses.replace(episodes[1], images=episodes[1].images[:7], joints=episodes[1].joints[:7],
+                                stamps=episodes[1].stamps[:7])
+    swapped = ev.frames_from_next_episode([episodes[0], short])
+    assert [len(e.images) for e in swapped] == [7, 7]  # cut to the shorter of the two
+    np.testing.assert_array_equal(swapped[0].images, short.images)
+    np.testing.assert_array_equal(swapped[0].joints, episodes[0].joints[:7])
+    np.testing.assert_array_equal(swapped[1].images, episodes[0].images[:7])
+    with pytest.raises(InputError, match="at least 2 episodes"):
+        ev.frames_from_next_episode(episodes[:1])
+
+    out = tmp_path / "report"
+    assert cli_main(["evaluate", "--bag", str(bag), "--model", str(model.directory), "--precision", "fp32",
+                     "--camera-check", "--out", str(out), "--no-plot"]) == 0
+    check = json.loads((out / "metrics.json").read_text())["camera_check"]
+    predictor = Predictor.from_model(model)
+    errors = []
+    for i, e in enumerate(episodes):  # equal lengths here: the frames of episode i+1 with the joints of i
+        predictor.reset_state()
+        frames = episodes[(i + 1) % 2].images
+        errors.append(step_errors(np.stack([predictor.step(f, q).joints for f, q in zip(frames, e.joints)]), e.joints))
+    assert check["mse_mean_other_frames"] == pytest.approx(summarize(errors).mean, rel=1e-9)
+    assert check["mse_mean_real"] == pytest.approx(json.loads((out / "metrics.json").read_text())["runs"]["fp32"]["mse_mean"])
+    assert check["ratio"] == pytest.approx(check["mse_mean_other_frames"] / check["mse_mean_real"])
+    assert "## Camera check" in (out / "report.md").read_text()
+
+
+def test_camera_check_says_when_the_camera_makes_no_difference(model: ModelSpec, bag: Path) -> None:
+    report = ev.evaluate(model, ev.load_for_model(bag, model), precisions=["fp32"], backend="onnxruntime")
+    assert report.camera is None and report.as_dict()["camera_check"] is None
+    same = report.runs[0].summary
+    blind = dataclasses.replace(report, camera=ev.CameraCheck("fp32", same, same))
+    assert "the camera makes almost no difference (+0.00%)" in ev._markdown(blind)
+    seeing = dataclasses.replace(report, camera=ev.CameraCheck("fp32", same, dataclasses.replace(same, mean=3 * same.mean)))
+    assert "the model uses the camera: the error is 3.00x" in ev._markdown(seeing)
 
 
 def test_report_with_two_precisions(model: ModelSpec, bag: Path, tmp_path: Path) -> None:

@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-mix", type=float, default=1.0,
                         help="closed-loop mixing of measured and predicted joints, 1 = measured (default %(default)s)")
     parser.add_argument("--threads", type=int, default=1, help="inference threads (default %(default)s)")
+    parser.add_argument("--camera-check", action="store_true",
+                        help="also replay each episode with the next episode's frames (same joints): "
+                        "shows whether the model uses the camera at all (needs 2+ episodes)")
     parser.add_argument("--no-plot", action="store_true", help="skip plot.png")
     parser.add_argument("--out", required=True, type=Path, help="output directory for the report")
 
@@ -47,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     episodes = load_for_model(args.bag, spec, split=args.split,
                               image_topic=args.image_topic, joint_topic=args.joint_topic)
     report = evaluate(spec, episodes, precisions=precisions, backend=args.backend, num_threads=args.threads,
-                      input_mix=args.input_mix, source=str(args.bag), progress=True)
+                      input_mix=args.input_mix, source=str(args.bag), progress=True,
+                      camera_check=args.camera_check)
     paths = write_report(report, args.out, plot=not args.no_plot)
     print((args.out / "report.md").read_text(encoding="utf-8"))
     for path in paths:
