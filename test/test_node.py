@@ -103,7 +103,7 @@ class Lockstep:
         """One lockstep model step; returns the prediction computed from this image."""
         self.tick_clock()
         self.send_joints(q)
-        time.sleep(0.05)  # joint states first (and their callback run): the image triggers the step
+        time.sleep(0.15)  # joint states first (and their callbacks run, even on a loaded machine): the image steps
         self.stamp = self.stamp + 0.1 if stamp is None else stamp
         msg = self.image_msg(image, encoding, pad)
         self.images.publish(msg)

@@ -110,6 +110,7 @@ class NodeRuntime:
         self.stages = StageStats(window=1000)
         self.image_rate, self.joint_rate, self.step_rate = RateMeter(), RateMeter(), RateMeter()
         self.counters = Counters()
+        self._counters_lock = threading.Lock()
         self.lock = threading.Lock()
         self._pending_reset: str | None = None
         self._last_image_stamp = 0.0
@@ -158,8 +159,9 @@ class NodeRuntime:
     def note_bad_input(self, kind: str, message: str, now_s: float) -> None:
         """Count a rejected input of ``kind`` (e.g. ``image``, ``joint_states``) and remember the error."""
         c = self.counters
-        c.bad_inputs[kind] = c.bad_inputs.get(kind, 0) + 1
-        c.last_error, c.last_error_time_s = message, now_s
+        with self._counters_lock:  # input callbacks run concurrently (reentrant group)
+            c.bad_inputs[kind] = c.bad_inputs.get(kind, 0) + 1
+            c.last_error, c.last_error_time_s = message, now_s
 
     def clear_inputs(self) -> None:
         """Forget the stored inputs (after ROS time jumped: their receipt times are in the future)."""
