@@ -6,11 +6,11 @@ and starts stepping/publishing; **deactivate** stops stepping, sends a hold comm
 position) on the command interface and zeroes the state; **cleanup** frees the model.
 
 Threads (MultiThreadedExecutor): the step runs in its own callback group (with the image
-subscription when ``trigger: image``), inputs in a reentrant one, diagnostics in a third; services,
+subscription when ``trigger: image``), inputs in another, diagnostics in a third; services,
 parameters and lifecycle transitions use the default group, so they answer while a step runs.
-Input callbacks only store into locked buffers, so they may run concurrently: in a mutually
-exclusive group, a joint_states message that arrived while the previous one was being handled
-could wait for the executor's next wake-up, which may be the camera frame that should have seen it.
+The input group is mutually exclusive on purpose: a reentrant one let bursts of input callbacks
+take the executor's threads from the step (fewer camera frames predicted in an A/B run of
+scripts/measure_node_latency.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import ClockChange, JumpThreshold, TimeJump
 from rclpy.duration import Duration
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -74,7 +74,7 @@ class EiplTrtNode(LifecycleNode):
         self._active = False
         self._throttle = Throttle(period_s=5.0)
         self._step_group = MutuallyExclusiveCallbackGroup()
-        self._input_group = ReentrantCallbackGroup()
+        self._input_group = MutuallyExclusiveCallbackGroup()
         self._diagnostics = DiagnosticsPublisher(self, self._diagnostics_state, self._cfg.power_source)
         self._reset_srv = self.create_service(Trigger, "~/reset", self._on_reset)
         self._jump_handle = self.get_clock().create_jump_callback(

@@ -159,7 +159,7 @@ class NodeRuntime:
     def note_bad_input(self, kind: str, message: str, now_s: float) -> None:
         """Count a rejected input of ``kind`` (e.g. ``image``, ``joint_states``) and remember the error."""
         c = self.counters
-        with self._counters_lock:  # input callbacks run concurrently (reentrant group)
+        with self._counters_lock:  # the input and step groups both report bad input
             c.bad_inputs[kind] = c.bad_inputs.get(kind, 0) + 1
             c.last_error, c.last_error_time_s = message, now_s
 
