@@ -172,7 +172,7 @@ def _card(kind: str, run: Path, data: Path, metrics: dict, args: dict, log: dict
     lines += ["", f"Camera dependence: with each test episode's frames replaced by the next episode's (same joints), "
               f"the fp32 joint MSE goes from {real:.6f} to {swapped:.6f} ({swapped / real:.2f}x)."]
     if abs(swapped - real) <= 1e-3 * real:
-        lines += ["**This model's joint predictions do not depend on the camera**: its image encoder saturated "
+        lines += ["", "**This model's joint predictions do not depend on the camera**: its image encoder saturated "
                   "during training (the features it hands the LSTM are constant), so it predicts from the joint "
                   "history alone. It beats holding the last joint by extrapolating the arm's motion, but it cannot "
                   "see where the object and goal are."]
