@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from eipl_trt.atomic import write_text_atomic
-from eipl_trt.evaluate import evaluate, load_for_model, write_report
+from eipl_trt.evaluate import CameraCheck, evaluate, load_for_model, write_report
 from eipl_trt.predictor import Predictor
 from eipl_trt.export import export_checkpoint
 from eipl_trt.quantize import quantize_int8, record_calibration_feeds
@@ -42,20 +42,28 @@ def _last_log_row(run: Path) -> dict[str, str]:
     return {"epochs": str(len(rows)), **(best[-1] if best else rows[-1])}
 
 
-def _lineage(run: Path) -> list[str]:
-    """Table rows for every training phase, oldest first, following args.json's init_from chain."""
-    rows = []
-    seen = set()
+def _phases(run: Path) -> list[dict]:
+    """args.json of every training phase, oldest first, following the init_from chain."""
+    phases, seen = [], set()
     while run is not None and run.resolve() not in seen and (run / "args.json").is_file():
         seen.add(run.resolve())
         a = json.loads((run / "args.json").read_text(encoding="utf-8"))
-        log = list(csv.DictReader((run / "log.csv").open(encoding="utf-8"))) if (run / "log.csv").is_file() else []
+        phases.append({**a, "_dir": run})
+        run = Path(a["init_from"]).parent if a.get("init_from") else None
+    return phases[::-1]
+
+
+def _lineage(phases: list[dict]) -> list[str]:
+    """Table rows for the training phases."""
+    rows = []
+    for a in phases:
+        log_csv = a["_dir"] / "log.csv"
+        log = list(csv.DictReader(log_csv.open(encoding="utf-8"))) if log_csv.is_file() else []
         minutes = float(log[-1]["seconds"]) / 60 if log and log[-1].get("seconds") else float("nan")
         trained = "LSTM + joint head (image path frozen)" if a.get("freeze_image") else "whole model"
         rows.append(f"| {len(log)} | {trained} | {a.get('batch_size')} | {a.get('lr')} | {a.get('stdev')} | "
                     f"{a.get('joint_loss')} | {a.get('select_by', 'loss')} | {minutes:.0f} |")
-        run = Path(a["init_from"]).parent if a.get("init_from") else None
-    return rows[::-1]
+    return rows
 
 
 def _image_baselines(data: Path) -> tuple[float, float]:
@@ -85,14 +93,9 @@ def dark_pixel_fraction(spec, episodes) -> float:  # noqa: ANN001
     return float(1.0 - lit.mean())
 
 
-def _phases_note(run: Path) -> list[str]:
+def _phases_note(phases: list[dict]) -> list[str]:
     """Say so when some phases trained only the recurrent part (``--freeze-image``)."""
-    frozen, seen = False, set()
-    while run is not None and run.resolve() not in seen and (run / "args.json").is_file():
-        seen.add(run.resolve())
-        a = json.loads((run / "args.json").read_text(encoding="utf-8"))
-        frozen = frozen or bool(a.get("freeze_image"))
-        run = Path(a["init_from"]).parent if a.get("init_from") else None
+    frozen = any(a.get("freeze_image") for a in phases)
     if not frozen:
         return []
     return ["- Phases marked *image path frozen* ran `eipl-trt train --freeze-image`: the encoder and decoder",
@@ -106,7 +109,8 @@ def _v(log: dict, key: str) -> str:
 
 
 def _card(kind: str, run: Path, data: Path, metrics: dict, args: dict, log: dict, files: dict[str, int],
-          camera: tuple[float, float], dark: float | None) -> str:
+          camera: CameraCheck, dark: float | None) -> str:
+    phases = _phases(run)
     fp32 = metrics["runs"]["fp32"]
     hold = metrics["hold_last"]
     int8 = metrics["runs"].get("int8")
@@ -139,9 +143,9 @@ def _card(kind: str, run: Path, data: Path, metrics: dict, args: dict, log: dict
         "",
         "| epochs | trained | batch | lr | noise stdev | joint loss weight | checkpoint picked by | minutes |",
         "|---|---|---|---|---|---|---|---|",
-        *_lineage(run),
+        *_lineage(phases),
         "",
-        *_phases_note(run),
+        *_phases_note(phases),
         "",
         "## Test metrics (8 held-out episodes, 552 scored steps)",
         "",
@@ -168,7 +172,7 @@ def _card(kind: str, run: Path, data: Path, metrics: dict, args: dict, log: dict
                          + (f"; {dark:.0%} of its output values are 0 on every test frame (their ReLU has gone dead)"
                             if dark is not None and dark > 0.01 else "")
                          + ". Treat `~/predicted_image` from this model as a placeholder picture.")
-    real, swapped = camera
+    real, swapped = camera.real.mean, camera.swapped.mean
     lines += ["", f"Camera dependence: with each test episode's frames replaced by the next episode's (same joints), "
               f"the fp32 joint MSE goes from {real:.6f} to {swapped:.6f} ({swapped / real:.2f}x)."]
     if abs(swapped - real) <= 1e-3 * real:
@@ -213,10 +217,9 @@ def bundle(kind: str, run: Path, data: Path, out: Path) -> dict:
                           camera_check=True)
         metrics = report.as_dict()
         write_report(report, Path("results") / f"eval_{kind}")
-        camera = (report.camera.real.mean, report.camera.swapped.mean)
         files = {p.name: p.stat().st_size for p in stage.iterdir()}
         write_text_atomic(stage / "MODEL_CARD.md",
-                          _card(kind, run, data, metrics, args, _last_log_row(run), files, camera,
+                          _card(kind, run, data, metrics, args, _last_log_row(run), files, report.camera,
                                 dark_pixel_fraction(spec, test[:2]) if kind == "cnnrnnln" else None))
         if target.exists():
             shutil.rmtree(target)
