@@ -33,6 +33,7 @@ __all__ = [
     "TrainData",
     "load_dataset",
     "to_tensors",
+    "joint_tensor",
     "VMIN",
     "VMAX",
 ]
@@ -240,4 +241,9 @@ def to_tensors(split: Split, index: np.ndarray | slice) -> tuple[torch.Tensor, t
     """
     images = torch.from_numpy(np.ascontiguousarray(split.images[index]))
     images = images.permute(0, 1, 4, 2, 3).to(torch.float32).div_(255.0).contiguous()
-    return images, torch.from_numpy(np.ascontiguousarray(split.joints[index]))
+    return images, joint_tensor(split, index)
+
+
+def joint_tensor(split: Split, index: np.ndarray | slice) -> torch.Tensor:
+    """Clean normalized joints (B, T, D) float32 of the sequences ``index`` of ``split`` (no images loaded)."""
+    return torch.from_numpy(np.ascontiguousarray(split.joints[index]))

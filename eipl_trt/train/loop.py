@@ -29,10 +29,10 @@ from eipl_trt.atomic import write_json_atomic
 from eipl_trt.errors import EipltrtError
 from eipl_trt.train.bptt import evaluate, sequence_losses, total_loss
 from eipl_trt.train.config import TrainConfig, TrainResult
-from eipl_trt.train.data import Split, TrainData, load_dataset, to_tensors
+from eipl_trt.train.data import Split, TrainData, joint_tensor, load_dataset, to_tensors
 from eipl_trt.train.frozen import encode_split, freeze_image_path, recurrent_losses
 from eipl_trt.train.metrics import joint_prediction_mse
-from eipl_trt.train.noise import add_noise
+from eipl_trt.train.noise import add_joint_noise, add_noise
 from eipl_trt.train.outputs import (
     ARGS,
     BOUNDS,
@@ -268,8 +268,8 @@ def _loop(
                     x_img, x_joint = add_noise(clean_img, clean_joint, config.stdev, generator, data.channel_order)
                     losses = sequence_losses(model, x_img, x_joint, clean_img, clean_joint)
                 else:  # --freeze-image: the recurrent part alone, on cached features
-                    clean_joint = torch.from_numpy(np.ascontiguousarray(data.train.joints[index]))
-                    x_joint = clean_joint + config.stdev * torch.randn(clean_joint.shape, generator=generator)
+                    clean_joint = joint_tensor(data.train, index)
+                    x_joint = add_joint_noise(clean_joint, config.stdev, generator)
                     losses = recurrent_losses(model, features[index], x_joint, clean_joint)
                 pt_weight = scheduler(weights[2])
                 loss = total_loss(losses, weights, pt_weight) if features is None else weights[1] * losses["joint"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["color_jitter", "add_noise"]
+__all__ = ["color_jitter", "add_noise", "add_joint_noise"]
 
 _GRAY_RGB = (0.2989, 0.587, 0.114)
 
@@ -85,7 +85,11 @@ def add_noise(
     x_img = color_jitter(images, generator, channel_order=channel_order)
     if stdev > 0:
         x_img = x_img + stdev * torch.randn(x_img.shape, generator=generator, dtype=x_img.dtype)
-        joints = joints + stdev * torch.randn(joints.shape, generator=generator, dtype=joints.dtype)
-    else:
-        joints = joints.clone()
-    return x_img.clamp_(0.0, 1.0), joints
+    return x_img.clamp_(0.0, 1.0), add_joint_noise(joints, stdev, generator)
+
+
+def add_joint_noise(joints: torch.Tensor, stdev: float, generator: torch.Generator) -> torch.Tensor:
+    """EIPL training noise on the joints alone: a new tensor ``joints + N(0, stdev)`` (a copy when 0)."""
+    if stdev > 0:
+        return joints + stdev * torch.randn(joints.shape, generator=generator, dtype=joints.dtype)
+    return joints.clone()
