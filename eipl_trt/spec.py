@@ -16,7 +16,10 @@ Layout of ``model.json`` (format version 1)::
       "rate_hz": 10.0,
       "tensors": {"inputs": {"image": "i.image", ...}, "outputs": {"image": "o.image", ...}},
       "attention": {"feature_height": 58, "feature_width": 58, "offset_px": 3.0} | null,
-      "variants": {"fp32": {"file": "model.onnx", "sha256": "..."}, "int8": {...}},
+      "variants": {"fp32": {"file": "model.onnx", "sha256": "..."},
+                   "fp16": {"file": "model.fp16.onnx", "sha256": "...", "opset": 17,
+                            "min_tensorrt": "8.6", "recipe": {...}},
+                   "int8": {"file": "model.int8.onnx", ...}},
       "producer": {...}                      # free-form provenance (versions, checkpoint hash, date)
     }
 """
@@ -44,6 +47,7 @@ __all__ = [
     "OUTPUT_NAMES",
     "ModelSpec",
     "Variant",
+    "VARIANT_FILES",
     "sha256_file",
     "joint_bounds_from_rows",
 ]
@@ -88,12 +92,54 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+#: Conventional file name of each precision variant, beside ``model.json``.
+VARIANT_FILES: dict[str, str] = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
+
+
 @dataclass(frozen=True)
 class Variant:
-    """One precision variant of the model: an ONNX file beside the sidecar and its hash."""
+    """One precision variant of the model: an ONNX file beside the sidecar and its hash.
+
+    Attributes:
+        file: file name beside ``model.json`` (see :data:`VARIANT_FILES`).
+        sha256: hex SHA-256 of that file.
+        opset: the ONNX default-domain opset of the file (``None`` when not recorded).
+        min_tensorrt: the oldest TensorRT (``"8.6"``, ``"10.0"``, ...) whose ONNX parser and
+            builder accept the file; ``None`` = any supported version. The TensorRT runner refuses
+            the variant on an older TensorRT with this reason.
+        recipe: how the variant was made (tool and version, method, excluded nodes, calibration
+            data hash, measured error rate, ...): free-form, for people and reports.
+    """
 
     file: str
     sha256: str
+    opset: int | None = None
+    min_tensorrt: str | None = None
+    recipe: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON entry: ``file`` and ``sha256`` always, the optional fields when set."""
+        out: dict[str, Any] = {"file": self.file, "sha256": self.sha256}
+        if self.opset is not None:
+            out["opset"] = int(self.opset)
+        if self.min_tensorrt is not None:
+            out["min_tensorrt"] = str(self.min_tensorrt)
+        if self.recipe:
+            out["recipe"] = dict(self.recipe)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Variant":
+        """Parse a JSON entry (older sidecars have only ``file`` and ``sha256``)."""
+        opset = data.get("opset")
+        min_trt = data.get("min_tensorrt")
+        return cls(
+            file=str(data["file"]),
+            sha256=str(data["sha256"]),
+            opset=int(opset) if opset is not None else None,
+            min_tensorrt=str(min_trt) if min_trt is not None else None,
+            recipe=dict(data.get("recipe") or {}),
+        )
 
 
 @dataclass(frozen=True)
@@ -282,7 +328,7 @@ class ModelSpec:
             "rate_hz": self.rate_hz,
             "tensors": {"inputs": dict(self.inputs), "outputs": dict(self.outputs)},
             "attention": dict(self.attention) if self.attention is not None else None,
-            "variants": {p: dataclasses.asdict(v) for p, v in self.variants.items()},
+            "variants": {p: v.to_dict() for p, v in self.variants.items()},
             "producer": dict(self.producer),
         }
 
@@ -322,7 +368,7 @@ class ModelSpec:
                 inputs=dict(tensors.get("inputs") or INPUT_NAMES),
                 outputs=dict(tensors.get("outputs") or {}),
                 attention=dict(data["attention"]) if data.get("attention") else None,
-                variants={p: Variant(str(v["file"]), str(v["sha256"])) for p, v in (data.get("variants") or {}).items()},
+                variants={p: Variant.from_dict(v) for p, v in (data.get("variants") or {}).items()},
                 producer=dict(data.get("producer") or {}),
                 directory=directory,
             )
@@ -360,10 +406,19 @@ class ModelSpec:
         write_json_atomic(path, self.to_dict())
         return path
 
-    def with_variant(self, precision: str, file: str, sha256: str) -> "ModelSpec":
-        """A copy of this spec with one precision variant added or replaced."""
+    def with_variant(
+        self,
+        precision: str,
+        file: str,
+        sha256: str,
+        *,
+        opset: int | None = None,
+        min_tensorrt: str | None = None,
+        recipe: Mapping[str, Any] | None = None,
+    ) -> "ModelSpec":
+        """A copy of this spec with one precision variant added or replaced (see :class:`Variant`)."""
         variants = dict(self.variants)
-        variants[precision] = Variant(file, sha256)
+        variants[precision] = Variant(file, sha256, opset, min_tensorrt, dict(recipe or {}))
         return dataclasses.replace(self, variants=variants)
 
     def verify_variant(self, precision: str) -> Path:

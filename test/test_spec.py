@@ -120,3 +120,19 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path: Path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask  # like open(), not mkstemp's 0600
+
+
+def test_variant_metadata_round_trips(tmp_path: Path) -> None:
+    onnx = tmp_path / "model.fp16.onnx"
+    onnx.write_bytes(b"half")
+    recipe = {"tool": "eipl_trt.precision", "fp32_nodes": ["/pos_encoder/Softmax"]}
+    spec = _spec().with_variant("fp16", onnx.name, sha256_file(onnx), opset=17, min_tensorrt="8.6", recipe=recipe)
+    spec.save(tmp_path)
+    raw = json.loads((tmp_path / "model.json").read_text())["variants"]["fp16"]
+    assert raw == {"file": "model.fp16.onnx", "sha256": sha256_file(onnx), "opset": 17,
+                   "min_tensorrt": "8.6", "recipe": recipe}
+    loaded = ModelSpec.load(tmp_path).variants["fp16"]
+    assert (loaded.opset, loaded.min_tensorrt, dict(loaded.recipe)) == (17, "8.6", recipe)
+    # a sidecar written before these fields existed still loads, and saves back unchanged
+    plain = _spec().with_variant("fp32", "model.onnx", "0" * 64).to_dict()["variants"]["fp32"]
+    assert plain == {"file": "model.onnx", "sha256": "0" * 64}
