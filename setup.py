@@ -62,6 +62,7 @@ setup(
     entry_points={
         "console_scripts": [
             "eipl_trt_node = eipl_trt.ros.node:main",
+            "eipl_trt_sim_robot = eipl_trt.sim.ros_robot:main",
             "eipl-trt = eipl_trt.cli:main",
         ],
     },

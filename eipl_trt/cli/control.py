@@ -1,0 +1,84 @@
+"""Drive the simulated Pusher arm with the node over ROS 2 and score the task per precision.
+
+Starts the simulated robot (eipl_trt_sim_robot) and the node (eipl_trt_node) as separate processes,
+as launch/sim.launch.py does, runs N episodes per precision, plus the scripted expert and a
+hold-still arm on the same layouts, and writes OUT/report.md, OUT/report.json and a GIF per
+precision (the first episode, attention points drawn) to OUT.
+
+Example:
+    eipl-trt control --model sarnn --precision fp32 int8 --episodes 20 --clock lockstep --out results/control
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+HELP = "closed-loop control of the simulated Pusher arm over ROS 2: task success per precision"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the ``control`` flags."""
+    parser.add_argument("--model", default="sarnn", help="bundled model name or model directory (default: %(default)s)")
+    parser.add_argument("--precision", nargs="+", default=["fp32"], help="precisions to run (default: fp32)")
+    parser.add_argument("--episodes", type=int, default=5, help="episodes per precision (default: %(default)s)")
+    parser.add_argument("--clock", choices=("lockstep", "realtime"), default="lockstep",
+                        help="lockstep: simulated time, the robot waits for each step's command (scores do not depend "
+                             "on machine load); realtime: wall clock, latency shows in the score (default: %(default)s)")
+    parser.add_argument("--out", default="results/control", help="output directory (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=1,
+                        help="layout seed; 0 = the bundled models' training/test layouts (default: %(default)s)")
+    parser.add_argument("--first-episode", type=int, default=0, help="first layout index (default: %(default)s)")
+    parser.add_argument("--frames", type=int, default=70, help="camera frames (0.1 s) per episode (default: %(default)s)")
+    parser.add_argument("--interface", choices=("forward_position", "joint_trajectory"), default="forward_position",
+                        help="the node's command_interface (default: %(default)s)")
+    parser.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
+                        help="extra node parameter, e.g. input_mix:=0.5 (repeatable)")
+
+
+class _Progress:
+    """A line per precision update: rewritten in place on a terminal, else at most every 5 s."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.tty = sys.stdout.isatty()
+        self.last = 0.0
+        self.shown = ""
+
+    def __call__(self, precision: str, data: dict[str, Any]) -> None:
+        episodes = data.get("episodes", [])
+        done = sum(bool(e.get("success")) for e in episodes)
+        line = f"{precision}: episode {len(episodes)}/{self.total}, {done} solved"
+        now = time.monotonic()
+        if line == self.shown or (not self.tty and now - self.last < 5.0):
+            return
+        self.shown, self.last = line, now
+        print(("\r" + line.ljust(60)) if self.tty else line, end="" if self.tty else "\n", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the episodes, write the report, print the summary table. Returns 0."""
+    from eipl_trt.sim.live import ControlConfig, run_control
+
+    cfg = ControlConfig(model=args.model, precisions=tuple(args.precision), episodes=args.episodes, clock=args.clock,
+                        out=args.out, seed=args.seed, first_episode=args.first_episode, frames=args.frames,
+                        interface=args.interface, node_args=tuple(args.node_param))
+    print(f"running {cfg.episodes} {cfg.clock} episode(s) of {cfg.model} per precision ({', '.join(cfg.precisions)}) "
+          f"plus the expert and hold-still on the same layouts ...", flush=True)
+    progress = _Progress(cfg.episodes)
+    report = run_control(cfg, progress)
+    if progress.tty:
+        print()
+    for name, entry in report["runs"].items():
+        lat = entry.get("step_latency", {})
+        extra = (f", step p50 {lat['p50_ms']:.1f} ms p99 {lat['p99_ms']:.1f} ms, "
+                 f"limit violations {entry['limit_violations']}") if lat.get("n") else ""
+        print(f"{name:>10}: success {entry['successes']}/{entry['episodes']} ({entry['success_rate'] * 100:.0f}%), "
+              f"mean final distance {entry['mean_final_distance_m'] * 100:.1f} cm{extra}")
+    for name, entry in report["runs"].items():
+        if "video" in entry:
+            print(f"video ({name}): {entry['video']['gif']}")
+    print(f"report: {cfg.out}/report.md")
+    return 0

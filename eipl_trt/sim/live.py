@@ -1,0 +1,286 @@
+"""``eipl-trt control``: the node drives the simulated Pusher arm over ROS 2, episode by episode.
+
+For each precision, :func:`run_control` starts two processes exactly as ``launch/sim.launch.py``
+would: ``eipl_trt_sim_robot`` (the MuJoCo robot, :mod:`eipl_trt.sim.ros_robot`) and
+``eipl_trt_node`` (the model, ``command_interface: forward_position``). In lockstep the node runs
+with ``use_sim_time`` and ``trigger: image`` (one step per frame, so the robot can wait for "the
+step's command"); in real time with its default timer trigger on the wall clock. This process
+listens to the node's ``~/timing``, ``~/enc_points``/``~/dec_points`` and ``/diagnostics`` for
+the report. The scripted expert and a hold-still arm run in-process on the same layouts
+(:mod:`eipl_trt.sim.baselines`). :mod:`eipl_trt.sim.report` writes ``report.md``, ``report.json``
+and the videos.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from eipl_trt.errors import EipltrtError, InputError
+
+__all__ = ["ControlConfig", "node_command", "robot_command", "run_control", "NODE_NAME"]
+
+NODE_NAME = "eipl_trt"
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    """What ``eipl-trt control`` runs.
+
+    Attributes:
+        model: bundled model name or model directory.
+        precisions: node precisions to run, in order.
+        episodes: episodes per precision (and per baseline).
+        clock: ``lockstep`` or ``realtime``.
+        out: output directory.
+        seed: layout seed (0 = the bundled models' training/test layouts; others are unseen).
+        first_episode: index of the first layout.
+        frames: camera frames per episode (0.1 s each).
+        interface: ``forward_position`` or ``joint_trajectory``.
+        node_args: extra ``-p name:=value`` parameters for the node.
+    """
+
+    model: str = "sarnn"
+    precisions: tuple[str, ...] = ("fp32",)
+    episodes: int = 5
+    clock: str = "lockstep"
+    out: str = "results/control"
+    seed: int = 1
+    first_episode: int = 0
+    frames: int = 70
+    interface: str = "forward_position"
+    node_args: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.clock not in ("lockstep", "realtime"):
+            raise InputError(f"--clock must be lockstep or realtime, got {self.clock!r}")
+        if self.episodes < 1:
+            raise InputError(f"--episodes must be >= 1, got {self.episodes}")
+        if self.interface not in ("forward_position", "joint_trajectory"):
+            raise InputError(f"--interface must be forward_position or joint_trajectory, got {self.interface!r}")
+        if not self.precisions:
+            raise InputError("give at least one --precision")
+
+
+def _script(name: str, module: str) -> list[str]:
+    script = Path(sys.executable).with_name(name)
+    return [str(script)] if script.is_file() else [sys.executable, "-m", module]
+
+
+def node_command(cfg: ControlConfig, precision: str, limits: tuple[Sequence[float], Sequence[float]]) -> list[str]:
+    """The node's command line for one precision (robot joint limits intersected with the model's bounds)."""
+    lockstep = cfg.clock == "lockstep"
+    lower = "[" + ", ".join(f"{v:.6f}" for v in limits[0]) + "]"
+    upper = "[" + ", ".join(f"{v:.6f}" for v in limits[1]) + "]"
+    return [*_script("eipl_trt_node", "eipl_trt.ros.node"), "--ros-args",
+            "-p", f"model:={cfg.model}", "-p", "backend:=onnxruntime", "-p", f"precision:={precision}",
+            "-p", f"trigger:={'image' if lockstep else 'timer'}", "-p", f"use_sim_time:={str(lockstep).lower()}",
+            "-p", f"command_interface:={cfg.interface}",
+            "-p", f"joint_lower_limits:={lower}", "-p", f"joint_upper_limits:={upper}",
+            *[a for arg in cfg.node_args for a in ("-p", arg)],
+            "-r", "image_raw:=camera/image_raw"]
+
+
+def robot_command(cfg: ControlConfig, results: Path, video: Path | None) -> list[str]:
+    """The simulated robot's command line."""
+    return [*_script("eipl_trt_sim_robot", "eipl_trt.sim.ros_robot"), "--ros-args",
+            "-p", f"clock:={cfg.clock}", "-p", f"episodes:={cfg.episodes}", "-p", f"first_episode:={cfg.first_episode}",
+            "-p", f"seed:={cfg.seed}", "-p", f"frames:={cfg.frames}", "-p", f"results:={results}",
+            "-p", f"reset_service:=/{NODE_NAME}/reset",
+            "-p", f"video_episode:={cfg.first_episode if video else -1}", "-p", f"video_out:={video or ''}"]
+
+
+@dataclass
+class _Listener:
+    """This process's subscriptions to the node's outputs (an rclpy context spun in a thread)."""
+
+    step_ms: list[float] = field(default_factory=list)
+    points: dict[int, tuple[np.ndarray | None, np.ndarray | None]] = field(default_factory=dict)
+    diagnostics: dict[str, dict[str, str]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> None:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from geometry_msgs.msg import PolygonStamped
+        from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
+        from sensor_msgs.msg import JointState
+
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("eipl_trt_control_listener", context=self.context)
+        self.node.create_subscription(JointState, f"/{NODE_NAME}/timing", self._on_timing, 100)
+        self.node.create_subscription(PolygonStamped, f"/{NODE_NAME}/enc_points", lambda m: self._on_points(m, 0), 100)
+        self.node.create_subscription(PolygonStamped, f"/{NODE_NAME}/dec_points", lambda m: self._on_points(m, 1), 100)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _spin(self) -> None:
+        try:
+            while self.context.ok():
+                self.executor.spin_once(timeout_sec=0.05)
+        except Exception:  # shutdown
+            pass
+
+    def _on_timing(self, msg: Any) -> None:
+        values = dict(zip(msg.name, msg.position))
+        with self.lock:
+            if "step_ms" in values:
+                self.step_ms.append(float(values["step_ms"]))
+
+    def _on_points(self, msg: Any, which: int) -> None:
+        stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+        pts = np.array([[p.x, p.y] for p in msg.polygon.points], dtype=np.float64)
+        with self.lock:
+            pair = list(self.points.get(stamp, (None, None)))
+            pair[which] = pts
+            self.points[stamp] = (pair[0], pair[1])
+
+    def _on_diagnostics(self, msg: Any) -> None:
+        with self.lock:
+            for status in msg.status:
+                if status.name.startswith(f"{NODE_NAME}:"):
+                    values = {kv.key: kv.value for kv in status.values}
+                    values["_level"] = str(int.from_bytes(status.level, "little") if isinstance(status.level, bytes)
+                                           else int(status.level))
+                    values["_message"] = status.message
+                    self.diagnostics[status.name.split(":", 1)[1].strip()] = values
+
+    def take(self) -> tuple[list[float], dict[int, Any], dict[str, dict[str, str]]]:
+        """Everything collected since the last call (and forget it)."""
+        with self.lock:
+            out = (self.step_ms, self.points, self.diagnostics)
+            self.step_ms, self.points, self.diagnostics = [], {}, {}
+        return out
+
+    def close(self) -> None:
+        self.context.try_shutdown()
+        self.thread.join(5.0)
+        self.node.destroy_node()
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env["RCUTILS_LOGGING_BUFFERED_STREAM"] = "0"
+    return env
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return int(proc.returncode)
+
+
+def _tail(path: Path, n: int = 3000) -> str:
+    return path.read_text(errors="replace")[-n:] if path.exists() else ""
+
+
+def run_precision(cfg: ControlConfig, precision: str, listener: _Listener, limits: tuple[Any, Any],
+                  work: Path, progress: Callable[[str, dict[str, Any]], None]) -> dict[str, Any]:
+    """One precision: both processes, the episodes, the listener's numbers. Returns the raw run."""
+    results = work / f"robot_{precision}.json"
+    video = work / f"frames_{precision}.npz"
+    node_log, robot_log = work / f"node_{precision}.log", work / f"robot_{precision}.log"
+    listener.take()
+    with open(node_log, "wb") as nlog, open(robot_log, "wb") as rlog:
+        node = subprocess.Popen(node_command(cfg, precision, limits), stdout=nlog, stderr=subprocess.STDOUT, env=_env())
+        robot = subprocess.Popen(robot_command(cfg, results, video), stdout=rlog, stderr=subprocess.STDOUT, env=_env())
+        try:
+            while robot.poll() is None:
+                if node.poll() is not None:
+                    raise EipltrtError(f"the node ({precision}) exited with code {node.returncode} during the run; "
+                                       f"its log ({node_log}):\n{_tail(node_log)}")
+                if results.exists():
+                    try:
+                        progress(precision, json.loads(results.read_text()))
+                    except (OSError, ValueError):
+                        pass
+                time.sleep(0.5)
+            time.sleep(1.5)  # one more /diagnostics report after the last step
+        finally:
+            _stop(robot)
+            node_code = _stop(node)
+    if robot.returncode != 0 or not results.exists():
+        raise EipltrtError(f"the simulated robot exited with code {robot.returncode}; its log ({robot_log}):\n"
+                           f"{_tail(robot_log)}")
+    data = json.loads(results.read_text())
+    if not data.get("controller_found", True):
+        raise EipltrtError(f"the node never connected to the simulated robot; node log ({node_log}):\n{_tail(node_log)}")
+    step_ms, points, diagnostics = listener.take()
+    frames = None
+    if video.exists():
+        with np.load(video) as npz:
+            frames = (npz["images"], npz["stamps_ns"])
+    return {"robot": data, "step_ms": step_ms, "points": points, "diagnostics": diagnostics, "frames": frames,
+            "node_exit_code": node_code, "logs": {"node": str(node_log), "robot": str(robot_log)}}
+
+
+def robot_limits(model: str) -> tuple[list[float], list[float]]:
+    """The robot's joint limits intersected with the model's joint bounds (rad): the node's command clamp."""
+    from eipl_trt.paths import resolve_model
+    from eipl_trt.sim.pusher import PusherScene
+
+    spec = resolve_model(model)
+    with PusherScene(16) as scene:
+        rng = scene.joint_range
+    lower = np.maximum(rng[:, 0], np.asarray(spec.joint_min, np.float64))
+    upper = np.minimum(rng[:, 1], np.asarray(spec.joint_max, np.float64))
+    return lower.tolist(), upper.tolist()
+
+
+def run_baselines(cfg: ControlConfig) -> dict[str, list[dict[str, Any]]]:
+    """The expert and hold-still episodes on the same layouts (in-process, no ROS)."""
+    from eipl_trt.sim.baselines import BASELINES
+    from eipl_trt.sim.pusher import PusherScene
+    from eipl_trt.sim.robot import SimRobot
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    with PusherScene(16) as scene:
+        robot = SimRobot(scene, seed=cfg.seed)
+        for name, run in BASELINES.items():
+            out[name] = [run(robot, i, cfg.frames).to_json()
+                         for i in range(cfg.first_episode, cfg.first_episode + cfg.episodes)]
+    return out
+
+
+def run_control(cfg: ControlConfig, progress: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run every precision and the baselines; write the report. Returns the report dict."""
+    from eipl_trt.ros import require_rclpy
+    from eipl_trt.sim.report import write_report
+
+    require_rclpy()
+    out = Path(cfg.out)
+    work = out / "logs"
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    limits = robot_limits(cfg.model)
+    baselines = run_baselines(cfg)
+    listener = _Listener()
+    listener.start()
+    runs: dict[str, Any] = {}
+    try:
+        for precision in cfg.precisions:
+            runs[precision] = run_precision(cfg, precision, listener, limits, work, progress or (lambda p, d: None))
+    finally:
+        listener.close()
+    return write_report(cfg, runs, baselines, limits, wall_s=time.monotonic() - started)

@@ -1,0 +1,345 @@
+"""``eipl_trt_sim_robot``: the simulated Pusher arm as a ROS 2 robot (a thin adapter over :class:`SimRobot`).
+
+Topics (relative, so a namespace or remapping moves them):
+
+==============================================  ================================  ==========================
+topic                                           type                              notes
+==============================================  ================================  ==========================
+``camera/image_raw`` (out)                      sensor_msgs/Image rgb8            10 Hz, ``image_size`` px
+``joint_states`` (out)                          sensor_msgs/JointState            50 Hz: position, velocity, effort
+``/clock`` (out, lockstep only)                 rosgraph_msgs/Clock               simulated time
+``forward_position_controller/commands`` (in)   std_msgs/Float64MultiArray        7 positions (rad)
+``joint_trajectory_controller/joint_trajectory``  trajectory_msgs/JointTrajectory   by joint name
+==============================================  ================================  ==========================
+
+Clocks (parameter ``clock``):
+
+* ``lockstep``: time is simulated and published on ``/clock`` (run the controller with
+  ``use_sim_time``). Each camera period the robot publishes the joint states, then the frame, and
+  waits (``command_timeout_s`` of wall time at most) for a command before it simulates the next
+  0.1 s, so the score does not depend on machine load. Without a frame (camera off) it waits at
+  most 0.1 s.
+* ``realtime``: the scene runs at wall-clock speed; late commands show in the score.
+
+It runs ``episodes`` episodes (``first_episode`` ... of layout ``seed``), calling the controller's
+``reset_service`` (std_srvs/Trigger, e.g. ``/eipl_trt/reset``) at each start, writes the scores to
+``results`` (JSON) and the frames of ``video_episode`` to ``video_out`` (npz), then exits.
+Fault injection (runtime parameters): ``camera_enabled`` (false = the camera stops) and
+``nan_joints`` (true = joint_states carry NaN positions).
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from eipl_trt.atomic import write_bytes_atomic, write_json_atomic
+from eipl_trt.errors import EipltrtError, InputError
+
+__all__ = ["SimRobotParams", "main"]
+
+FORWARD_TOPIC = "forward_position_controller/commands"
+TRAJECTORY_TOPIC = "joint_trajectory_controller/joint_trajectory"
+
+
+@dataclass(frozen=True)
+class SimRobotParams:
+    """The node's parameters (see the module docstring); defaults are the declared ones."""
+
+    clock: str = "lockstep"
+    episodes: int = 1
+    first_episode: int = 0
+    seed: int = 1
+    frames: int = 70
+    image_size: int = 128
+    command_timeout_s: float = 1.0
+    frame_lag_s: float = 0.01
+    max_step: float = 0.35
+    reset_service: str = "/eipl_trt/reset"
+    wait_for_controller_s: float = 60.0
+    results: str = ""
+    video_episode: int = -1
+    video_out: str = ""
+    camera_enabled: bool = True
+    nan_joints: bool = False
+
+    def __post_init__(self) -> None:
+        if self.clock not in ("lockstep", "realtime"):
+            raise InputError(f"clock must be lockstep or realtime, got {self.clock!r}")
+        if self.episodes < 0 or self.frames < 2:
+            raise InputError(f"need episodes >= 0 and frames >= 2, got {self.episodes} and {self.frames}")
+
+
+def _declare(node: Any) -> SimRobotParams:
+    defaults = SimRobotParams()
+    values = {}
+    for name, default in vars(defaults).items():
+        node.declare_parameter(name, default)
+        values[name] = type(default)(node.get_parameter(name).value)
+    return SimRobotParams(**values)
+
+
+class SimRobotNode:
+    """The ROS side: publishers, command subscriptions, parameters; the main thread runs the episodes."""
+
+    def __init__(self, rclpy: Any, params_args: Sequence[str]):
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from rosgraph_msgs.msg import Clock
+        from sensor_msgs.msg import Image, JointState
+        from std_msgs.msg import Float64MultiArray
+        from std_srvs.srv import Trigger
+        from trajectory_msgs.msg import JointTrajectory
+
+        self.node = rclpy.create_node("eipl_trt_sim_robot")
+        self.params = _declare(self.node)
+        self.Clock, self.Image, self.JointState, self.Trigger = Clock, Image, JointState, Trigger
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.image_pub = self.node.create_publisher(Image, "camera/image_raw", QoSProfile(depth=2))
+        self.joint_pub = self.node.create_publisher(JointState, "joint_states", reliable)
+        self.clock_pub = self.node.create_publisher(Clock, "/clock", reliable) if self.params.clock == "lockstep" else None
+        self.forward_sub = self.node.create_subscription(Float64MultiArray, FORWARD_TOPIC, self._on_forward, reliable)
+        self.trajectory_sub = self.node.create_subscription(JointTrajectory, TRAJECTORY_TOPIC, self._on_trajectory,
+                                                            reliable)
+        self.reset_client = self.node.create_client(Trigger, self.params.reset_service) \
+            if self.params.reset_service else None
+        self.lock = threading.Lock()
+        self.pending: list[tuple[str, Any]] = []
+        self.arrived = threading.Event()
+        self.camera_enabled = self.params.camera_enabled
+        self.nan_joints = self.params.nan_joints
+        self.node.add_on_set_parameters_callback(self._on_params)
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # context shut down at exit
+            pass
+
+    def _on_params(self, params: list[Any]) -> Any:
+        from rcl_interfaces.msg import SetParametersResult
+
+        for p in params:
+            if p.name == "camera_enabled":
+                self.camera_enabled = bool(p.value)
+            elif p.name == "nan_joints":
+                self.nan_joints = bool(p.value)
+        return SetParametersResult(successful=True)
+
+    def _on_forward(self, msg: Any) -> None:
+        with self.lock:
+            self.pending.append(("forward", np.array(msg.data, dtype=np.float64)))
+        self.arrived.set()
+
+    def _on_trajectory(self, msg: Any) -> None:
+        points = [(p.time_from_start.sec + p.time_from_start.nanosec * 1e-9, list(p.positions)) for p in msg.points]
+        with self.lock:
+            self.pending.append(("trajectory", (list(msg.joint_names), points)))
+        self.arrived.set()
+
+    def take_commands(self) -> list[tuple[str, Any]]:
+        """The commands received since the last call, oldest first."""
+        with self.lock:
+            out, self.pending = self.pending, []
+            self.arrived.clear()
+        return out
+
+    # ------------------------------------------------------------------ publishing
+    def _stamp(self, t_s: float) -> Any:
+        from builtin_interfaces.msg import Time
+
+        ns = int(round(t_s * 1e9))
+        return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+    def publish_clock(self, t_s: float) -> None:
+        if self.clock_pub is not None:
+            self.clock_pub.publish(self.Clock(clock=self._stamp(t_s)))
+
+    def publish_joints(self, t_s: float, q: np.ndarray, qd: np.ndarray, tau: np.ndarray) -> None:
+        from eipl_trt.sim.pusher import JOINT_NAMES
+
+        msg = self.JointState()
+        msg.header.stamp = self._stamp(t_s)
+        msg.name = list(JOINT_NAMES)
+        msg.position = [float("nan")] * 7 if self.nan_joints else [float(v) for v in q]
+        msg.velocity = [float(v) for v in qd]
+        msg.effort = [float(v) for v in tau]
+        self.joint_pub.publish(msg)
+
+    def publish_image(self, t_s: float, rgb: np.ndarray) -> None:
+        msg = self.Image()
+        msg.header.stamp = self._stamp(t_s)
+        msg.header.frame_id = "camera"
+        msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
+        msg.encoding, msg.step, msg.is_bigendian = "rgb8", int(rgb.shape[1] * 3), 0
+        msg.data = rgb.tobytes()
+        self.image_pub.publish(msg)
+
+    def call_reset(self, timeout_s: float = 5.0) -> bool:
+        """Call the controller's reset service; False when it is not there or does not answer."""
+        client = self.reset_client
+        if client is None or not client.wait_for_service(timeout_sec=timeout_s):
+            return False
+        future = client.call_async(self.Trigger.Request())
+        deadline = time.monotonic() + timeout_s
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.002)
+        return bool(future.done() and future.result() is not None and future.result().success)
+
+    def wait_for_controller(self) -> bool:
+        """Wait until a command publisher and an image subscriber are matched (the controller is up)."""
+        deadline = time.monotonic() + self.params.wait_for_controller_s
+        while time.monotonic() < deadline:
+            commands = self.forward_sub.get_publisher_count() + self.trajectory_sub.get_publisher_count()
+            if commands > 0 and self.image_pub.get_subscription_count() > 0:
+                return True
+            time.sleep(0.05)
+        return False
+
+
+def _apply(robot: Any, commands: list[tuple[str, Any]], log: Any) -> None:
+    for kind, payload in commands:
+        try:
+            problems = robot.command_positions(payload) if kind == "forward" else robot.command_trajectory(*payload)
+        except InputError as exc:
+            log.warning(f"refused a {kind} command: {exc}")
+            continue
+        if problems:
+            log.warning(f"command outside the robot's limits: {'; '.join(problems)}")
+
+
+def run_episodes(ros: SimRobotNode) -> dict[str, Any]:
+    """Run the configured episodes; returns the results (also written to ``params.results``)."""
+    from eipl_trt.sim.pusher import CONTROL_PERIOD_S, PusherScene
+    from eipl_trt.sim.robot import SUBSTEPS, SimRobot
+
+    p, log = ros.params, ros.node.get_logger()
+    lockstep = p.clock == "lockstep"
+    results: dict[str, Any] = {"clock": p.clock, "seed": p.seed, "frames": p.frames, "episodes": [],
+                               "controller_found": True}
+    video: list[np.ndarray] = []
+    video_stamps: list[int] = []
+    with PusherScene(p.image_size) as scene:
+        robot = SimRobot(scene, seed=p.seed, max_step=p.max_step)
+        sim_t = 1.0  # lockstep clock (s); starts at 1 s so stamps are never zero
+        ros.publish_clock(sim_t)
+        if not ros.wait_for_controller():
+            log.warning(f"no controller matched within {p.wait_for_controller_s:.0f} s; running anyway")
+            results["controller_found"] = False
+        started = time.monotonic()
+        for index in range(p.first_episode, p.first_episode + p.episodes):
+            robot.start_episode(index)
+            t0 = time.time() if not lockstep else sim_t
+            ros.take_commands()
+            ros.publish_clock(sim_t)
+            ros.publish_joints(t0, scene.joint_positions(), scene.joint_velocities(), scene.joint_efforts())
+            reset_ok = ros.call_reset() if ros.reset_client is not None else None
+            record = index == p.video_episode and bool(p.video_out)
+            next_tick = time.monotonic()
+            late = commands_seen = 0
+            for period in range((p.frames - 1) * SUBSTEPS + 1):
+                now = sim_t if lockstep else time.time()
+                frame = period % SUBSTEPS == 0
+                if not lockstep:
+                    _apply(robot, ros.take_commands(), log)
+                ros.publish_clock(now)
+                ros.publish_joints(now, scene.joint_positions(), scene.joint_velocities(), scene.joint_efforts())
+                if frame:
+                    if lockstep:
+                        _apply(robot, ros.take_commands(), log)  # late ones, from before this frame
+                    elif period > 0:
+                        score = robot.current_score()
+                        score.frames_without_command += int(score.commands == commands_seen)
+                        commands_seen = score.commands
+                if frame and ros.camera_enabled:
+                    rgb = scene.render()
+                    if lockstep and p.frame_lag_s > 0:
+                        time.sleep(p.frame_lag_s)
+                    ros.publish_image(now, rgb)
+                    if record:
+                        video.append(rgb)
+                        video_stamps.append(int(round(now * 1e9)))
+                if lockstep and frame:
+                    got = ros.arrived.wait(p.command_timeout_s if ros.camera_enabled else
+                                           min(p.command_timeout_s, 0.1))
+                    commands = ros.take_commands()
+                    robot.current_score().frames_without_command += int(not got or not commands)
+                    _apply(robot, commands, log)
+                if period == (p.frames - 1) * SUBSTEPS:
+                    break
+                robot.step_period()
+                if lockstep:
+                    sim_t = round(sim_t + CONTROL_PERIOD_S, 9)
+                else:
+                    next_tick += CONTROL_PERIOD_S
+                    delay = next_tick - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                    else:
+                        late += 1
+            score = robot.finish_episode()
+            score.extra.update({"reset_ok": reset_ok, "late_periods": late})
+            results["episodes"].append(score.to_json())
+            log.info(f"episode {index}: final distance {score.final_distance_m * 100:.1f} cm "
+                     f"({'success' if score.success else 'fail'}), {score.commands} commands, "
+                     f"{score.limit_violations} limit violations")
+            if p.results:
+                _write_results(p.results, results, robot, started)
+    results = _write_results(p.results, results, robot, started) if p.results else results
+    if video and p.video_out:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, images=np.stack(video), stamps_ns=np.asarray(video_stamps, np.int64))
+        write_bytes_atomic(p.video_out, buf.getvalue())
+    return results
+
+
+def _write_results(path: str, results: dict[str, Any], robot: Any, started: float) -> dict[str, Any]:
+    results["limit_check"] = {"checked": robot.check.checked, "violations": robot.check.violations,
+                              "max_step": robot.check.max_step, "first_messages": list(robot.check.messages)}
+    results["wall_s"] = round(time.monotonic() - started, 3)
+    write_json_atomic(path, results)
+    return results
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    """Console script ``eipl_trt_sim_robot``: run the episodes, then exit (0; 1 on an error)."""
+    from eipl_trt.ros import require_rclpy
+
+    try:
+        require_rclpy()
+    except EipltrtError as exc:
+        print(f"eipl_trt_sim_robot: {exc}", file=sys.stderr)
+        return 1
+    import rclpy
+
+    argv = list(sys.argv if args is None else args)
+    rclpy.init(args=argv)
+    ros = None
+    try:
+        ros = SimRobotNode(rclpy, argv)
+        run_episodes(ros)
+        return 0
+    except EipltrtError as exc:
+        print(f"eipl_trt_sim_robot: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if ros is not None:
+            ros.executor.shutdown()
+            ros.node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
