@@ -31,9 +31,27 @@ def test_frame_from_msg_strips_padding_and_keeps_the_header() -> None:
 
 def test_frame_from_msg_rejects_bad_messages() -> None:
     msg = padded_image_msg(np.zeros((4, 4, 3), np.uint8), "rgb8", pad=0)
-    msg.encoding = "bayer_rggb8"
-    with pytest.raises(InputError, match="unsupported image encoding 'bayer_rggb8'"):
+    msg.encoding = "nv12"
+    with pytest.raises(InputError, match="unsupported image encoding 'nv12'"):
         convert.frame_from_msg(msg, 0.0)
+
+
+def test_frame_from_msg_converts_camera_encodings_and_compressed_frames() -> None:
+    cv2 = pytest.importorskip("cv2")
+    from sensor_msgs.msg import CompressedImage
+
+    mosaic = np.tile(np.array([[200, 100], [100, 40]], np.uint8), (4, 4))[:, :, None]  # RGGB of one colour
+    frame = convert.frame_from_msg(padded_image_msg(mosaic, "bayer_rggb8", pad=2), 13.0, channel_order="bgr")
+    assert frame.encoding == "bgr8" and frame.image[3, 3].tolist() == [40, 100, 200] and frame.decode_s > 0
+    pixels = np.random.default_rng(2).integers(0, 256, (6, 4, 3), dtype=np.uint8)
+    msg = CompressedImage(header=Header(stamp=TimeMsg(sec=3), frame_id="cam"), format="rgb8; png compressed bgr8",
+                          data=array.array("B", cv2.imencode(".png", pixels)[1].tobytes()))
+    frame = convert.frame_from_msg(msg, 4.0)
+    np.testing.assert_array_equal(frame.image, pixels)
+    assert frame.encoding == "bgr8" and frame.stamp_s == 3.0 and frame.header.frame_id == "cam"
+    msg.data = msg.data[:-20]
+    with pytest.raises(InputError, match="truncated"):
+        convert.frame_from_msg(msg, 4.0)
 
 
 def test_image_msg_round_trip() -> None:

@@ -7,17 +7,18 @@ path on every distro (Humble's setters check each element of a plain sequence).
 from __future__ import annotations
 
 import array
+import time
 from typing import Sequence
 
 import numpy as np
 from builtin_interfaces.msg import Duration as DurationMsg
 from builtin_interfaces.msg import Time as TimeMsg
 from geometry_msgs.msg import Point32, PolygonStamped
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Float64MultiArray, Header, MultiArrayDimension
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from eipl_trt.imaging import decode_image
+from eipl_trt.camera import decode_message
 from eipl_trt.ros.inputs import Frame
 
 __all__ = [
@@ -44,14 +45,21 @@ def stamp_to_s(stamp: TimeMsg) -> float:
     return float(stamp.sec) + float(stamp.nanosec) * 1e-9
 
 
-def frame_from_msg(msg: Image, receipt_s: float) -> Frame:
-    """Decode a ``sensor_msgs/Image`` into a :class:`Frame` (a view of the message bytes).
+def frame_from_msg(msg: Image | CompressedImage, receipt_s: float, channel_order: str = "bgr") -> Frame:
+    """Decode a ``sensor_msgs/Image`` or ``CompressedImage`` into a :class:`Frame`, timing the decode.
+
+    rgb8/bgr8/rgba8/bgra8/mono8 frames are a view of the message bytes; other encodings (YUV 4:2:2,
+    Bayer, 16 bit) and JPEG/PNG are converted by :func:`eipl_trt.camera.decode_message`, colour
+    conversions straight to ``channel_order`` (the model's).
 
     Raises:
-        InputError: unsupported encoding, empty image, or ``step``/``data`` inconsistent with the size.
+        InputError: unsupported encoding, empty image, ``step``/``data`` inconsistent with the size,
+            corrupt or truncated compressed data, or OpenCV missing for a format that needs it.
     """
-    image = decode_image(msg.height, msg.width, msg.encoding, msg.step, msg.data, bool(msg.is_bigendian))
-    return Frame(image, msg.encoding, stamp_to_s(msg.header.stamp), receipt_s, msg.header)
+    started = time.perf_counter()
+    decoded = decode_message(msg, channel_order)
+    return Frame(decoded.image, decoded.encoding, stamp_to_s(msg.header.stamp), receipt_s, msg.header,
+                 time.perf_counter() - started)
 
 
 def image_msg(image: np.ndarray, encoding: str, header: Header) -> Image:

@@ -28,10 +28,13 @@ class Frame:
 
     Attributes:
         image: ``(H, W, C)`` uint8 view of the message bytes (row padding removed).
-        encoding: ROS encoding (rgb8, bgr8, rgba8, bgra8, mono8).
+        encoding: layout of ``image`` (rgb8, bgr8, rgba8, bgra8, mono8; other encodings and compressed
+            frames are converted to one of these on receipt, see :mod:`eipl_trt.camera`).
         stamp_s: header stamp (s); 0.0 when the driver left it unset.
         receipt_s: node time at receipt (s).
         header: the message header, copied to the outputs computed from this frame.
+        decode_s: time spent turning the message into ``image`` (s): JPEG/PNG decoding, YUV/Bayer
+            conversion; about zero for a raw rgb8/bgr8 frame (a view).
     """
 
     image: np.ndarray
@@ -39,6 +42,7 @@ class Frame:
     stamp_s: float
     receipt_s: float
     header: Any = None
+    decode_s: float = 0.0
 
 
 class LatestSlot(Generic[T]):

@@ -27,7 +27,7 @@ from rclpy.duration import Duration
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_srvs.srv import Trigger
 
 from eipl_trt.control import Throttle
@@ -138,8 +138,10 @@ class EiplTrtNode(LifecycleNode):
         image_qos = qos_profile_sensor_data if image_trigger else QoSProfile(
             depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
         joint_qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+        compressed = self._cfg.image_transport == "compressed"
+        image_type, image_topic = (CompressedImage, "image_raw/compressed") if compressed else (Image, "image_raw")
         self._subs = [
-            self.create_subscription(Image, "image_raw", self._on_image, image_qos,
+            self.create_subscription(image_type, image_topic, self._on_image, image_qos,
                                      callback_group=self._step_group if image_trigger else self._input_group),
             self.create_subscription(JointState, "joint_states", self._on_joints, joint_qos,
                                      callback_group=self._input_group),
@@ -208,17 +210,18 @@ class EiplTrtNode(LifecycleNode):
         return SUCCESS
 
     # ------------------------------------------------------------------ inputs
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg: Image | CompressedImage) -> None:
         rt = self._runtime
         if rt is None:
             return
         now_s = self._now_s()
         try:
-            frame = convert.frame_from_msg(msg, now_s)
+            frame = convert.frame_from_msg(msg, now_s, rt.spec.channel_order)
         except InputError as exc:
             rt.note_bad_input("image", str(exc), now_s)
             self._warn("bad_image", f"dropped an image: {exc}")
             return
+        rt.stages.add("decode", frame.decode_s)
         rt.on_image(frame)
         if self._cfg.trigger == "image":
             self._step(new_image_only=True)

@@ -41,9 +41,11 @@ __all__ = ["Outputs", "TIMING_FIELDS"]
 #: ``preprocess_ms``, ``inference_ms``, ``postprocess_ms`` (the Predictor's stages), ``step_ms`` (the
 #: node's whole step up to publishing: input assembly, the three stages, safety, command),
 #: ``input_age_ms`` (ROS time since the older of the two inputs arrived), ``image_latency_ms`` (arrival
-#: minus header stamp: driver + transport delay; NaN for an unstamped image). ``power_w`` (W) is
+#: minus header stamp: driver + transport delay; NaN for an unstamped image), ``decode_ms`` (turning the
+#: image message into pixels on receipt: JPEG/PNG decoding, YUV/Bayer conversion). ``power_w`` (W) is
 #: appended when a power source exists.
-TIMING_FIELDS = ("preprocess_ms", "inference_ms", "postprocess_ms", "step_ms", "input_age_ms", "image_latency_ms")
+TIMING_FIELDS = ("preprocess_ms", "inference_ms", "postprocess_ms", "step_ms", "input_age_ms", "image_latency_ms",
+                 "decode_ms")
 
 
 class Outputs:
@@ -123,6 +125,7 @@ class Outputs:
             "step_ms": float("nan"),
             "input_age_ms": result.input_age_s * 1e3,
             "image_latency_ms": (frame.receipt_s - frame.stamp_s) * 1e3 if frame.stamp_s > 0 else float("nan"),
+            "decode_ms": frame.decode_s * 1e3,
         }
         values.update(extra_timing)
         self.timing.publish(convert.named_values_msg(values, header))

@@ -28,6 +28,7 @@ __all__ = [
     "PARAMETERS",
     "DYNAMIC",
     "TRIGGERS",
+    "IMAGE_TRANSPORTS",
     "COMMAND_INTERFACES",
     "DEFAULT_COMMAND_TOPICS",
     "NodeConfig",
@@ -36,6 +37,8 @@ __all__ = [
 ]
 
 TRIGGERS = ("timer", "image")
+#: ``raw``: sensor_msgs/Image on ``image_raw``; ``compressed``: sensor_msgs/CompressedImage on ``image_raw/compressed``.
+IMAGE_TRANSPORTS = ("raw", "compressed")
 COMMAND_INTERFACES = ("none", "joint_state", "forward_position", "joint_trajectory")
 #: Command topic used when ``command_topic`` is empty, per interface (relative names; remappable).
 DEFAULT_COMMAND_TOPICS = {
@@ -87,6 +90,10 @@ PARAMETERS: tuple[ParamDef, ...] = (
     ParamDef("trigger", "string", "timer",
              "timer: step at rate_hz with the latest image and joint state; image: step once per new image "
              "(offline replay parity).", choices=TRIGGERS),
+    ParamDef("image_transport", "string", "raw",
+             "raw: subscribe to sensor_msgs/Image on image_raw; compressed: sensor_msgs/CompressedImage (JPEG or "
+             "PNG, as compressed_image_transport publishes it) on image_raw/compressed, decoded with OpenCV "
+             "(pip install eipl_trt[camera]). Remap the topic the transport uses.", choices=IMAGE_TRANSPORTS),
     ParamDef("max_input_age", "double", 0.5,
              "Inputs (image or any model joint) older than this many seconds (ROS time since receipt) stop "
              "the model steps and commands; 0 = no age check.", dynamic=True, range=(0.0, 3600.0)),
@@ -138,6 +145,7 @@ class NodeConfig:
     num_threads: int = 1
     rate_hz: float = 0.0
     trigger: str = "timer"
+    image_transport: str = "raw"
     max_input_age: float = 0.5
     joint_names: tuple[str, ...] = ()
     joint_lower_limits: tuple[float, ...] = ()
