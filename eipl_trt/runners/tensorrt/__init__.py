@@ -1,0 +1,47 @@
+"""The TensorRT backend (TensorRT 8.6, 10.x, 11.x; cuda-python or pycuda).
+
+Modules: :mod:`.cuda` (CUDA facade, cuda-python) and :mod:`.cuda_pycuda` (pycuda),
+:mod:`.api` (module loading, logger), :mod:`.builder` (ONNX variant -> plan),
+:mod:`.cache` (keyed, locked, atomic plan cache), :mod:`.buffers` (aligned arenas),
+:mod:`.runner` (:class:`TrtRunner`), :mod:`.inspect` (engine inspector and per-layer profile).
+"""
+
+from __future__ import annotations
+
+from eipl_trt.errors import BackendUnavailableError
+from eipl_trt.runners.tensorrt.api import import_tensorrt, meets
+from eipl_trt.runners.tensorrt.cache import EngineCache, default_cache_dir
+from eipl_trt.runners.tensorrt.cuda import load_cuda
+from eipl_trt.runners.tensorrt.runner import TrtRunner
+from eipl_trt.spec import PRECISIONS, ModelSpec
+
+__all__ = ["TrtRunner", "EngineCache", "available_precisions", "default_cache_dir", "unavailable_reason",
+           "refused_precisions"]
+
+
+def unavailable_reason() -> str:
+    """Why TensorRT cannot run here (``""`` when it can): no tensorrt module, no CUDA library, no GPU/driver."""
+    try:
+        import_tensorrt()
+        load_cuda()
+    except BackendUnavailableError as exc:
+        return str(exc)
+    return ""
+
+
+def refused_precisions(spec: ModelSpec) -> dict[str, str]:
+    """``precision -> reason`` for the variants listed in ``spec`` that this TensorRT cannot run."""
+    trt = import_tensorrt()
+    out: dict[str, str] = {}
+    for precision, variant in spec.variants.items():
+        if spec.directory is None or not (spec.directory / variant.file).is_file():
+            out[precision] = f"{variant.file} is listed in model.json but missing"
+        elif not meets(trt.__version__, variant.min_tensorrt):
+            out[precision] = f"needs TensorRT >= {variant.min_tensorrt}, this is {trt.__version__}"
+    return out
+
+
+def available_precisions(spec: ModelSpec) -> list[str]:
+    """The precisions of ``spec`` this TensorRT can build, in :data:`PRECISIONS` order."""
+    refused = refused_precisions(spec)
+    return [p for p in PRECISIONS if p in spec.variants and p not in refused]

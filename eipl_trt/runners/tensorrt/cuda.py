@@ -1,0 +1,287 @@
+"""The CUDA facade of the TensorRT runner: pinned host memory, device memory, one stream, events, graphs.
+
+Only this package uses it. Two implementations share the interface of :class:`Cuda`:
+
+* :class:`CudaPython` over NVIDIA's cuda-python runtime bindings: ``cuda.bindings.runtime``
+  (cuda-python >= 12.6.1), or ``from cuda import cudart`` (older cuda-python, as pinned on
+  JetPack 6). Every call returns an ``(err, value...)`` tuple; an error raises :class:`CudaError`
+  naming the CUDA error (e.g. ``cudaErrorInsufficientDriver``).
+* :class:`~eipl_trt.runners.tensorrt.cuda_pycuda.PyCuda` where a robot image has pycuda but not
+  cuda-python.
+
+Pointers are plain ``int`` addresses; host buffers are page-locked and exposed to numpy as views.
+"""
+
+from __future__ import annotations
+
+import abc
+import ctypes
+import importlib
+from typing import Any
+
+import numpy as np
+
+from eipl_trt.errors import BackendUnavailableError
+
+__all__ = ["ALIGNMENT", "Cuda", "CudaError", "CudaPython", "align_up", "load_cuda"]
+
+#: Byte alignment of every tensor address handed to TensorRT (``setTensorAddress`` requires 256).
+ALIGNMENT = 256
+
+
+def align_up(n: int, alignment: int = ALIGNMENT) -> int:
+    """``n`` rounded up to a multiple of ``alignment`` (bytes)."""
+    return (n + alignment - 1) // alignment * alignment
+
+
+class CudaError(BackendUnavailableError):
+    """A CUDA runtime call failed; ``code`` is the CUDA error name (``cudaErrorInsufficientDriver``, ...)."""
+
+    def __init__(self, message: str, code: str = ""):
+        super().__init__(message)
+        self.code = code
+
+
+def host_view(ptr: int, nbytes: int) -> np.ndarray:
+    """A writable uint8 numpy view of ``nbytes`` of host memory at ``ptr`` (no copy)."""
+    return np.frombuffer((ctypes.c_uint8 * nbytes).from_address(ptr), np.uint8)
+
+
+class Cuda(abc.ABC):
+    """What the runner needs from CUDA. Handles (streams, events, graphs) are opaque objects."""
+
+    #: ``cuda-python`` / ``pycuda``, for logs and diagnostics.
+    name: str = ""
+
+    @abc.abstractmethod
+    def device(self) -> tuple[str, tuple[int, int]]:
+        """``(GPU name, (major, minor) compute capability)`` of the current device."""
+
+    def activate(self) -> None:
+        """Make the CUDA context current in the calling thread (a no-op where the runtime does it)."""
+
+    @abc.abstractmethod
+    def malloc_host(self, nbytes: int) -> int:
+        """Allocate page-locked host memory; return its address."""
+
+    @abc.abstractmethod
+    def free_host(self, ptr: int) -> None:
+        """Free :meth:`malloc_host` memory."""
+
+    @abc.abstractmethod
+    def malloc(self, nbytes: int) -> int:
+        """Allocate device memory (at least 256-byte aligned); return its address."""
+
+    @abc.abstractmethod
+    def free(self, ptr: int) -> None:
+        """Free :meth:`malloc` memory."""
+
+    @abc.abstractmethod
+    def stream_create(self) -> Any:
+        """A new non-blocking stream (never the default stream)."""
+
+    @abc.abstractmethod
+    def stream_handle(self, stream: Any) -> int:
+        """The stream's ``cudaStream_t`` as an int (what ``execute_async_v3`` takes)."""
+
+    @abc.abstractmethod
+    def stream_destroy(self, stream: Any) -> None:
+        """Destroy a stream."""
+
+    @abc.abstractmethod
+    def stream_sync(self, stream: Any) -> None:
+        """Block until everything queued on ``stream`` has run."""
+
+    @abc.abstractmethod
+    def h2d(self, dst: int, src: int, nbytes: int, stream: Any) -> None:
+        """Queue a host-to-device copy on ``stream``."""
+
+    @abc.abstractmethod
+    def d2h(self, dst: int, src: int, nbytes: int, stream: Any) -> None:
+        """Queue a device-to-host copy on ``stream``."""
+
+    @abc.abstractmethod
+    def event_create(self) -> Any:
+        """A timing event."""
+
+    @abc.abstractmethod
+    def event_record(self, event: Any, stream: Any) -> None:
+        """Queue ``event`` on ``stream``."""
+
+    @abc.abstractmethod
+    def event_elapsed_ms(self, start: Any, end: Any) -> float:
+        """Milliseconds between two completed events."""
+
+    @abc.abstractmethod
+    def event_destroy(self, event: Any) -> None:
+        """Destroy an event."""
+
+    @property
+    def can_capture(self) -> bool:
+        """Whether this implementation can capture and launch CUDA graphs."""
+        return True
+
+    @abc.abstractmethod
+    def capture_begin(self, stream: Any) -> None:
+        """Start capturing the work queued on ``stream`` (thread-local mode)."""
+
+    @abc.abstractmethod
+    def capture_end(self, stream: Any) -> Any:
+        """Stop capturing and return an instantiated, launchable graph."""
+
+    @abc.abstractmethod
+    def graph_launch(self, graph: Any, stream: Any) -> None:
+        """Queue a captured graph on ``stream``."""
+
+    @abc.abstractmethod
+    def graph_destroy(self, graph: Any) -> None:
+        """Free a graph returned by :meth:`capture_end`."""
+
+
+class CudaPython(Cuda):
+    """:class:`Cuda` over cuda-python's runtime module (``cuda.bindings.runtime`` or ``cuda.cudart``)."""
+
+    name = "cuda-python"
+
+    def __init__(self, rt: Any):
+        self.rt = rt
+        self._ok = rt.cudaError_t.cudaSuccess
+        self._h2d = rt.cudaMemcpyKind.cudaMemcpyHostToDevice
+        self._d2h = rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        self._memcpy = rt.cudaMemcpyAsync
+        self._record = rt.cudaEventRecord
+        self._launch = rt.cudaGraphLaunch
+        count = self._call(rt.cudaGetDeviceCount(), "cudaGetDeviceCount")
+        if not count:
+            raise CudaError("CUDA reports no GPU (cudaGetDeviceCount = 0)", "cudaErrorNoDevice")
+
+    def _error_name(self, err: Any) -> str:
+        try:
+            res = self.rt.cudaGetErrorName(err)
+            name = res[1] if isinstance(res, tuple) else res
+            return name.decode() if isinstance(name, bytes) else str(name)
+        except Exception:  # pragma: no cover - error while reporting an error
+            return str(err)
+
+    def _call(self, result: Any, what: str) -> Any:
+        err = result[0]
+        if err != self._ok:
+            code = self._error_name(err)
+            hint = (" The NVIDIA driver is missing or older than this cuda-python needs; install the driver "
+                    "(or pin a cuda-python that matches it, see the README)." if code in (
+                        "cudaErrorInsufficientDriver", "cudaErrorNoDevice") else "")
+            raise CudaError(f"{what} failed: {code}.{hint}", code)
+        return result[1] if len(result) == 2 else result[1:] if len(result) > 2 else None
+
+    def device(self) -> tuple[str, tuple[int, int]]:
+        dev = self._call(self.rt.cudaGetDevice(), "cudaGetDevice")
+        prop = self._call(self.rt.cudaGetDeviceProperties(dev), "cudaGetDeviceProperties")
+        name = prop.name
+        name = name.split(b"\0", 1)[0].decode(errors="replace") if isinstance(name, bytes) else str(name)
+        return name.strip(), (int(prop.major), int(prop.minor))
+
+    def malloc_host(self, nbytes: int) -> int:
+        return int(self._call(self.rt.cudaMallocHost(nbytes), "cudaMallocHost"))
+
+    def free_host(self, ptr: int) -> None:
+        self._call(self.rt.cudaFreeHost(ptr), "cudaFreeHost")
+
+    def malloc(self, nbytes: int) -> int:
+        return int(self._call(self.rt.cudaMalloc(nbytes), "cudaMalloc"))
+
+    def free(self, ptr: int) -> None:
+        self._call(self.rt.cudaFree(ptr), "cudaFree")
+
+    def stream_create(self) -> Any:
+        return self._call(self.rt.cudaStreamCreateWithFlags(self.rt.cudaStreamNonBlocking), "cudaStreamCreateWithFlags")
+
+    def stream_handle(self, stream: Any) -> int:
+        return int(stream)
+
+    def stream_destroy(self, stream: Any) -> None:
+        self._call(self.rt.cudaStreamDestroy(stream), "cudaStreamDestroy")
+
+    def stream_sync(self, stream: Any) -> None:
+        err = self.rt.cudaStreamSynchronize(stream)[0]
+        if err != self._ok:
+            self._call((err,), "cudaStreamSynchronize")
+
+    def h2d(self, dst: int, src: int, nbytes: int, stream: Any) -> None:
+        err = self._memcpy(dst, src, nbytes, self._h2d, stream)[0]
+        if err != self._ok:
+            self._call((err,), "cudaMemcpyAsync (host to device)")
+
+    def d2h(self, dst: int, src: int, nbytes: int, stream: Any) -> None:
+        err = self._memcpy(dst, src, nbytes, self._d2h, stream)[0]
+        if err != self._ok:
+            self._call((err,), "cudaMemcpyAsync (device to host)")
+
+    def event_create(self) -> Any:
+        return self._call(self.rt.cudaEventCreate(), "cudaEventCreate")
+
+    def event_record(self, event: Any, stream: Any) -> None:
+        err = self._record(event, stream)[0]
+        if err != self._ok:
+            self._call((err,), "cudaEventRecord")
+
+    def event_elapsed_ms(self, start: Any, end: Any) -> float:
+        return float(self._call(self.rt.cudaEventElapsedTime(start, end), "cudaEventElapsedTime"))
+
+    def event_destroy(self, event: Any) -> None:
+        self._call(self.rt.cudaEventDestroy(event), "cudaEventDestroy")
+
+    def capture_begin(self, stream: Any) -> None:
+        mode = self.rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
+        self._call(self.rt.cudaStreamBeginCapture(stream, mode), "cudaStreamBeginCapture")
+
+    def capture_end(self, stream: Any) -> Any:
+        graph = self._call(self.rt.cudaStreamEndCapture(stream), "cudaStreamEndCapture")
+        try:
+            exe = self._call(self.rt.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
+        finally:
+            self.rt.cudaGraphDestroy(graph)
+        return exe
+
+    def graph_launch(self, graph: Any, stream: Any) -> None:
+        err = self._launch(graph, stream)[0]
+        if err != self._ok:
+            self._call((err,), "cudaGraphLaunch")
+
+    def graph_destroy(self, graph: Any) -> None:
+        self._call(self.rt.cudaGraphExecDestroy(graph), "cudaGraphExecDestroy")
+
+
+def _import_cudart() -> Any | None:
+    for name in ("cuda.bindings.runtime", "cuda.cudart"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+def load_cuda(prefer: str = "auto") -> Cuda:
+    """The CUDA facade: cuda-python if installed, else pycuda.
+
+    Args:
+        prefer: ``auto``, ``cuda-python`` or ``pycuda``.
+
+    Raises:
+        BackendUnavailableError: neither library is installed, or CUDA has no usable GPU/driver
+            (the message names the CUDA error, e.g. ``cudaErrorInsufficientDriver``).
+    """
+    if prefer in ("auto", "cuda-python"):
+        rt = _import_cudart()
+        if rt is not None:
+            return CudaPython(rt)
+        if prefer == "cuda-python":
+            raise BackendUnavailableError("cuda-python is not installed; `pip install cuda-python` (see the README "
+                                          "for the version to pin on your JetPack)")
+    try:
+        from eipl_trt.runners.tensorrt.cuda_pycuda import PyCuda
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            "neither cuda-python nor pycuda is installed; the TensorRT runner needs one of them "
+            "(`pip install cuda-python`, see the README for the version to pin on your JetPack)"
+        ) from exc
+    return PyCuda()

@@ -1,0 +1,379 @@
+"""A stand-in for cuda-python's runtime module (``cuda.bindings.runtime``) over a fake GPU in host memory.
+
+Strict and asynchronous, like the real thing:
+
+* every function returns cuda-python's ``(err, value...)`` tuple; parameter names and the enums
+  (``cudaError_t``, ``cudaMemcpyKind``, ``cudaStreamCaptureMode``) are the installed
+  cuda-python's (``test_trt_names.py`` compares the signatures);
+* device memory lives at addresses no host code can dereference (a runner that reads a device
+  pointer from the host crashes, as on a GPU) and starts filled with 0xFF bytes (NaN as float);
+* copies, kernel launches (TensorRT enqueues) and event records are queued on their stream and run
+  only at ``cudaStreamSynchronize``/``cudaEventSynchronize``: reading an output before the sync
+  sees stale data;
+* stream capture records the queued work into a graph; a launched graph replays exactly that work
+  with the addresses baked in at capture time;
+* the default stream (0), pageable (non-pinned) host memory in async copies, and a copy kind that
+  does not match the pointers are refused (our design uses one non-default stream and pinned buffers).
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+import time
+import types
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+try:  # mirror the installed cuda-python's enums exactly
+    from cuda.bindings import runtime as _real
+except ImportError:  # pragma: no cover - cuda-python is in requirements/test.txt
+    _real = None
+
+if _real is not None:
+    cudaError_t = _real.cudaError_t
+    cudaMemcpyKind = _real.cudaMemcpyKind
+    cudaStreamCaptureMode = _real.cudaStreamCaptureMode
+    cudaStreamNonBlocking = _real.cudaStreamNonBlocking
+else:  # pragma: no cover
+    cudaError_t = enum.IntEnum("cudaError_t", {"cudaSuccess": 0, "cudaErrorInvalidValue": 1,
+                                               "cudaErrorInsufficientDriver": 35, "cudaErrorNoDevice": 100,
+                                               "cudaErrorInvalidResourceHandle": 400, "cudaErrorNotReady": 600,
+                                               "cudaErrorNotPermitted": 800, "cudaErrorStreamCaptureUnsupported": 900,
+                                               "cudaErrorStreamCaptureInvalidated": 901})
+    cudaMemcpyKind = enum.IntEnum("cudaMemcpyKind", {"cudaMemcpyHostToHost": 0, "cudaMemcpyHostToDevice": 1,
+                                                     "cudaMemcpyDeviceToHost": 2, "cudaMemcpyDeviceToDevice": 3,
+                                                     "cudaMemcpyDefault": 4})
+    cudaStreamCaptureMode = enum.IntEnum("cudaStreamCaptureMode", {"cudaStreamCaptureModeGlobal": 0,
+                                                                   "cudaStreamCaptureModeThreadLocal": 1,
+                                                                   "cudaStreamCaptureModeRelaxed": 2})
+    cudaStreamNonBlocking = 1
+
+OK = cudaError_t.cudaSuccess
+DEVICE_BASE = 0x7E00_0000_0000  # not mapped in a normal Linux process
+FUNCTIONS = (
+    "cudaGetDeviceCount", "cudaGetDevice", "cudaGetDeviceProperties", "cudaGetErrorName", "cudaMallocHost",
+    "cudaFreeHost", "cudaMalloc", "cudaFree", "cudaStreamCreateWithFlags", "cudaStreamDestroy",
+    "cudaStreamSynchronize", "cudaMemcpyAsync", "cudaEventCreate", "cudaEventRecord", "cudaEventSynchronize",
+    "cudaEventElapsedTime", "cudaEventDestroy", "cudaStreamBeginCapture", "cudaStreamEndCapture",
+    "cudaGraphInstantiate", "cudaGraphLaunch", "cudaGraphDestroy", "cudaGraphExecDestroy",
+)
+
+
+class FakeCudaError(RuntimeError):
+    """Raised inside the fake to turn into an ``(err,)`` return."""
+
+    def __init__(self, err: Any, why: str):
+        super().__init__(why)
+        self.err = err
+
+
+class _Handle:
+    """Base of the opaque handle types (``int(handle)`` is the address, as in cuda-python)."""
+
+    _next = 0x5000
+
+    def __init__(self) -> None:
+        _Handle._next += 16
+        self._addr = _Handle._next
+
+    def __int__(self) -> int:
+        return self._addr
+
+    def getPtr(self) -> int:  # noqa: N802 - cuda-python's name
+        return self._addr
+
+
+class cudaStream_t(_Handle):  # noqa: N801 - cuda-python's name
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue: list[Callable[[], None]] = []
+        self.capture: list[Callable[[], None]] | None = None
+        self.capture_invalid = ""
+
+
+class cudaEvent_t(_Handle):  # noqa: N801
+    def __init__(self) -> None:
+        super().__init__()
+        self.time: float | None = None
+        self.pending = 0
+
+
+class cudaGraph_t(_Handle):  # noqa: N801
+    def __init__(self, ops: list[Callable[[], None]]):
+        super().__init__()
+        self.ops = list(ops)
+
+
+class cudaGraphExec_t(_Handle):  # noqa: N801
+    def __init__(self, ops: list[Callable[[], None]]):
+        super().__init__()
+        self.ops = list(ops)
+
+
+@dataclass
+class cudaDeviceProp:  # noqa: N801
+    name: bytes = b"Stand-in GPU (fake)"
+    major: int = 8
+    minor: int = 7
+
+
+@dataclass
+class FakeGpu:
+    """The fake device shared by the fake CUDA runtime and the fake TensorRT.
+
+    Knobs for tests: ``driver_error`` (every call fails with that error, as without a driver),
+    ``refuse_capture`` (capture ends with ``cudaErrorStreamCaptureInvalidated``), ``noop_compute``
+    (TensorRT enqueues do no work: for timing the runner's own host work).
+    """
+
+    name: str = "Stand-in GPU (fake)"
+    cc: tuple[int, int] = (8, 7)
+    driver_error: str = ""
+    refuse_capture: bool = False
+    noop_compute: bool = False
+    device: dict[int, np.ndarray] = field(default_factory=dict)
+    host: dict[int, tuple[np.ndarray, int]] = field(default_factory=dict)
+    streams: dict[int, cudaStream_t] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+    _next_dev: int = DEVICE_BASE
+
+    # ---------------------------------------------------------------- memory lookups
+    def _find(self, table: dict[int, Any], ptr: int, nbytes: int) -> tuple[int, Any] | None:
+        starts = sorted(table)
+        i = bisect.bisect_right(starts, ptr) - 1
+        if i < 0:
+            return None
+        start = starts[i]
+        entry = table[start]
+        size = entry.nbytes if isinstance(entry, np.ndarray) else entry[1]
+        if ptr + nbytes <= start + size:
+            return start, entry
+        return None
+
+    def device_view(self, ptr: int, nbytes: int) -> np.ndarray:
+        """The bytes of device memory ``[ptr, ptr+nbytes)`` (for the fake TensorRT's kernels)."""
+        hit = self._find(self.device, ptr, nbytes)
+        if hit is None:
+            raise FakeCudaError(cudaError_t.cudaErrorInvalidValue, f"{ptr:#x}+{nbytes} is not device memory")
+        start, arr = hit
+        return arr[ptr - start: ptr - start + nbytes]
+
+    def host_view(self, ptr: int, nbytes: int) -> np.ndarray:
+        hit = self._find(self.host, ptr, nbytes)
+        if hit is None:
+            raise FakeCudaError(cudaError_t.cudaErrorInvalidValue,
+                                f"{ptr:#x}+{nbytes} is not pinned host memory (async copies need cudaMallocHost)")
+        start, (arr, size) = hit
+        base = arr.ctypes.data
+        return arr[start - base + (ptr - start): start - base + (ptr - start) + nbytes]
+
+    def stream(self, handle: Any) -> cudaStream_t:
+        """The stream for a ``cudaStream_t`` or int handle; the default stream is refused."""
+        key = int(handle)
+        if key == 0:
+            raise FakeCudaError(cudaError_t.cudaErrorInvalidResourceHandle,
+                                "the default stream is refused: use the runner's own stream")
+        if key not in self.streams:
+            raise FakeCudaError(cudaError_t.cudaErrorInvalidResourceHandle, f"unknown stream {key:#x}")
+        return self.streams[key]
+
+    def enqueue(self, stream: cudaStream_t, op: Callable[[], None]) -> None:
+        """Queue ``op`` (or record it into the graph being captured)."""
+        if stream.capture is not None:
+            stream.capture.append(op)
+        else:
+            stream.queue.append(op)
+
+    def run(self, stream: cudaStream_t, until: Callable[[], None] | None = None) -> None:
+        """Run queued work in order (up to and including ``until``)."""
+        while stream.queue:
+            op = stream.queue.pop(0)
+            op()
+            if op is until:
+                return
+
+
+def make_cudart(gpu: FakeGpu) -> types.ModuleType:
+    """A module that stands in for ``cuda.bindings.runtime`` on ``gpu``."""
+    mod = types.ModuleType("cuda.bindings.runtime", "stand-in for cuda-python's runtime (tests only)")
+    mod.cudaError_t, mod.cudaMemcpyKind = cudaError_t, cudaMemcpyKind
+    mod.cudaStreamCaptureMode, mod.cudaStreamNonBlocking = cudaStreamCaptureMode, cudaStreamNonBlocking
+    mod.cudaStream_t, mod.cudaEvent_t, mod.cudaGraph_t, mod.cudaGraphExec_t = (
+        cudaStream_t, cudaEvent_t, cudaGraph_t, cudaGraphExec_t)
+    mod.FAKE_GPU = gpu
+
+    def api(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
+            gpu.calls[fn.__name__] = gpu.calls.get(fn.__name__, 0) + 1
+            if gpu.driver_error and fn.__name__ != "cudaGetErrorName":
+                err = getattr(cudaError_t, gpu.driver_error)
+                return (err,) if fn.__name__ in _NO_VALUE else (err, None)
+            try:
+                out = fn(*args, **kwargs)
+            except FakeCudaError as exc:
+                return (exc.err, None) if fn.__name__ not in _NO_VALUE else (exc.err,)
+            return (OK,) if fn.__name__ in _NO_VALUE else (OK, out)
+
+        wrapper.__name__ = fn.__name__
+        wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
+        setattr(mod, fn.__name__, wrapper)
+        return wrapper
+
+    @api
+    def cudaGetDeviceCount():  # noqa: N802
+        return 1
+
+    @api
+    def cudaGetDevice():  # noqa: N802
+        return 0
+
+    @api
+    def cudaGetDeviceProperties(device):  # noqa: N802
+        if device != 0:
+            raise FakeCudaError(cudaError_t.cudaErrorInvalidValue, "only device 0")
+        return cudaDeviceProp(gpu.name.encode(), *gpu.cc)
+
+    @api
+    def cudaGetErrorName(error):  # noqa: N802
+        return cudaError_t(error).name.encode()
+
+    @api
+    def cudaMallocHost(size):  # noqa: N802
+        raw = np.empty(int(size) + 4096, np.uint8)
+        addr = (raw.ctypes.data + 4095) // 4096 * 4096
+        gpu.host[addr] = (raw, int(size))
+        return addr
+
+    @api
+    def cudaFreeHost(ptr):  # noqa: N802
+        if gpu.host.pop(int(ptr), None) is None:
+            raise FakeCudaError(cudaError_t.cudaErrorInvalidValue, "not a cudaMallocHost pointer")
+
+    @api
+    def cudaMalloc(size):  # noqa: N802
+        addr = gpu._next_dev
+        gpu._next_dev += (int(size) + 511) // 512 * 512 + 512
+        gpu.device[addr] = np.full(int(size), 0xFF, np.uint8)  # uninitialised memory: NaN as float
+        return addr
+
+    @api
+    def cudaFree(devPtr):  # noqa: N802, N803
+        if gpu.device.pop(int(devPtr), None) is None:
+            raise FakeCudaError(cudaError_t.cudaErrorInvalidValue, "not a cudaMalloc pointer")
+
+    @api
+    def cudaStreamCreateWithFlags(flags):  # noqa: N802
+        stream = cudaStream_t()
+        gpu.streams[int(stream)] = stream
+        return stream
+
+    @api
+    def cudaStreamDestroy(stream):  # noqa: N802
+        s = gpu.stream(stream)
+        gpu.run(s)
+        del gpu.streams[int(s)]
+
+    @api
+    def cudaStreamSynchronize(stream):  # noqa: N802
+        s = gpu.stream(stream)
+        if s.capture is not None:
+            s.capture_invalid = "cudaStreamSynchronize during capture"
+            raise FakeCudaError(cudaError_t.cudaErrorStreamCaptureUnsupported, "sync while capturing")
+        gpu.run(s)
+
+    @api
+    def cudaMemcpyAsync(dst, src, count, kind, stream):  # noqa: N802
+        s, n = gpu.stream(stream), int(count)
+        if kind == cudaMemcpyKind.cudaMemcpyHostToDevice:
+            dview, sview = gpu.device_view(int(dst), n), gpu.host_view(int(src), n)
+        elif kind == cudaMemcpyKind.cudaMemcpyDeviceToHost:
+            dview, sview = gpu.host_view(int(dst), n), gpu.device_view(int(src), n)
+        elif kind == cudaMemcpyKind.cudaMemcpyDeviceToDevice:
+            dview, sview = gpu.device_view(int(dst), n), gpu.device_view(int(src), n)
+        else:
+            raise FakeCudaError(cudaError_t.cudaErrorInvalidValue, f"copy kind {kind!r} not supported by the stand-in")
+
+        def copy() -> None:
+            dview[:] = sview
+
+        gpu.enqueue(s, copy)
+
+    @api
+    def cudaEventCreate():  # noqa: N802
+        return cudaEvent_t()
+
+    @api
+    def cudaEventRecord(event, stream):  # noqa: N802
+        s = gpu.stream(stream)
+        if not isinstance(event, cudaEvent_t):
+            raise FakeCudaError(cudaError_t.cudaErrorInvalidResourceHandle, "not an event")
+        event.time, event.pending = None, event.pending + 1
+
+        def mark() -> None:
+            event.pending -= 1
+            event.time = time.perf_counter()
+
+        event._mark, event._stream = mark, s  # type: ignore[attr-defined]
+        gpu.enqueue(s, mark)
+
+    @api
+    def cudaEventSynchronize(event):  # noqa: N802
+        if event.pending:
+            gpu.run(event._stream, until=event._mark)
+
+    @api
+    def cudaEventElapsedTime(start, end):  # noqa: N802
+        if start.pending or end.pending or start.time is None or end.time is None:
+            raise FakeCudaError(cudaError_t.cudaErrorNotReady, "event not complete")
+        return (end.time - start.time) * 1e3
+
+    @api
+    def cudaEventDestroy(event):  # noqa: N802
+        pass
+
+    @api
+    def cudaStreamBeginCapture(stream, mode):  # noqa: N802
+        s = gpu.stream(stream)
+        if s.capture is not None or s.queue:
+            raise FakeCudaError(cudaError_t.cudaErrorStreamCaptureUnsupported, "stream busy or already capturing")
+        s.capture, s.capture_invalid = [], ""
+
+    @api
+    def cudaStreamEndCapture(stream):  # noqa: N802
+        s = gpu.stream(stream)
+        if s.capture is None:
+            raise FakeCudaError(cudaError_t.cudaErrorIllegalState if hasattr(cudaError_t, "cudaErrorIllegalState")
+                                else cudaError_t.cudaErrorInvalidValue, "not capturing")
+        ops, s.capture = s.capture, None
+        if gpu.refuse_capture or s.capture_invalid:
+            raise FakeCudaError(cudaError_t.cudaErrorStreamCaptureInvalidated, s.capture_invalid or "refused")
+        return cudaGraph_t(ops)
+
+    @api
+    def cudaGraphInstantiate(graph, flags):  # noqa: N802
+        return cudaGraphExec_t(graph.ops)
+
+    @api
+    def cudaGraphLaunch(graphExec, stream):  # noqa: N802, N803
+        s = gpu.stream(stream)
+        for op in graphExec.ops:
+            gpu.enqueue(s, op)
+
+    @api
+    def cudaGraphDestroy(graph):  # noqa: N802
+        pass
+
+    @api
+    def cudaGraphExecDestroy(graphExec):  # noqa: N802, N803
+        pass
+
+    return mod
+
+
+#: Functions whose cuda-python binding returns only ``(err,)``.
+_NO_VALUE = {"cudaFreeHost", "cudaFree", "cudaStreamDestroy", "cudaStreamSynchronize", "cudaMemcpyAsync",
+             "cudaEventRecord", "cudaEventSynchronize", "cudaEventDestroy", "cudaStreamBeginCapture",
+             "cudaGraphLaunch", "cudaGraphDestroy", "cudaGraphExecDestroy"}
