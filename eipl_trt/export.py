@@ -29,10 +29,12 @@ import torch
 from torch import nn
 
 from eipl_trt import __version__
-from eipl_trt.atomic import write_bytes_atomic
+from eipl_trt.atomic import unlink_durably, write_bytes_atomic
 from eipl_trt.errors import ModelError
 from eipl_trt.models.bounds import load_joint_bounds, resolve_joint_names, validate_joint_bounds
-from eipl_trt.spec import CHANNEL_ORDERS, INPUT_NAMES, OUTPUT_NAMES, OUTPUT_ROLES, ModelSpec, sha256_file
+from eipl_trt.spec import (
+    CHANNEL_ORDERS, INPUT_NAMES, OUTPUT_NAMES, OUTPUT_ROLES, SIDECAR_NAME, ModelSpec, sha256_file,
+)
 
 __all__ = [
     "OPSET",
@@ -223,6 +225,9 @@ def export_onnx(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     onnx_path = out / ONNX_NAME
+    # model.json goes first and comes back last: a kill in between leaves no sidecar (no model),
+    # never a sidecar whose sha256 names the previous ONNX file.
+    unlink_durably(out / SIDECAR_NAME)
     write_bytes_atomic(onnx_path, proto.SerializeToString())
     spec = spec.with_variant("fp32", ONNX_NAME, sha256_file(onnx_path))
     spec.save(out)

@@ -5,7 +5,9 @@ The bag looks like one a real robot records with ``ros2 bag record``: ``sensor_m
 all filled) on ``/joint_states``, with header stamps on a wall clock (2026 by default), the
 episodes one after another separated by a pause, and each message logged a few milliseconds
 after its stamp (transport latency). Storage is MCAP with zstd-compressed chunks (what rosbag2's
-MCAP plugin does by default), metadata version 9, message types from the Jazzy typestore.
+MCAP plugin does by default), metadata version 8 with a recorded QoS profile per topic (what
+Humble, Jazzy and Kilted all play: :mod:`eipl_trt.bagcompat`), message types from the Jazzy typestore
+(Image and JointState are the same in all three).
 
 The bag is written into a temporary directory beside the target and renamed into place, so an
 interrupted run leaves no half-written bag. ``rosbags`` is imported inside :func:`write_episodes_bag`.
@@ -24,6 +26,8 @@ from typing import Sequence
 
 import numpy as np
 
+from eipl_trt.atomic import replace_atomic
+from eipl_trt.bagcompat import open_bag_writer, recorded_qos
 from eipl_trt.errors import EipltrtError, InputError
 
 __all__ = ["BagEpisode", "DEFAULT_START_NS", "write_episodes_bag"]
@@ -104,7 +108,6 @@ def write_episodes_bag(
         InputError: malformed episodes, or ``path`` exists.
         EipltrtError: the bag could not be written (disk full, permissions); nothing is left behind.
     """
-    from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
 
     target = Path(path)
@@ -128,11 +131,12 @@ def write_episodes_bag(
     tmp_parent = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     starts: list[float] = []
     try:
-        writer = Writer(tmp_parent / target.name, version=9, storage_plugin=StoragePlugin.MCAP)
-        writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
-        with writer:
-            image_conn = writer.add_connection(image_topic, image_t.__msgtype__, typestore=typestore)
-            joint_conn = writer.add_connection(joint_topic, joint_t.__msgtype__, typestore=typestore)
+        with open_bag_writer(tmp_parent / target.name) as writer:
+            qos = [recorded_qos()]
+            image_conn = writer.add_connection(image_topic, image_t.__msgtype__, typestore=typestore,
+                                               offered_qos_profiles=qos)
+            joint_conn = writer.add_connection(joint_topic, joint_t.__msgtype__, typestore=typestore,
+                                               offered_qos_profiles=qos)
             t0_ns = int(start_time_ns)
             for episode in episodes:
                 starts.append(t0_ns / 1e9)
@@ -162,7 +166,7 @@ def write_episodes_bag(
                 for log_ns, _, conn, raw in sorted(records, key=lambda r: (r[0], r[1])):
                     writer.write(conn, log_ns, raw)
                 t0_ns += round((episode.duration_s + gap_s) * 1e9)
-        os.replace(tmp_parent / target.name, target)
+        replace_atomic(tmp_parent / target.name, target)
     except OSError as exc:
         raise EipltrtError(f"could not write bag {target}: {exc}; check free disk space and permissions") from exc
     finally:

@@ -30,7 +30,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from eipl_trt import __version__
-from eipl_trt.atomic import write_json_atomic
+from eipl_trt.atomic import fsync_dir, fsync_tree, write_json_atomic
 from eipl_trt.errors import InputError
 from eipl_trt.sim.bagwrite import BagEpisode, write_episodes_bag
 from eipl_trt.sim.expert import ArmKinematics, ExpertConfig, PushExpert, sample_layout
@@ -176,12 +176,18 @@ def _prepare_target(out: Path, overwrite: bool) -> None:
 
 
 def _install(tmp: Path, out: Path) -> None:
-    """Move the finished dataset ``tmp`` to ``out``, replacing an old one only at the very end."""
+    """Move the finished dataset ``tmp`` to ``out``, replacing an old one only at the very end.
+
+    Every file is fsynced first; a kill between the two renames leaves no ``out`` (the old dataset
+    waits in ``.out.old-PID``), never a mixture.
+    """
+    fsync_tree(tmp)
     old = None
     if out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         os.replace(out, old)
     os.replace(tmp, out)
+    fsync_dir(out.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
