@@ -115,6 +115,7 @@ class NodeRuntime:
         self._pending_reset: str | None = None
         self._last_image_stamp = 0.0
         self._last_step_start: float | None = None
+        self._last_ok_step_s: float | None = None
 
     @classmethod
     def open(cls, cfg: NodeConfig) -> "NodeRuntime":
@@ -169,6 +170,7 @@ class NodeRuntime:
         self.joints.clear()
         self._last_image_stamp = 0.0
         self._last_step_start = None
+        self._last_ok_step_s = None
 
     # ------------------------------------------------------------------ state
     def request_reset(self, reason: str) -> None:
@@ -249,6 +251,12 @@ class NodeRuntime:
                 self._last_step_start = None
                 return StepResult("stale", stale, frame, joints.positions, input_age_s=age)
             self._last_step_start = now_s
+            limit = self.cfg.max_input_age
+            if limit > 0.0 and self._last_ok_step_s is not None and now_s - self._last_ok_step_s > limit:
+                # The model was blind (camera or joints stopped): its LSTM state is from before the gap.
+                self._reset_locked(f"inputs resumed after {now_s - self._last_ok_step_s:.2f} s without a step "
+                                   f"(max_input_age {limit:.2f} s)")
+            self._last_ok_step_s = now_s
             try:
                 prediction = self.predictor.step(frame.image, joints.positions, frame.encoding, want_image=want_image)
             except NonFiniteOutputError as exc:

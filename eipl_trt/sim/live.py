@@ -28,7 +28,7 @@ import numpy as np
 
 from eipl_trt.errors import EipltrtError, InputError
 
-__all__ = ["ControlConfig", "node_command", "robot_command", "run_control", "NODE_NAME"]
+__all__ = ["ControlConfig", "launch_plan", "robot_limits", "run_baselines", "run_control", "NODE_NAME"]
 
 NODE_NAME = "eipl_trt"
 
@@ -77,27 +77,15 @@ def _script(name: str, module: str) -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", module]
 
 
-def node_command(cfg: ControlConfig, precision: str, limits: tuple[Sequence[float], Sequence[float]]) -> list[str]:
-    """The node's command line for one precision (robot joint limits intersected with the model's bounds)."""
-    lockstep = cfg.clock == "lockstep"
-    lower = "[" + ", ".join(f"{v:.6f}" for v in limits[0]) + "]"
-    upper = "[" + ", ".join(f"{v:.6f}" for v in limits[1]) + "]"
-    return [*_script("eipl_trt_node", "eipl_trt.ros.node"), "--ros-args",
-            "-p", f"model:={cfg.model}", "-p", "backend:=onnxruntime", "-p", f"precision:={precision}",
-            "-p", f"trigger:={'image' if lockstep else 'timer'}", "-p", f"use_sim_time:={str(lockstep).lower()}",
-            "-p", f"command_interface:={cfg.interface}",
-            "-p", f"joint_lower_limits:={lower}", "-p", f"joint_upper_limits:={upper}",
-            *[a for arg in cfg.node_args for a in ("-p", arg)],
-            "-r", "image_raw:=camera/image_raw"]
+def launch_plan(cfg: ControlConfig, precision: str, limits: tuple[Sequence[float], Sequence[float]],
+                results: Path, video: Path | None) -> Any:
+    """The two processes for one precision, from the same mapping ``launch/sim.launch.py`` uses."""
+    from eipl_trt.sim.launch_plan import sim_launch_from_args
 
-
-def robot_command(cfg: ControlConfig, results: Path, video: Path | None) -> list[str]:
-    """The simulated robot's command line."""
-    return [*_script("eipl_trt_sim_robot", "eipl_trt.sim.ros_robot"), "--ros-args",
-            "-p", f"clock:={cfg.clock}", "-p", f"episodes:={cfg.episodes}", "-p", f"first_episode:={cfg.first_episode}",
-            "-p", f"seed:={cfg.seed}", "-p", f"frames:={cfg.frames}", "-p", f"results:={results}",
-            "-p", f"reset_service:=/{NODE_NAME}/reset",
-            "-p", f"video_episode:={cfg.first_episode if video else -1}", "-p", f"video_out:={video or ''}"]
+    args = {"model": cfg.model, "precision": precision, "clock": cfg.clock, "command_interface": cfg.interface,
+            "episodes": str(cfg.episodes), "first_episode": str(cfg.first_episode), "seed": str(cfg.seed),
+            "frames": str(cfg.frames), "results": str(results), "video_out": str(video or "")}
+    return sim_launch_from_args(args, limits, cfg.node_args)
 
 
 @dataclass
@@ -203,8 +191,11 @@ def run_precision(cfg: ControlConfig, precision: str, listener: _Listener, limit
     node_log, robot_log = work / f"node_{precision}.log", work / f"robot_{precision}.log"
     listener.take()
     with open(node_log, "wb") as nlog, open(robot_log, "wb") as rlog:
-        node = subprocess.Popen(node_command(cfg, precision, limits), stdout=nlog, stderr=subprocess.STDOUT, env=_env())
-        robot = subprocess.Popen(robot_command(cfg, results, video), stdout=rlog, stderr=subprocess.STDOUT, env=_env())
+        plan = launch_plan(cfg, precision, limits, results, video)
+        node = subprocess.Popen(plan.node_command(_script("eipl_trt_node", "eipl_trt.ros.node")),
+                                stdout=nlog, stderr=subprocess.STDOUT, env=_env())
+        robot = subprocess.Popen(plan.robot_command(_script("eipl_trt_sim_robot", "eipl_trt.sim.ros_robot")),
+                                 stdout=rlog, stderr=subprocess.STDOUT, env=_env())
         try:
             while robot.poll() is None:
                 if node.poll() is not None:

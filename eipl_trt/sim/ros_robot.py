@@ -220,11 +220,10 @@ def _apply(robot: Any, commands: list[tuple[str, Any]], log: Any) -> None:
 
 def run_episodes(ros: SimRobotNode) -> dict[str, Any]:
     """Run the configured episodes; returns the results (also written to ``params.results``)."""
-    from eipl_trt.sim.pusher import CONTROL_PERIOD_S, PusherScene
-    from eipl_trt.sim.robot import SUBSTEPS, SimRobot
+    from eipl_trt.sim.pusher import PusherScene
+    from eipl_trt.sim.robot import SimRobot
 
     p, log = ros.params, ros.node.get_logger()
-    lockstep = p.clock == "lockstep"
     results: dict[str, Any] = {"clock": p.clock, "seed": p.seed, "frames": p.frames, "episodes": [],
                                "controller_found": True}
     video: list[np.ndarray] = []
@@ -238,63 +237,21 @@ def run_episodes(ros: SimRobotNode) -> dict[str, Any]:
             results["controller_found"] = False
         started = time.monotonic()
         for index in range(p.first_episode, p.first_episode + p.episodes):
-            robot.start_episode(index)
-            t0 = time.time() if not lockstep else sim_t
-            ros.take_commands()
-            ros.publish_clock(sim_t)
-            ros.publish_joints(t0, scene.joint_positions(), scene.joint_velocities(), scene.joint_efforts())
-            reset_ok = ros.call_reset() if ros.reset_client is not None else None
-            record = index == p.video_episode and bool(p.video_out)
-            next_tick = time.monotonic()
-            late = commands_seen = 0
-            for period in range((p.frames - 1) * SUBSTEPS + 1):
-                now = sim_t if lockstep else time.time()
-                frame = period % SUBSTEPS == 0
-                if not lockstep:
-                    _apply(robot, ros.take_commands(), log)
-                ros.publish_clock(now)
-                ros.publish_joints(now, scene.joint_positions(), scene.joint_velocities(), scene.joint_efforts())
-                if frame:
-                    if lockstep:
-                        _apply(robot, ros.take_commands(), log)  # late ones, from before this frame
-                    elif period > 0:
-                        score = robot.current_score()
-                        score.frames_without_command += int(score.commands == commands_seen)
-                        commands_seen = score.commands
-                if frame and ros.camera_enabled:
-                    rgb = scene.render()
-                    if lockstep and p.frame_lag_s > 0:
-                        time.sleep(p.frame_lag_s)
-                    ros.publish_image(now, rgb)
-                    if record:
-                        video.append(rgb)
-                        video_stamps.append(int(round(now * 1e9)))
-                if lockstep and frame:
-                    got = ros.arrived.wait(p.command_timeout_s if ros.camera_enabled else
-                                           min(p.command_timeout_s, 0.1))
-                    commands = ros.take_commands()
-                    robot.current_score().frames_without_command += int(not got or not commands)
-                    _apply(robot, commands, log)
-                if period == (p.frames - 1) * SUBSTEPS:
-                    break
-                robot.step_period()
-                if lockstep:
-                    sim_t = round(sim_t + CONTROL_PERIOD_S, 9)
-                else:
-                    next_tick += CONTROL_PERIOD_S
-                    delay = next_tick - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
-                    else:
-                        late += 1
+            interrupted = False
+            try:
+                sim_t = _run_episode(ros, robot, index, sim_t, video, video_stamps)
+            except KeyboardInterrupt:
+                interrupted = True
             score = robot.finish_episode()
-            score.extra.update({"reset_ok": reset_ok, "late_periods": late})
+            score.extra["interrupted"] = interrupted
             results["episodes"].append(score.to_json())
             log.info(f"episode {index}: final distance {score.final_distance_m * 100:.1f} cm "
                      f"({'success' if score.success else 'fail'}), {score.commands} commands, "
-                     f"{score.limit_violations} limit violations")
+                     f"{score.limit_violations} limit violations" + (" (interrupted)" if interrupted else ""))
             if p.results:
                 _write_results(p.results, results, robot, started)
+            if interrupted:
+                break
     results = _write_results(p.results, results, robot, started) if p.results else results
     if video and p.video_out:
         buf = io.BytesIO()
@@ -303,12 +260,77 @@ def run_episodes(ros: SimRobotNode) -> dict[str, Any]:
     return results
 
 
+def _run_episode(ros: SimRobotNode, robot: Any, index: int, sim_t: float, video: list[np.ndarray],
+                 video_stamps: list[int]) -> float:
+    """One episode; returns the lockstep clock (s) at its end."""
+    from eipl_trt.sim.pusher import CONTROL_PERIOD_S
+    from eipl_trt.sim.robot import SUBSTEPS
+
+    p, log, scene = ros.params, ros.node.get_logger(), robot.scene
+    lockstep = p.clock == "lockstep"
+    robot.start_episode(index)
+    t0 = time.time() if not lockstep else sim_t
+    ros.take_commands()
+    ros.publish_clock(sim_t)
+    ros.publish_joints(t0, scene.joint_positions(), scene.joint_velocities(), scene.joint_efforts())
+    reset_ok = ros.call_reset() if ros.reset_client is not None else None
+    record = index == p.video_episode and bool(p.video_out)
+    next_tick = time.monotonic()
+    late = commands_seen = 0
+    for period in range((p.frames - 1) * SUBSTEPS + 1):
+        now = sim_t if lockstep else time.time()
+        frame = period % SUBSTEPS == 0
+        if not lockstep:
+            _apply(robot, ros.take_commands(), log)
+        ros.publish_clock(now)
+        ros.publish_joints(now, scene.joint_positions(), scene.joint_velocities(), scene.joint_efforts())
+        if frame:
+            if lockstep:
+                _apply(robot, ros.take_commands(), log)  # late ones, from before this frame
+            elif period > 0:
+                score = robot.current_score()
+                score.frames_without_command += int(score.commands == commands_seen)
+                commands_seen = score.commands
+        if frame and ros.camera_enabled:
+            rgb = scene.render()
+            if lockstep and p.frame_lag_s > 0:
+                time.sleep(p.frame_lag_s)
+            ros.publish_image(now, rgb)
+            if record:
+                video.append(rgb)
+                video_stamps.append(int(round(now * 1e9)))
+        if lockstep and frame:
+            got = ros.arrived.wait(p.command_timeout_s if ros.camera_enabled else
+                                   min(p.command_timeout_s, 0.1))
+            commands = ros.take_commands()
+            robot.current_score().frames_without_command += int(not got or not commands)
+            _apply(robot, commands, log)
+        if period == (p.frames - 1) * SUBSTEPS:
+            break
+        robot.step_period()
+        if lockstep:
+            sim_t = round(sim_t + CONTROL_PERIOD_S, 9)
+        else:
+            next_tick += CONTROL_PERIOD_S
+            delay = next_tick - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                late += 1
+    robot.current_score().extra.update({"reset_ok": reset_ok, "late_periods": late})
+    return sim_t
+
+
 def _write_results(path: str, results: dict[str, Any], robot: Any, started: float) -> dict[str, Any]:
     results["limit_check"] = {"checked": robot.check.checked, "violations": robot.check.violations,
                               "max_step": robot.check.max_step, "first_messages": list(robot.check.messages)}
     results["wall_s"] = round(time.monotonic() - started, 3)
     write_json_atomic(path, results)
     return results
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def main(args: Sequence[str] | None = None) -> int:
@@ -320,10 +342,16 @@ def main(args: Sequence[str] | None = None) -> int:
     except EipltrtError as exc:
         print(f"eipl_trt_sim_robot: {exc}", file=sys.stderr)
         return 1
+    import signal
+
     import rclpy
+    from rclpy.signals import SignalHandlerOptions
 
     argv = list(sys.argv if args is None else args)
-    rclpy.init(args=argv)
+    # SIGINT/SIGTERM end the running episode (scored, marked interrupted) and write the results.
+    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _raise_interrupt)
     ros = None
     try:
         ros = SimRobotNode(rclpy, argv)
