@@ -2,12 +2,14 @@
 
 Everything after reading works on plain numpy arrays, so evaluation runs without ROS:
 
-* :func:`read_bag` reads one ``sensor_msgs/msg/Image`` and one ``sensor_msgs/msg/JointState``
-  topic from a rosbag2 (MCAP or sqlite3, via the pip ``rosbags`` library, imported inside) into a
-  :class:`BagStreams`. Times are header stamps (the bag's log time when a stamp is zero).
-* :func:`resample` splits the streams into episodes at gaps and samples each at the control
-  rate: at every tick the latest image at or before the tick and the joints linearly
-  interpolated between their two neighbouring messages.
+* :func:`read_bag` reads one camera topic (``sensor_msgs/msg/Image`` in any encoding
+  :mod:`eipl_trt.camera` converts, or ``sensor_msgs/msg/CompressedImage`` JPEG/PNG) and one
+  ``sensor_msgs/msg/JointState`` topic from a rosbag2 (MCAP or sqlite3, via the pip ``rosbags``
+  library, imported inside) into a :class:`BagStreams`, decoding frames with the very code the node
+  uses. Times are header stamps (the bag's log time when a stamp is zero).
+* :func:`resample` splits the streams into episodes at gaps (and at the messages of an optional
+  marker topic) and samples each at the control rate: at every tick the latest image at or before
+  the tick and the joints linearly interpolated between their two neighbouring messages.
 * :func:`load_dataset_dir` reads an EIPL dataset split (``images.npy``/``joints.npy``).
 * :func:`load_episodes` does either, depending on what ``path`` is.
 
@@ -22,23 +24,26 @@ import json
 import logging
 import math
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from eipl_trt.camera import decode_message
 from eipl_trt.errors import DatasetError, EipltrtError, InputError
-from eipl_trt.imaging import decode_image, resize_bilinear, to_channel_order
+from eipl_trt.imaging import resize_bilinear, to_channel_order
 
 __all__ = [
-    "IMAGE_TYPE", "JOINT_TYPE", "BagStreams", "Episode", "read_bag", "select_joints",
+    "IMAGE_TYPE", "COMPRESSED_TYPE", "JOINT_TYPE", "BagStreams", "Episode", "read_bag", "select_joints",
     "split_episodes", "resample", "load_dataset_dir", "load_episodes",
 ]
 
 logger = logging.getLogger(__name__)
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
+COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
 JOINT_TYPE = "sensor_msgs/msg/JointState"
 _EPS_S = 1e-5  # stamp tolerance (s): float64 epoch seconds carry ~0.3 µs rounding
 # Fast-CDR (rclpy) sizes empty float64 sequences with 4 alignment bytes it never writes, so a
@@ -55,11 +60,14 @@ class BagStreams:
         image_topic, joint_topic: the topics read.
         image_stamps: (N,) float64 image stamps (s since the epoch).
         images: (N, H, W, 3) uint8 in ``channel_order``.
-        encoding: ROS encoding of the first image as recorded (e.g. "bgr8").
+        encoding: the first image's ROS encoding as recorded (e.g. "bgr8"), or a CompressedImage's
+            format (e.g. "rgb8; jpeg compressed bgr8").
         channel_order: "rgb" or "bgr", the order of ``images``.
         joint_stamps: (M,) float64 joint-state stamps (s).
         joint_names: the D joint names seen, in order of first appearance.
         joint_positions: (M, D) float64 positions (rad or m), NaN where a message lacked a joint.
+        marker_stamps: (K,) float64 times (s) of the marker topic's messages: each starts an episode.
+        decode_s: time spent decoding the images (s), e.g. JPEG decompression.
     """
 
     path: str
@@ -72,6 +80,8 @@ class BagStreams:
     joint_stamps: np.ndarray
     joint_names: tuple[str, ...]
     joint_positions: np.ndarray
+    marker_stamps: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    decode_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -113,22 +123,23 @@ def _bag_dir(path: Path) -> Path:
     return path
 
 
-def _pick_topic(topics: dict[str, str], wanted_type: str, topic: str | None, flag: str) -> str:
+def _pick_topic(topics: dict[str, str], wanted: tuple[str, ...], topic: str | None, flag: str) -> str:
+    """The topic of one of the ``wanted`` types (in order of preference): ``topic``, or the only one."""
     listing = ", ".join(f"{t} ({m})" for t, m in sorted(topics.items())) or "none"
+    kinds = " or ".join(wanted)
     if topic is not None:
         if topic not in topics:
             raise InputError(f"topic {topic} is not in the bag; topics: {listing}")
-        if topics[topic] != wanted_type:
-            raise InputError(f"topic {topic} has type {topics[topic]}, expected {wanted_type}"
-                             + ("; compressed images are not supported, record the raw topic"
-                                if "Compressed" in topics[topic] else ""))
+        if topics[topic] not in wanted:
+            raise InputError(f"topic {topic} has type {topics[topic]}, expected {kinds}")
         return topic
-    candidates = sorted(t for t, m in topics.items() if m == wanted_type)
-    if len(candidates) == 1:
-        return candidates[0]
-    if not candidates:
-        raise InputError(f"no {wanted_type} topic in the bag; topics: {listing}")
-    raise InputError(f"several {wanted_type} topics ({', '.join(candidates)}); choose one with {flag}")
+    for wanted_type in wanted:  # e.g. raw frames first: a bag recorded with -a has both
+        candidates = sorted(t for t, m in topics.items() if m == wanted_type)
+        if len(candidates) == 1:
+            return candidates[0]
+        if candidates:
+            raise InputError(f"several {wanted_type} topics ({', '.join(candidates)}); choose one with {flag}")
+    raise InputError(f"no {kinds} topic in the bag; topics: {listing}")
 
 
 def _deserialize(typestore: Any, raw: bytes, msgtype: str) -> Any:
@@ -164,23 +175,27 @@ def read_bag(
     joint_topic: str | None = None,
     channel_order: str | None = None,
     image_size: tuple[int, int] | None = None,
+    marker_topic: str | None = None,
 ) -> BagStreams:
     """Read the camera and joint-state streams of a rosbag2.
 
     Args:
         path: the bag directory (or a storage file inside it).
-        image_topic: the Image topic; needed when the bag has several (or none of the type).
+        image_topic: the Image or CompressedImage topic; needed when the bag has several of one
+            type (a single raw Image topic is preferred over a CompressedImage one).
         joint_topic: the JointState topic; likewise.
         channel_order: convert images to "rgb" or "bgr"; None keeps the first image's order
-            (mono8 becomes "rgb").
+            (mono8 becomes "rgb"; JPEG/PNG decode to "bgr").
         image_size: (height, width) to resize every image to (px), or None to keep it.
+        marker_topic: a topic of any type whose messages each start a new episode (their header
+            stamp, or log time without one), e.g. a ``std_msgs/msg/Empty`` published at each reset.
 
     Returns:
         The streams, sorted by stamp.
 
     Raises:
         InputError: missing/unreadable/corrupt bag, missing or ambiguous topic, wrong topic type,
-            empty topic, unsupported encoding, images changing size.
+            empty topic, unsupported encoding, undecodable or truncated frames, images changing size.
     """
     from rosbags.highlevel import AnyReader
     from rosbags.typesys import Stores, get_typestore
@@ -193,23 +208,34 @@ def read_bag(
     joint_t: list[float] = []
     rows: list[tuple[np.ndarray, np.ndarray]] = []
     columns: dict[str, int] = {}
+    markers: list[float] = []
     encoding = ""
     skipped = 0
     unstamped = [0]
+    decode_s = 0.0
     try:
         with AnyReader([bag], default_typestore=get_typestore(Stores.ROS2_JAZZY)) as reader:
             topics = {c.topic: c.msgtype for c in reader.connections}
-            itopic = _pick_topic(topics, IMAGE_TYPE, image_topic, "--image-topic")
-            jtopic = _pick_topic(topics, JOINT_TYPE, joint_topic, "--joint-topic")
-            conns = [c for c in reader.connections if c.topic in (itopic, jtopic)]
+            itopic = _pick_topic(topics, (IMAGE_TYPE, COMPRESSED_TYPE), image_topic, "--image-topic")
+            jtopic = _pick_topic(topics, (JOINT_TYPE,), joint_topic, "--joint-topic")
+            if marker_topic is not None and marker_topic not in topics:
+                raise InputError(f"marker topic {marker_topic} is not in the bag; topics: {', '.join(sorted(topics))}")
+            conns = [c for c in reader.connections if c.topic in (itopic, jtopic, marker_topic)]
             for conn, log_ns, raw in reader.messages(connections=conns):
                 msg = _deserialize(reader.typestore, raw, conn.msgtype)
-                if conn.topic == itopic:
-                    img = decode_image(msg.height, msg.width, msg.encoding, msg.step, msg.data, bool(msg.is_bigendian))
+                if conn.topic == marker_topic:
+                    markers.append(_stamp(msg, log_ns, [0]) if hasattr(msg, "header") else log_ns * 1e-9)
+                elif conn.topic == itopic:
+                    started = time.perf_counter()
+                    try:
+                        decoded = decode_message(msg, channel_order or "rgb")
+                    except InputError as exc:
+                        raise InputError(f"image {len(images)} on {itopic} in {bag}: {exc}") from None
+                    decode_s += time.perf_counter() - started
                     if not encoding:
-                        encoding = msg.encoding
-                        channel_order = channel_order or ("bgr" if encoding.startswith("bgr") else "rgb")
-                    img = to_channel_order(img, msg.encoding, channel_order or "rgb")
+                        encoding = getattr(msg, "encoding", None) or msg.format
+                        channel_order = channel_order or ("bgr" if decoded.encoding.startswith("bgr") else "rgb")
+                    img = to_channel_order(decoded.image, decoded.encoding, channel_order or "rgb")
                     if image_size is not None:
                         img = resize_bilinear(img, image_size)
                     if images and img.shape != images[0].shape:
@@ -232,6 +258,7 @@ def read_bag(
                          f"finished (metadata.yaml and the .mcap/.db3 are complete) or re-record it") from exc
     if unstamped[0]:
         logger.info("%d messages in %s have a zero header stamp; used the bag's log time", unstamped[0], bag)
+    logger.debug("decoded %d frames from %s in %.3f s", len(images), itopic, decode_s)
     if skipped:
         logger.warning("skipped %d JointState messages on %s without matching name/position arrays", skipped, jtopic)
     if not images:
@@ -247,6 +274,7 @@ def read_bag(
         image_stamps=np.asarray(image_t)[io], images=np.stack(images)[io], encoding=encoding,
         channel_order=channel_order or "rgb", joint_stamps=np.asarray(joint_t)[jo],
         joint_names=tuple(columns), joint_positions=positions[jo],
+        marker_stamps=np.sort(np.asarray(markers, dtype=np.float64)), decode_s=decode_s,
     )
 
 
@@ -272,8 +300,9 @@ def select_joints(names: Sequence[str], positions: np.ndarray, wanted_names: Seq
     return np.asarray(positions)[:, [index[n] for n in wanted_names]]
 
 
-def split_episodes(stamps: np.ndarray, gap_s: float) -> list[slice]:
-    """Split ascending ``stamps`` (s) wherever consecutive stamps are more than ``gap_s`` apart.
+def split_episodes(stamps: np.ndarray, gap_s: float, markers: np.ndarray | Sequence[float] = ()) -> list[slice]:
+    """Split ascending ``stamps`` (s) wherever consecutive stamps are more than ``gap_s`` apart,
+    and before the first stamp at or after each marker time (s).
 
     Returns:
         Slices into ``stamps``, one per episode, in order (none for empty ``stamps``).
@@ -281,8 +310,10 @@ def split_episodes(stamps: np.ndarray, gap_s: float) -> list[slice]:
     stamps = np.asarray(stamps, dtype=np.float64)
     if stamps.size == 0:
         return []
-    cuts = np.flatnonzero(np.diff(stamps) > gap_s) + 1
-    bounds = [0, *cuts.tolist(), int(stamps.size)]
+    cuts = set((np.flatnonzero(np.diff(stamps) > gap_s) + 1).tolist())
+    cuts.update(int(i) for i in np.searchsorted(stamps, np.asarray(markers, dtype=np.float64) - _EPS_S)
+                if 0 < i < stamps.size)
+    bounds = [0, *sorted(cuts), int(stamps.size)]
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
@@ -296,7 +327,8 @@ def resample(
 ) -> list[Episode]:
     """Cut the streams into episodes and sample each at ``rate_hz``.
 
-    An episode is a time span where neither stream pauses longer than ``gap_s``. Its ticks start
+    An episode is a time span where neither stream pauses longer than ``gap_s`` (and, with a marker
+    topic, between two of its messages). Its ticks start
     where both streams have begun and step by ``1 / rate_hz`` until either stream ends. At each
     tick: the latest image at or before it, and the joints linearly interpolated in time.
 
@@ -320,7 +352,8 @@ def resample(
     joints = select_joints(streams.joint_names, streams.joint_positions, names)
     its, jts = streams.image_stamps, streams.joint_stamps
     spans = [(max(its[a.start], jts[b.start]), min(its[a.stop - 1], jts[b.stop - 1]), b)
-             for a in split_episodes(its, gap) for b in split_episodes(jts, gap)]
+             for a in split_episodes(its, gap, streams.marker_stamps)
+             for b in split_episodes(jts, gap, streams.marker_stamps)]
     episodes: list[Episode] = []
     label = Path(streams.path).name
     for start, end, jslice in sorted((s for s in spans if s[0] <= s[1] + _EPS_S), key=lambda s: s[0]):

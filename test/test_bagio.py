@@ -226,12 +226,67 @@ def test_empty_bags_and_unknown_encoding(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="image topic /cam in .* has no messages"):
         read_bag(empty)
     nothing = _write(tmp_path / "nothing", [])
-    with pytest.raises(InputError, match="no sensor_msgs/msg/Image topic in the bag; topics: none"):
+    with pytest.raises(InputError, match="no sensor_msgs/msg/Image or sensor_msgs/msg/CompressedImage topic in the "
+                                         "bag; topics: none"):
         read_bag(nothing)
-    yuv = _write(tmp_path / "yuv", [("/cam", IMAGE, T0_NS, _image(T0_NS, 1, "yuv422")),
-                                    ("/js", JOINTS, T0_NS, _joints(T0_NS, ["a"], [0.0]))])
-    with pytest.raises(InputError, match="unsupported image encoding 'yuv422'"):
-        read_bag(yuv)
+    nv12 = _write(tmp_path / "nv12", [("/cam", IMAGE, T0_NS, _image(T0_NS, 1, "nv12")),
+                                      ("/js", JOINTS, T0_NS, _joints(T0_NS, ["a"], [0.0]))])
+    with pytest.raises(InputError, match="image 0 on /cam in .*unsupported image encoding 'nv12'"):
+        read_bag(nv12)
+
+
+COMPRESSED = "sensor_msgs/msg/CompressedImage"
+
+
+def _compressed(stamp_ns: int, rgb: np.ndarray, ext: str = ".jpg", fmt: str = "rgb8; jpeg compressed bgr8") -> Any:
+    cv2 = pytest.importorskip("cv2")
+    data = cv2.imencode(ext, np.ascontiguousarray(rgb[:, :, ::-1]))[1].reshape(-1)
+    return TS.types[COMPRESSED](header=_header(stamp_ns, "camera_optical_frame"), format=fmt, data=data)
+
+
+def test_compressed_topics_decode_like_the_node_and_raw_is_preferred(tmp_path: Path) -> None:
+    rgb = np.zeros((4, 6, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 10, 50, 200
+    js = ("/js", JOINTS, T0_NS, _joints(T0_NS, ["a"], [0.0]))
+    png = _write(tmp_path / "png", [("/cam/compressed", COMPRESSED, T0_NS, _compressed(T0_NS, rgb, ".png")), js])
+    streams = read_bag(png)
+    assert streams.image_topic == "/cam/compressed" and streams.encoding == "rgb8; jpeg compressed bgr8"
+    assert streams.channel_order == "bgr" and streams.images[0, 0, 0].tolist() == [200, 50, 10]
+    assert read_bag(png, channel_order="rgb").images[0, 0, 0].tolist() == [10, 50, 200]
+    assert streams.decode_s > 0
+    both = _write(tmp_path / "both", [("/cam", IMAGE, T0_NS, _image(T0_NS, 10)),
+                                      ("/cam/compressed", COMPRESSED, T0_NS, _compressed(T0_NS, rgb)), js])
+    assert read_bag(both).image_topic == "/cam"  # recorded with -a: the raw frames win
+    jpeg = read_bag(both, image_topic="/cam/compressed", channel_order="rgb").images[0]
+    assert np.abs(jpeg.astype(int) - rgb).max() <= 3
+
+
+def test_truncated_compressed_frames_are_a_clear_error(tmp_path: Path) -> None:
+    msg = _compressed(T0_NS, np.full((8, 8, 3), 90, np.uint8))
+    msg.data = msg.data[: msg.data.size // 2]
+    bag = _write(tmp_path / "cut", [("/cam", COMPRESSED, T0_NS, msg), ("/js", JOINTS, T0_NS, _joints(T0_NS, ["a"], [0.0]))])
+    with pytest.raises(InputError, match="image 0 on /cam in .*no end-of-image marker"):
+        read_bag(bag)
+
+
+def test_marker_topic_splits_episodes(tmp_path: Path) -> None:
+    """One continuous 2 s recording (no gap) with an Empty marker at 1.0 s: two episodes."""
+    entries: list[tuple[str, str, int, Any]] = []
+    for i in range(21):
+        stamp = T0_NS + i * 100 * MS
+        entries.append(("/cam", IMAGE, stamp, _image(stamp, i)))
+        entries.append(("/js", JOINTS, stamp, _joints(stamp, ["a"], [i * 0.1])))
+    entries.append(("/episode", "std_msgs/msg/Empty", T0_NS + 1000 * MS - 2 * MS, TS.types["std_msgs/msg/Empty"]()))
+    bag = _write(tmp_path / "marked", entries)
+    assert len(resample(read_bag(bag), 10.0)) == 1
+    marked = read_bag(bag, marker_topic="/episode")
+    np.testing.assert_allclose(marked.marker_stamps, [T0 + 0.998])
+    first, second = resample(marked, 10.0)
+    assert len(first) == 10 and len(second) == 11
+    assert first.images[-1, 0, 0, 0] == 9 and second.images[0, 0, 0, 0] == 10
+    np.testing.assert_allclose(second.joints[0], [1.0])
+    with pytest.raises(InputError, match="marker topic /nope is not in the bag"):
+        read_bag(bag, marker_topic="/nope")
 
 
 def test_missing_not_a_bag_and_corrupt_bags(tmp_path: Path, two_episode_bag: Path) -> None:

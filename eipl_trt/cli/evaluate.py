@@ -26,7 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", nargs="+", default=None,
                         help="precisions to evaluate (default: every one available on the backend)")
     parser.add_argument("--backend", default="auto", help="auto | onnxruntime | tensorrt (default %(default)s)")
-    parser.add_argument("--image-topic", default=None, help="Image topic (default: the bag's only Image topic)")
+    parser.add_argument("--image-topic", default=None,
+                        help="camera topic, sensor_msgs/Image (any encoding) or CompressedImage (JPEG/PNG; needs "
+                        "pip install eipl_trt[camera]) (default: the bag's only Image topic, else its only "
+                        "CompressedImage topic)")
     parser.add_argument("--joint-topic", default=None, help="JointState topic (default: the bag's only one)")
     parser.add_argument("--split", default="test", help="dataset split for a dataset directory (default %(default)s)")
     parser.add_argument("--input-mix", type=float, default=1.0,
