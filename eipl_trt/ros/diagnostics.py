@@ -124,6 +124,8 @@ class DiagnosticsReporter:
         runner = rt.predictor.runner
         s.add("model", f"{rt.spec.model} ({rt.spec.directory})")
         s.add("backend", runner.backend)
+        for key, value in (runner.diagnostics() if hasattr(runner, "diagnostics") else {}).items():
+            s.add(key, value)  # TensorRT: version, engine cache hit / build, CUDA graphs on/off
         s.add("precision", runner.precision + (f" (switching to {pending})" if pending else ""))
         s.add("target_rate_hz", _fmt(1.0 / rt.period_s))
         step_rate = rt.step_rate.rate_hz(now_s)

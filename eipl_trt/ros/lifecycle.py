@@ -39,7 +39,7 @@ from eipl_trt.ros.params import NodeConfig, declare_parameters, read_values
 from eipl_trt.ros.reconfigure import validate_change
 from eipl_trt.ros.runtime import NodeRuntime
 from eipl_trt.ros.switcher import PrecisionSwitcher
-from eipl_trt.runners import create_runner
+from eipl_trt.runners import create_runner, tensorrt_unavailable_reason
 
 __all__ = ["EiplTrtNode", "NODE_NAME"]
 
@@ -117,7 +117,7 @@ class EiplTrtNode(LifecycleNode):
         )
         self._fallback = ""
         if cfg.backend == "auto" and backend != "tensorrt":
-            self._fallback = "backend auto fell back to onnxruntime (TensorRT is not usable here)"
+            self._fallback = f"backend auto fell back to onnxruntime: {tensorrt_unavailable_reason()}"
         self._state = "inactive"
         self.get_logger().info(
             f"configured: model {spec.model} from {spec.directory}, {backend}/{cfg.precision}, "

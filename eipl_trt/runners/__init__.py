@@ -6,14 +6,15 @@ Use :func:`create_runner` to get a runner for a model, backend and precision, an
 
 from __future__ import annotations
 
-import importlib.util
 import logging
+from typing import Any
 
 from eipl_trt.errors import BackendUnavailableError
 from eipl_trt.runners.base import RecurrentState, Runner
 from eipl_trt.spec import PRECISIONS, ModelSpec
 
-__all__ = ["BACKENDS", "RecurrentState", "Runner", "available_precisions", "create_runner", "resolve_backend"]
+__all__ = ["BACKENDS", "RecurrentState", "Runner", "available_precisions", "create_runner", "resolve_backend",
+           "tensorrt_unavailable_reason"]
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +22,22 @@ log = logging.getLogger(__name__)
 BACKENDS = ("auto", "onnxruntime", "tensorrt")
 
 
+def tensorrt_unavailable_reason() -> str:
+    """Why the TensorRT backend cannot run here (``""`` when it can).
+
+    Names the cause: no ``tensorrt`` module, no cuda-python/pycuda, or CUDA's own error
+    (``cudaErrorInsufficientDriver`` without a driver, ``cudaErrorNoDevice`` without a GPU).
+    ``backend: auto`` logs it and diagnostics show it when it falls back to ONNX Runtime.
+    """
+    from eipl_trt.runners import tensorrt as trt_runner
+
+    return trt_runner.unavailable_reason()
+
+
 def _tensorrt_usable() -> tuple[bool, str]:
     """Whether the TensorRT backend can run here, and why not."""
-    if importlib.util.find_spec("eipl_trt.runners.tensorrt") is None:
-        return False, "this eipl_trt build has no TensorRT runner yet"
-    if importlib.util.find_spec("tensorrt") is None:
-        return False, "the tensorrt Python package is not installed"
-    return True, ""
+    why = tensorrt_unavailable_reason()
+    return not why, why
 
 
 def resolve_backend(backend: str) -> str:
@@ -60,9 +70,9 @@ def available_precisions(spec: ModelSpec, backend: str = "auto") -> list[str]:
         have = [p for p in PRECISIONS if p in spec.variants and spec.directory is not None
                 and (spec.directory / spec.variants[p].file).is_file()]
         return have
-    from eipl_trt.runners import tensorrt as trt_runner  # pragma: no cover - GPU only
+    from eipl_trt.runners import tensorrt as trt_runner
 
-    return trt_runner.available_precisions(spec)  # pragma: no cover
+    return trt_runner.available_precisions(spec)
 
 
 def create_runner(
@@ -70,8 +80,12 @@ def create_runner(
     backend: str = "auto",
     precision: str = "fp32",
     num_threads: int | None = None,
+    **trt_options: Any,
 ) -> Runner:
     """A closed runner for ``spec`` on ``backend`` at ``precision``; call ``open()`` on it.
+
+    ``trt_options`` go to :class:`~eipl_trt.runners.tensorrt.TrtRunner` (``cuda_graphs``,
+    ``cache_dir``, ...) and are ignored by ONNX Runtime.
 
     Raises:
         BackendUnavailableError: the backend or precision cannot run here; the message lists what can.
@@ -85,12 +99,19 @@ def create_runner(
             f"precision {precision} is not available for model {spec.model!r} on {backend} "
             f"(available: {', '.join(have) or 'none'}). "
             + ("ONNX Runtime runs the ONNX variants listed in model.json; create an int8/fp16 variant with "
-               "`eipl-trt quantize`." if backend == "onnxruntime" else "")
+               "`eipl-trt quantize`." if backend == "onnxruntime" else _trt_refusal(spec, precision))
         )
     if backend == "onnxruntime":
         from eipl_trt.runners.onnxrt import OrtRunner
 
         return OrtRunner(spec, precision, num_threads=num_threads)
-    from eipl_trt.runners import tensorrt as trt_runner  # pragma: no cover - GPU only
+    from eipl_trt.runners import tensorrt as trt_runner
 
-    return trt_runner.TrtRunner(spec, precision)  # pragma: no cover
+    return trt_runner.TrtRunner(spec, precision, **trt_options)
+
+
+def _trt_refusal(spec: ModelSpec, precision: str) -> str:
+    from eipl_trt.runners import tensorrt as trt_runner
+
+    why = trt_runner.refused_precisions(spec).get(precision)
+    return f"TensorRT refuses it: {why}." if why else "model.json lists no such ONNX variant."
