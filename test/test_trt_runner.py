@@ -1,0 +1,211 @@
+"""TrtRunner against the strict TensorRT/CUDA stand-ins (no GPU here): parity with ONNX Runtime,
+state hand-over, CUDA graphs and their fallback, and the errors a user sees without a GPU or TensorRT.
+
+The stand-ins run the same ONNX with ONNX Runtime, so a correct runner matches OrtRunner to
+float rounding; a runner that reads outputs before the sync, swaps state addresses under a
+captured graph, or misaligns buffers does not (see test_trt_standins.py for those checks).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import numpy as np
+import pytest
+
+from eipl_trt.errors import BackendUnavailableError, ModelError
+from eipl_trt.paths import resolve_model
+from eipl_trt.predictor import Predictor
+from eipl_trt.runners import available_precisions, create_runner, resolve_backend, tensorrt_unavailable_reason
+from eipl_trt.runners.base import RecurrentState
+from eipl_trt.runners.onnxrt import OrtRunner
+from eipl_trt.runners.tensorrt import TrtRunner
+from standins.fake_cuda import FakeGpu
+from standins.install import install
+from trt_helpers import VERSIONS, episode, max_abs_diff, rollout
+
+#: steps per parity run; CNNRNNLN's 5 MB ONNX costs ~10x SARNN per step on this CPU, and 20 steps
+#: already cover 10 swaps of each state parity (and of both captured graphs)
+STEPS = {"sarnn": 50, "cnnrnn": 50, "cnnrnnln": 20}
+_REFERENCE: dict[tuple[str, str], tuple[list, list, RecurrentState]] = {}
+
+
+def _reference(model: str, precision: str = "fp32"):  # noqa: ANN202
+    key = (model, precision)
+    if key not in _REFERENCE:
+        spec = resolve_model(model)
+        inputs = episode(spec, STEPS[model], seed=1)
+        with OrtRunner(spec, precision) as ort:
+            outs = rollout(ort, inputs)
+            _REFERENCE[key] = (inputs, outs, ort.get_state())
+    return _REFERENCE[key]
+
+
+@pytest.mark.parametrize("graphs", [True, False], ids=["graphs", "no-graphs"])
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("model", ["sarnn", "cnnrnn", "cnnrnnln"])
+def test_parity_with_onnxruntime(model, version, graphs, monkeypatch, tmp_path):
+    trt, gpu = install(monkeypatch, version)
+    spec = resolve_model(model)
+    inputs, expected, state = _reference(model)
+    with TrtRunner(spec, "fp32", cuda_graphs=graphs, cache_dir=tmp_path) as runner:
+        assert runner.graph_status.startswith("on" if graphs else "off (disabled)")
+        got = rollout(runner, inputs)
+        final = runner.get_state()
+        assert set(runner.last_timings) >= {"h2d", "compute", "d2h", "total"}
+    diff = max_abs_diff(got, expected)
+    print(f"parity {model} TensorRT {version} graphs={graphs}: {len(inputs)} steps, max |trt - ort| = {diff:.3g}")
+    assert diff <= 1e-5
+    np.testing.assert_allclose(final.h, state.h, atol=1e-5)
+    np.testing.assert_allclose(final.c, state.c, atol=1e-5)
+
+
+def test_one_graph_for_both_parities_is_caught(monkeypatch, tmp_path):
+    """The stand-in replays baked-in addresses: launching parity 0's graph every step is wrong."""
+    install(monkeypatch, "10.3.0")
+    spec = resolve_model("sarnn")
+    inputs, expected, _ = _reference("sarnn")
+    with TrtRunner(spec, cache_dir=tmp_path) as runner:
+        runner._graphs = [runner._graphs[0], runner._graphs[0]]
+        got = rollout(runner, inputs[:6])
+    assert max_abs_diff(got, expected[:6]) > 1e-3
+
+
+@pytest.mark.parametrize("version", ["8.6.1", "11.4.0.106"])
+def test_state_round_trip_and_reset(version, monkeypatch, tmp_path):
+    install(monkeypatch, version)
+    spec = resolve_model("sarnn")
+    inputs, expected, _ = _reference("sarnn")
+    with TrtRunner(spec, cache_dir=tmp_path) as runner:
+        rollout(runner, inputs[:7])
+        mid = runner.get_state()
+        assert mid.h.dtype == np.float32 and mid.h.shape == (1, spec.rec_dim) and np.any(mid.h != 0)
+        runner.reset_state()
+        assert not np.any(runner.get_state().h)
+        runner.set_state(mid)
+        np.testing.assert_array_equal(runner.get_state().h, mid.h)
+        rest = rollout(runner, inputs[7:15])
+    assert max_abs_diff(rest, expected[7:15]) <= 1e-5
+    with pytest.raises(Exception, match="not open"):
+        runner.get_state()
+
+
+def test_precision_switch_mid_episode_keeps_state(monkeypatch, tmp_path):
+    """TensorRT fp32 -> ONNX Runtime int8 -> TensorRT fp32, against the same switches on ONNX Runtime only."""
+    install(monkeypatch, "10.13.0.35")
+    spec = resolve_model("sarnn")
+    inputs = episode(spec, 24, seed=3)
+    frames = [(np.ascontiguousarray((img[0].transpose(1, 2, 0) * 255).astype(np.uint8)), j[0]) for img, j in inputs]
+
+    def run(first, second, third):  # noqa: ANN001, ANN202
+        predictor = Predictor(first)
+        out = []
+        for i, (frame, joint) in enumerate(frames):
+            if i == 8:
+                predictor.swap_runner(second).close()
+            if i == 16:
+                predictor.swap_runner(third).close()
+            out.append(predictor.step(frame, spec.joint_min + (np.array(spec.joint_max) - spec.joint_min) * joint,
+                                      encoding="rgb8").joints.copy())
+        predictor.close()
+        return np.array(out)
+
+    got = run(TrtRunner(spec, cache_dir=tmp_path), OrtRunner(spec, "int8"), TrtRunner(spec, cache_dir=tmp_path))
+    want = run(OrtRunner(spec), OrtRunner(spec, "int8"), OrtRunner(spec))
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_capture_refused_falls_back_to_plain_enqueue(monkeypatch, tmp_path, caplog):
+    install(monkeypatch, "10.3.0", FakeGpu(refuse_capture=True))
+    spec = resolve_model("cnnrnn")
+    inputs, expected, _ = _reference("cnnrnn")
+    with caplog.at_level(logging.WARNING), TrtRunner(spec, cache_dir=tmp_path) as runner:
+        assert runner.graph_status.startswith("off (capture refused")
+        assert "cudaErrorStreamCaptureInvalidated" in runner.graph_status
+        got = rollout(runner, inputs[:10])
+    assert max_abs_diff(got, expected[:10]) <= 1e-5
+    assert sum("capture refused" in r.getMessage() for r in caplog.records) == 1
+
+
+def _symmetric_qdq(path) -> bool:  # noqa: ANN001
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    zero_points = [inits.get(n.input[2]) for n in graph.node
+                   if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2 and n.input[2]]
+    return all(z is not None and z.dtype == np.int8 and not np.any(z) for z in zero_points)
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp16"])
+@pytest.mark.parametrize("model", ["sarnn", "cnnrnn"])
+def test_low_precision_variants(model, precision, monkeypatch, tmp_path):
+    """Symmetric Q/DQ int8 (and fp16) variants run and match ONNX Runtime on the same file; the bundled
+    ONNX Runtime int8 files (uint8 zero points) are refused by TensorRT's parser with the reason."""
+    install(monkeypatch, "10.3.0")
+    spec = resolve_model(model)
+    if precision not in spec.variants:
+        pytest.skip(f"{model} has no {precision} variant yet (issue #9 makes them)")
+    path = spec.variant_path(precision)
+    if precision == "int8" and not _symmetric_qdq(path):
+        with pytest.raises(ModelError, match="parser rejects .*(symmetric|INT8)"):
+            TrtRunner(spec, precision, cache_dir=tmp_path).open()
+        return
+    inputs = episode(spec, 20, seed=2)
+    with OrtRunner(spec, precision) as ort, TrtRunner(spec, precision, cache_dir=tmp_path) as trt:
+        diff = max_abs_diff(rollout(trt, inputs), rollout(ort, inputs))
+    print(f"parity {model} {precision} TensorRT 10.3.0: max |trt - ort| = {diff:.3g}")
+    assert diff <= 1e-3
+
+
+def test_min_tensorrt_is_enforced(monkeypatch, tmp_path):
+    install(monkeypatch, "8.6.1")
+    spec = resolve_model("sarnn")
+    fp32 = spec.variants["fp32"]
+    newer = spec.with_variant("fp32", fp32.file, fp32.sha256, min_tensorrt="10.0")
+    assert available_precisions(newer, "tensorrt") == [p for p in available_precisions(spec, "tensorrt") if p != "fp32"]
+    with pytest.raises(BackendUnavailableError, match=r"needs TensorRT >= 10.0, this is TensorRT 8.6.1"):
+        TrtRunner(newer, cache_dir=tmp_path).open()
+    with pytest.raises(BackendUnavailableError, match="needs TensorRT >= 10.0"):
+        create_runner(newer, "tensorrt", "fp32")
+
+
+def test_no_tensorrt(monkeypatch):
+    install(monkeypatch, None)
+    why = tensorrt_unavailable_reason()
+    assert "tensorrt Python package cannot be imported" in why
+    assert resolve_backend("auto") == "onnxruntime"
+    with pytest.raises(BackendUnavailableError, match="TensorRT backend unavailable: the tensorrt Python package"):
+        create_runner(resolve_model("sarnn"), "tensorrt")
+
+
+def test_no_driver_names_the_cuda_error(monkeypatch, tmp_path):
+    install(monkeypatch, "10.3.0", FakeGpu(driver_error="cudaErrorInsufficientDriver"))
+    assert "cudaErrorInsufficientDriver" in tensorrt_unavailable_reason()
+    assert resolve_backend("auto") == "onnxruntime"
+    with pytest.raises(BackendUnavailableError, match="cudaErrorInsufficientDriver"):
+        TrtRunner(resolve_model("sarnn"), cache_dir=tmp_path).open()
+
+
+def test_real_cuda_python_without_gpu(monkeypatch, tmp_path):
+    """This machine's real cuda-python, with the TensorRT stand-in: the error names what CUDA said."""
+    real = pytest.importorskip("cuda.bindings.runtime")
+    if real.cudaGetDeviceCount()[0] == real.cudaError_t.cudaSuccess:
+        pytest.skip("a GPU is present; this checks the no-GPU error")
+    install(monkeypatch, "10.3.0")
+    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", real)
+    with pytest.raises(BackendUnavailableError, match=r"cudaGetDeviceCount failed: cudaError"):
+        TrtRunner(resolve_model("sarnn"), cache_dir=tmp_path).open()
+
+
+def test_auto_picks_tensorrt_when_usable(monkeypatch, tmp_path):
+    install(monkeypatch, "11.4.0.106")
+    assert tensorrt_unavailable_reason() == ""
+    assert resolve_backend("auto") == "tensorrt"
+    runner = create_runner(resolve_model("sarnn"), "auto", "fp32", cache_dir=tmp_path, cuda_graphs=False)
+    assert isinstance(runner, TrtRunner)
+    with runner:
+        diag = runner.diagnostics()
+    assert diag["tensorrt"] == "11.4.0.106" and diag["engine"].startswith("built") and diag["cuda_graphs"].startswith("off")
