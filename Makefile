@@ -8,11 +8,12 @@ PIP_FLAGS ?= -q --disable-pip-version-check
 # ament_index_python finds pip-installed data_files under the venv prefix only with this set.
 export AMENT_PREFIX_PATH := $(abspath $(VENV))
 
-.PHONY: help venv install test test-fast demo bench clean
+.PHONY: help venv install test test-fast demo live bench clean
 
 help:
 	@echo "make test    create $(VENV), install everything the tests need, run the whole suite"
 	@echo "make demo    create $(DEMO_VENV) (no torch), replay the bundled bag to the node, print a summary"
+	@echo "make live    the node (bundled SARNN) drives the simulated Pusher arm over ROS 2; success vs the expert, a video"
 	@echo "make bench   latency table of the bundled models (ONNX Runtime vs eager PyTorch)"
 	@echo "make clean   remove build outputs (keeps the virtual environments)"
 
@@ -47,6 +48,17 @@ $(DEMO_VENV)/.stamp-demo: requirements/runtime.txt requirements/ros.txt requirem
 demo: $(DEMO_VENV)/.stamp-demo
 	$(DEMO_PY) -m pip install $(PIP_FLAGS) --no-deps --no-build-isolation --force-reinstall .
 	AMENT_PREFIX_PATH=$(abspath $(DEMO_VENV)) $(DEMO_PY) -m eipl_trt.demo --out results/demo
+
+# Closed loop in the simulator: the demo environment plus MuJoCo (requirements/live.txt).
+LIVE_EPISODES ?= 5
+$(DEMO_VENV)/.stamp-live: $(DEMO_VENV)/.stamp-demo requirements/live.txt
+	$(DEMO_PY) -m pip install $(PIP_FLAGS) -r requirements/live.txt
+	touch $@
+
+live: $(DEMO_VENV)/.stamp-live
+	$(DEMO_PY) -m pip install $(PIP_FLAGS) --no-deps --no-build-isolation --force-reinstall .
+	AMENT_PREFIX_PATH=$(abspath $(DEMO_VENV)) $(DEMO_VENV)/bin/eipl-trt control --model sarnn --precision fp32 \
+		--episodes $(LIVE_EPISODES) --clock lockstep --out results/live
 
 clean:
 	rm -rf build *.egg-info .pytest_cache

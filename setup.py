@@ -46,7 +46,7 @@ setup(
     extras_require={
         "models": ["torch>=2.1", "onnx>=1.15"],
         "bags": ["rosbags>=0.10", "matplotlib>=3.7", "tqdm>=4.60"],
-        "sim": ["mujoco>=3.2", "gymnasium[mujoco]>=1.0"],
+        "sim": ["mujoco>=3.2", "gymnasium[mujoco]>=1.0", "pillow>=9"],
         # compressed images (JPEG/PNG) and YUV/Bayer frames: the library cv_bridge and image_transport use
         "camera": ["opencv-python-headless>=4.8"],
         "gpu": ["cuda-python>=12", "nvidia-ml-py"],
