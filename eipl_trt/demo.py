@@ -35,6 +35,7 @@ import numpy as np
 from eipl_trt.atomic import write_bytes_atomic, write_text_atomic
 from eipl_trt.errors import EipltrtError
 from eipl_trt.paths import DEFAULT_MODEL, resolve_model, share_dir
+from eipl_trt.progress import Progress
 
 __all__ = ["main", "DemoResult"]
 
@@ -156,14 +157,7 @@ class _Client:
 def _publish(client: _Client, streams: Any, events: list[tuple[int, str, Any]], episodes: list[slice],
              speed: float, gap_s: float, progress: bool) -> None:
     starts = sorted(int(round(streams.image_stamps[s.start] * 1e9)) - 1_000_000 for s in episodes)
-    bar = None
-    if progress:
-        try:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(streams.image_stamps), unit="frame", desc="replaying", dynamic_ncols=True)
-        except ImportError:
-            bar = None
+    bar = Progress(len(streams.image_stamps), "replaying", "frame", enabled=progress)
     t_wall = time.monotonic()
     t_bag = events[0][0]
     for stamp, kind, index in events:
@@ -188,12 +182,10 @@ def _publish(client: _Client, streams: Any, events: list[tuple[int, str, Any]], 
             client.wait_joints_delivered()
             client.image_pub.publish(_image_msg(client, streams, index, stamp))
             client.result.published_frames += 1
-            if bar:
-                bar.update(1)
+            bar.update(1)
         else:
             client.joint_pub.publish(_joint_msg(client, streams, index, stamp))
-    if bar:
-        bar.close()
+    bar.close()
 
 
 def _header(stamp_ns: int, frame: str) -> Any:

@@ -23,6 +23,7 @@ from eipl_trt.bagio import Episode
 from eipl_trt.errors import InputError
 from eipl_trt.metrics import StepErrors, Summary, hold_last_predictions, step_errors, summarize
 from eipl_trt.predictor import Predictor
+from eipl_trt.progress import Progress
 from eipl_trt.spec import ModelSpec
 
 __all__ = ["RunResult", "CameraCheck", "EvalReport", "run_episodes", "frames_from_next_episode", "evaluate", "write_report"]
@@ -180,7 +181,7 @@ def evaluate(
     swapped = frames_from_next_episode(usable) if camera_check else []
     hold = summarize([step_errors(hold_last_predictions(e.joints), e.joints) for e in usable])
     total = sum(e.joints.shape[0] for e in usable) * len(precisions) + sum(e.joints.shape[0] for e in swapped)
-    bar = _progress_bar(total, progress)
+    bar = Progress(total, "evaluate", "step", enabled=progress)
     runs = []
     camera = None
     try:
@@ -188,28 +189,17 @@ def evaluate(
             predictor = Predictor.from_model(spec, backend=backend, precision=precision,
                                              num_threads=num_threads, input_mix=input_mix)
             try:
-                runs.append(run_episodes(predictor, usable, precision, bar.update if bar else None))
+                runs.append(run_episodes(predictor, usable, precision, bar.update))
                 if swapped and camera is None:
-                    other = run_episodes(predictor, swapped, precision, bar.update if bar else None)
+                    other = run_episodes(predictor, swapped, precision, bar.update)
                     # the real run scored on the same (possibly shortened) episodes
                     real = [StepErrors(err.sq[: len(e.joints) - 1]) for err, e in zip(runs[-1].errors, swapped)]
                     camera = CameraCheck(precision, summarize(real), other.summary)
             finally:
                 predictor.close()
     finally:
-        if bar:
-            bar.close()
+        bar.close()
     return EvalReport(spec, source, list(usable), runs, hold, camera)
-
-
-def _progress_bar(total: int, enabled: bool):  # noqa: ANN202 - tqdm is optional
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="step", desc="evaluate", dynamic_ncols=True)
 
 
 # ---------------------------------------------------------------------- report files

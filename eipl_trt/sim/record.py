@@ -32,6 +32,7 @@ import numpy as np
 from eipl_trt import __version__
 from eipl_trt.atomic import fsync_dir, fsync_tree, write_json_atomic
 from eipl_trt.errors import InputError
+from eipl_trt.progress import Progress
 from eipl_trt.sim.bagwrite import BagEpisode, write_episodes_bag
 from eipl_trt.sim.expert import ArmKinematics, ExpertConfig, PushExpert, sample_layout
 from eipl_trt.sim.pusher import CONTROL_PERIOD_S, DEFAULT_CAMERA, JOINT_NAMES, OBJECT_MASS_KG, Layout, PusherScene
@@ -129,29 +130,6 @@ def record_episode(scene: PusherScene, kin: ArmKinematics, seed: tuple[int, int]
     )
 
 
-def _progress(total: int, enabled: bool) -> Any:
-    """A tqdm bar when enabled and installed, else a no-op with the same ``update``/``close``."""
-    if enabled:
-        try:
-            from tqdm import tqdm
-
-            return tqdm(total=total, desc="episodes", unit="ep")
-        except ImportError:
-            pass
-
-    class _Silent:
-        def update(self, n: int = 1) -> None:
-            del n
-
-        def set_postfix_str(self, s: str) -> None:
-            del s
-
-        def close(self) -> None:
-            pass
-
-    return _Silent()
-
-
 def _joint_bounds(records: Iterable[EpisodeRecord], limits: np.ndarray) -> np.ndarray:
     """(2, 7) float32 min/max over all frames, each side widened by 5% of the range + 0.01 rad
     but not beyond the joint limits ``limits`` (7, 2) rad, so every joint has a nonzero width."""
@@ -216,7 +194,7 @@ def generate_dataset(
         bag: True for ``out_dir/bag``, a path for a bag elsewhere, False for no bag.
         bag_splits: which splits go into the bag, in this order.
         overwrite: replace an existing non-empty ``out_dir``.
-        progress: show a tqdm progress bar.
+        progress: show progress (a bar on a terminal, a line every few seconds in a log).
 
     Returns:
         The summary that is also saved as ``dataset.json``.
@@ -240,7 +218,7 @@ def generate_dataset(
     started = time.perf_counter()
     records: dict[str, list[EpisodeRecord]] = {"train": [], "test": []}
     config = ExpertConfig()
-    bar = _progress(n_train + n_test, progress)
+    bar = Progress(n_train + n_test, "episodes", "ep", enabled=progress)
     with PusherScene(image_size) as scene:
         kin = ArmKinematics(scene, config)
         limits = scene.joint_range.copy()
@@ -251,7 +229,7 @@ def generate_dataset(
                 records[split].append(rec)
                 index += 1
                 bar.update(1)
-                bar.set_postfix_str(f"err {rec.final_error_m * 100:.1f} cm")
+                bar.set_postfix({"err": f"{rec.final_error_m * 100:.1f} cm"})
     bar.close()
     all_records = records["train"] + records["test"]
     if max(r.plan_s for r in all_records) > (steps - 1) / RATE_HZ:

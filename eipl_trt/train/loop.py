@@ -27,6 +27,7 @@ from torch import nn
 
 from eipl_trt.atomic import write_json_atomic
 from eipl_trt.errors import EipltrtError
+from eipl_trt.progress import Progress
 from eipl_trt.train.bptt import evaluate, sequence_losses, total_loss
 from eipl_trt.train.config import TrainConfig, TrainResult
 from eipl_trt.train.data import Split, TrainData, joint_tensor, load_dataset, to_tensors
@@ -125,7 +126,7 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, progre
         out_dir: output directory (created). Outputs of an earlier run there are replaced; a stale
             ``model.pth`` / ``metrics.json`` is deleted at the start so it can never be mistaken
             for this run's.
-        progress: show a tqdm progress bar on stderr.
+        progress: show progress on stderr (a bar on a terminal, a line every few seconds in a log).
 
     Returns:
         Losses, timing, stop reason, output paths and test-set joint metrics.
@@ -242,15 +243,13 @@ def _loop(
     progress: bool,
 ) -> str:
     """The epoch loop. Returns the stop reason; leaves a row per epoch that trained a batch."""
-    from tqdm import tqdm
-
     config = run.config
     weights = config.loss_weights
     deadline = run.started + config.max_minutes * 60.0 if config.max_minutes else math.inf
     n_train = data.train.num_sequences
     batch_s = 0.0
     reason = "completed"
-    bar = tqdm(total=config.epochs, desc=config.model, unit="epoch", disable=not progress, dynamic_ncols=True)
+    bar = Progress(config.epochs, config.model, "epoch", enabled=progress)
     epoch, sums, batches, pt_weight = 0, {}, 0, 0.0
     features = encode_split(model, data.train) if config.freeze_image else None
     try:
