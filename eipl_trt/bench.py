@@ -171,11 +171,13 @@ def _baseline_of(result: BenchResult, results: Iterable[BenchResult], baseline_b
 def markdown_table(results: Sequence[BenchResult], baseline_backend: str = "torch") -> str:
     """A Markdown table: per-stage median and p99 (ms) and the end-to-end speedup over the baseline backend."""
     energy = any(r.energy_j_per_frame is not None for r in results)
+    split = any("h2d" in r.detail for r in results)  # TensorRT: copy/compute split from CUDA events
     header = (
         "| model | backend | precision | preprocess p50 | inference p50 | postprocess p50 | "
         f"step p50 | step p99 | speedup vs {baseline_backend} (p50) |" + (" energy/frame (mJ) |" if energy else "")
+        + (" H2D p50 | compute p50 | D2H p50 |" if split else "")
     )
-    lines = [header, "|" + "---|" * (10 if energy else 9)]
+    lines = [header, "|" + "---|" * (9 + energy + 3 * split)]
     for r in results:
         base = _baseline_of(r, results, baseline_backend)
         speedup = f"{base.stat('total', 50) / r.stat('total', 50):.2f}x" if base is not None else "n/a"
@@ -184,8 +186,11 @@ def markdown_table(results: Sequence[BenchResult], baseline_backend: str = "torc
             f"{r.stat('inference', 50):.3f} | {r.stat('postprocess', 50):.3f} | {r.stat('total', 50):.3f} | "
             f"{r.stat('total', 99):.3f} | {speedup} |"
             + (f" {r.energy_j_per_frame * 1e3:.3f} |" if r.energy_j_per_frame is not None else (" n/a |" if energy else ""))
+            + ("".join(f" {r.stat(k, 50):.3f} |" if k in r.detail else " n/a |" for k in ("h2d", "compute", "d2h"))
+               if split else "")
         )
-    return "\n".join(lines) + "\n\nAll times in milliseconds per step (median = p50).\n"
+    note = " H2D/compute/D2H: TensorRT stages timed by CUDA events on the runner's stream." if split else ""
+    return "\n".join(lines) + f"\n\nAll times in milliseconds per step (median = p50).{note}\n"
 
 
 def csv_text(results: Sequence[BenchResult]) -> str:
