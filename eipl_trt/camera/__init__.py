@@ -19,12 +19,13 @@ from __future__ import annotations
 from typing import Any
 
 from eipl_trt.camera.backend import CONVERTERS, converter_name
-from eipl_trt.camera.compressed import CODECS, CompressedFormat, decode_compressed, parse_format
+from eipl_trt.camera.compressed import CODECS, CompressedFormat, decode_compressed, encode_compressed, parse_format
 from eipl_trt.camera.raw import RAW_ENCODINGS, DecodedImage, convert_array, decode_raw, scale_16_to_8
 
 __all__ = [
     "CODECS", "CONVERTERS", "RAW_ENCODINGS", "CompressedFormat", "DecodedImage", "convert_array",
-    "converter_name", "decode_compressed", "decode_message", "decode_raw", "is_compressed", "parse_format",
+    "converter_name", "decode_compressed", "decode_message", "decode_raw", "encode_compressed", "is_compressed",
+    "parse_format",
     "scale_16_to_8",
 ]
 

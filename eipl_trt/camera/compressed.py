@@ -32,7 +32,7 @@ from eipl_trt.camera.backend import opencv
 from eipl_trt.camera.raw import RAW_ENCODINGS, DecodedImage, convert_array, scale_16_to_8
 from eipl_trt.errors import InputError
 
-__all__ = ["CODECS", "CompressedFormat", "parse_format", "decode_compressed"]
+__all__ = ["CODECS", "CompressedFormat", "parse_format", "decode_compressed", "encode_compressed"]
 
 #: The codecs decoded (compressed_image_transport's JPEG and PNG).
 CODECS = ("jpeg", "png")
@@ -143,3 +143,37 @@ def decode_compressed(fmt: str, data: Any, *, channel_order: str = "bgr") -> Dec
         raise InputError(f"decoded {codec.upper()} has {channels} channels; expected 1, 3 or 4")
     order = "bgr" if (not enc or enc not in _COLOR or parsed.compressed_bgr) else "rgb"
     return DecodedImage(image, f"{order}8" if channels == 3 else f"{order}a8")
+
+
+def encode_compressed(image: np.ndarray, encoding: str, codec: str = "jpeg", quality: int = 95) -> tuple[str, bytes]:
+    """Compress a frame as ``compressed_image_transport``'s publisher does (for writing test and demo bags).
+
+    Colour frames are converted to BGR and tagged ``"<encoding>; <codec> compressed bgr8"``; mono8 is
+    ``"mono8; <codec> compressed mono8"`` (JPEG) or ``"mono8; png compressed "`` (PNG).
+
+    Args:
+        image: ``(H, W, C)`` uint8 in ``encoding`` (rgb8, bgr8, rgba8, bgra8 or mono8).
+        encoding: the frame's encoding.
+        codec: ``jpeg`` or ``png``.
+        quality: JPEG quality 1..100 (compressed_image_transport's default is 95).
+
+    Returns:
+        ``(format, data)`` for a ``sensor_msgs/CompressedImage``.
+
+    Raises:
+        InputError: an unsupported encoding or codec, or OpenCV missing.
+    """
+    from eipl_trt.imaging import to_channel_order
+
+    if codec not in CODECS:
+        raise InputError(f"codec {codec!r} must be one of {', '.join(CODECS)}")
+    cv2 = opencv(f"encoding {codec.upper()} images")
+    if encoding == "mono8":
+        pixels, target = (image if image.ndim == 2 else image[:, :, 0]), ("mono8" if codec == "jpeg" else "")
+    else:
+        pixels, target = np.ascontiguousarray(to_channel_order(image, encoding, "bgr")), "bgr8"
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if codec == "jpeg" else [cv2.IMWRITE_PNG_COMPRESSION, 1]
+    ok, data = cv2.imencode(".jpg" if codec == "jpeg" else ".png", pixels, params)
+    if not ok:
+        raise InputError(f"OpenCV could not encode a {pixels.shape} image as {codec}")
+    return f"{encoding}; {codec} compressed {target}", data.tobytes()

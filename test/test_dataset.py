@@ -1,0 +1,153 @@
+"""`eipl-trt dataset`: rosbags -> EIPL dataset, through the decoding and resampling evaluate and the node use.
+
+The round trip is checked on the simulator, which writes the same demonstrations both ways: its
+rosbag converted here must equal its own EIPL dataset. A robot-like bag (JPEG frames, 500 Hz
+joint_states; scripts/recode_bag.py) and the bundled sample bag in JPEG cover the compressed path.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+# Skip without the extras, but do not import mujoco here: eipl_trt.sim picks its offscreen GL backend first.
+for _module in ("mujoco", "gymnasium", "rosbags", "cv2"):
+    if importlib.util.find_spec(_module) is None:
+        pytest.skip(f"{_module} is not installed (the [sim], [bags] and [camera] extras)", allow_module_level=True)
+
+from eipl_trt.bagio import load_dataset_dir, load_episodes, read_bag  # noqa: E402
+from eipl_trt.cli import main as cli_main  # noqa: E402
+from eipl_trt.dataset import bags_to_dataset, joint_bounds  # noqa: E402
+from eipl_trt.errors import InputError  # noqa: E402
+from eipl_trt.sim.record import generate_dataset  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+STEPS = 12
+
+
+def _recode_module() -> Any:
+    spec = importlib.util.spec_from_file_location("recode_bag", REPO / "scripts" / "recode_bag.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2 train + 1 test simulated episodes of 12 frames at 64 px, with the simulator's bag (50 Hz joints)."""
+    out = tmp_path_factory.mktemp("dataset_sim") / "sim"
+    generate_dataset(out, n_train=2, n_test=1, seed=4, steps=STEPS, image_size=64, progress=False)
+    return out
+
+
+def _arrays(root: Path) -> dict[str, np.ndarray]:
+    return {f"{s}/{n}": np.load(root / s / f"{n}.npy") for s in ("train", "test") for n in ("images", "joints")}
+
+
+def test_sim_bag_round_trips_to_the_sims_own_dataset(sim: Path, tmp_path: Path) -> None:
+    from eipl_trt.sim.pusher import PusherScene
+
+    with PusherScene(64) as scene:
+        limits = scene.joint_range.copy()
+    summary = bags_to_dataset([sim / "bag"], tmp_path / "ds", rate_hz=10.0, image_size=64, test_episodes=1,
+                              joint_limits=limits)
+    own, ours = _arrays(sim), _arrays(tmp_path / "ds")
+    for key in own:
+        assert ours[key].shape == own[key].shape and ours[key].dtype == own[key].dtype, key
+    for split in ("train", "test"):
+        assert np.array_equal(ours[f"{split}/images"], own[f"{split}/images"])  # the very frames
+        # joints: the 50 Hz samples interpolated at the frame times, which are sample times (float64 epoch
+        # seconds carry ~0.2 µs of rounding, hence not bit-equal)
+        np.testing.assert_allclose(ours[f"{split}/joints"], own[f"{split}/joints"], rtol=0, atol=2e-6)
+    meta_own = json.loads((sim / "dataset.json").read_text())
+    meta = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    for key in ("joint_names", "rate_hz", "steps", "image_size", "channel_order", "episodes"):
+        assert meta[key] == meta_own[key], key
+    assert summary["image_topic"] == "/camera/image_raw" and summary["joint_topic"] == "/joint_states"
+    # bounds: the simulator's rule (min/max widened by a margin that stops at the arm's joint limits)
+    np.testing.assert_allclose(np.load(tmp_path / "ds" / "joint_bounds.npy"), np.load(sim / "joint_bounds.npy"),
+                               rtol=0, atol=2e-6)
+    # and what evaluate reads from the dataset is what it reads from the bag
+    from_dir = load_dataset_dir(tmp_path / "ds", "test")
+    from_bag = load_episodes(sim / "bag", rate_hz=10.0)[-1]
+    assert np.array_equal(from_dir[0].images, from_bag.images)
+
+
+def test_compressed_500hz_robot_bag_to_dataset_to_training_reader(sim: Path, tmp_path: Path) -> None:
+    info = _recode_module().recode_bag(sim / "bag", tmp_path / "robot", joint_rate_hz=500.0)
+    assert info["format"] == "rgb8; jpeg compressed bgr8" and info["image_topic"] == "/camera/image_raw/compressed"
+    streams = read_bag(tmp_path / "robot")
+    assert 480 < 1.0 / np.median(np.diff(streams.joint_stamps)) < 520
+    rc = cli_main(["dataset", "--bag", str(tmp_path / "robot"), "--out", str(tmp_path / "ds"), "--image-size", "64",
+                   "--test-episodes", "1", "--channel-order", "rgb"])
+    assert rc == 0
+    own, ours = _arrays(sim), _arrays(tmp_path / "ds")
+    for split in ("train", "test"):
+        diff = np.abs(ours[f"{split}/images"].astype(int) - own[f"{split}/images"])
+        assert diff.mean() < 3.0, "JPEG at quality 95 changes a pixel by a few levels at most on average"
+        np.testing.assert_allclose(ours[f"{split}/joints"], own[f"{split}/joints"], rtol=0, atol=1e-4)
+    from eipl_trt.train.data import load_dataset
+
+    data = load_dataset(tmp_path / "ds", "sarnn", im_size=64)  # the training code's own reader and checks
+    assert data.joint_names == tuple(json.loads((sim / "dataset.json").read_text())["joint_names"])
+    assert data.rate_hz == 10.0 and data.channel_order == "rgb" and data.train.images.shape[:2] == (2, STEPS)
+
+
+def test_rate_image_size_and_joint_selection(sim: Path, tmp_path: Path) -> None:
+    rc = cli_main(["dataset", "--bag", str(sim / "bag"), "--out", str(tmp_path / "ds"), "--rate-hz", "4",
+                   "--image-size", "128", "--test-episodes", "1", "--joints", "r_elbow_flex_joint,r_shoulder_pan_joint"])
+    assert rc == 0
+    meta = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    assert meta["joint_names"] == ["r_elbow_flex_joint", "r_shoulder_pan_joint"] and meta["image_size"] == [128, 128]
+    assert meta["steps"] == 5 and meta["episode_lengths"] == {"train": [5, 5], "test": [5]}  # 1.1 s at 4 Hz
+
+
+def test_padding_repeats_the_last_step(tmp_path: Path) -> None:
+    from eipl_trt.bagio import Episode
+    from eipl_trt.dataset import pad_episodes
+
+    def ep(n: int) -> Episode:
+        return Episode(images=np.full((n, 2, 2, 3), n, np.uint8), channel_order="rgb", encoding="rgb8",
+                       joints=np.arange(n, dtype=float)[:, None], joint_names=("a",), stamps=np.arange(n) / 10.0,
+                       rate_hz=10.0, source=f"ep{n}")
+
+    images, joints, lengths = pad_episodes([ep(3), ep(5)])
+    assert lengths == [3, 5] and images.shape == (2, 5, 2, 2, 3) and joints.dtype == np.float32
+    assert joints[0, :, 0].tolist() == [0, 1, 2, 2, 2] and np.all(images[0, 3:] == 3)
+    np.testing.assert_allclose(joint_bounds(np.array([[0.0, 1.0], [1.0, 1.0]])), [[-0.06, 0.99], [1.06, 1.01]], atol=1e-6)
+
+
+def test_clear_errors_for_bags_it_cannot_use(sim: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="image size 100 px"):
+        bags_to_dataset([sim / "bag"], tmp_path / "a", image_size=100)
+    with pytest.raises(InputError, match="found 3 usable episode.*--test-episodes 3"):
+        bags_to_dataset([sim / "bag"], tmp_path / "a", image_size=64, test_episodes=3)
+    with pytest.raises(InputError, match="cannot use bag .*missing.*does not exist"):
+        bags_to_dataset([sim / "bag", tmp_path / "missing"], tmp_path / "a", image_size=64)
+    with pytest.raises(InputError, match="cannot use bag .*joint\\(s\\) wrist not found"):
+        bags_to_dataset([sim / "bag"], tmp_path / "a", image_size=64, joint_names=["wrist"])
+    with pytest.raises(InputError, match="marker topic /reset is not in the bag"):
+        bags_to_dataset([sim / "bag"], tmp_path / "a", image_size=64, marker_topic="/reset")
+    assert not (tmp_path / "a").exists()
+    bags_to_dataset([sim / "bag"], tmp_path / "b", image_size=64)
+    before = (tmp_path / "b" / "train" / "images.npy").read_bytes()
+    with pytest.raises(InputError, match="already exists and is not empty; pass --overwrite"):
+        bags_to_dataset([sim / "bag"], tmp_path / "b", image_size=64)
+    bags_to_dataset([sim / "bag"], tmp_path / "b", image_size=64, rate_hz=5.0, overwrite=True)
+    assert (tmp_path / "b" / "train" / "images.npy").read_bytes() != before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]  # no temporary or old directories left
+
+
+def test_sample_bag_in_jpeg_reads_like_the_raw_one(tmp_path: Path) -> None:
+    """The acceptance bag of the compressed path: data/pusher_sample re-recorded as JPEG (quality 95)."""
+    _recode_module().recode_bag(REPO / "data" / "pusher_sample", tmp_path / "jpeg")
+    raw, jpeg = load_episodes(REPO / "data" / "pusher_sample"), load_episodes(tmp_path / "jpeg", channel_order="rgb")
+    assert [len(e) for e in raw] == [len(e) for e in jpeg]
+    for a, b in zip(raw, jpeg):
+        assert np.array_equal(a.joints, b.joints)
+        assert np.abs(a.images.astype(int) - b.images).mean() < 3.0
