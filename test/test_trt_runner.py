@@ -154,6 +154,10 @@ def test_low_precision_variants(model, precision, monkeypatch, tmp_path):
             TrtRunner(spec, precision, cache_dir=tmp_path).open()
         return
     inputs = episode(spec, 20, seed=2)
+    try:
+        OrtRunner(spec, precision).open().close()
+    except ModelError as exc:  # the stand-in computes with ONNX Runtime's CPU kernels
+        pytest.skip(f"ONNX Runtime (the stand-in's compute) cannot run {path.name}: {exc}")
     with OrtRunner(spec, precision) as ort, TrtRunner(spec, precision, cache_dir=tmp_path) as trt:
         diff = max_abs_diff(rollout(trt, inputs), rollout(ort, inputs))
     print(f"parity {model} {precision} TensorRT 10.3.0: max |trt - ort| = {diff:.3g}")

@@ -25,3 +25,19 @@ def install(monkeypatch: Any, version: str | None, gpu: FakeGpu | None = None) -
     trt = make_tensorrt(version, gpu)
     monkeypatch.setitem(sys.modules, "tensorrt", trt)
     return trt, gpu
+
+
+def install_pycuda(monkeypatch: Any, version: str, gpu: FakeGpu | None = None) -> tuple[Any, FakeGpu, Any]:
+    """The TensorRT stand-in with the pycuda stand-in and no cuda-python (as on some robot images)."""
+    from standins.fake_pycuda import make_pycuda_driver
+
+    trt, gpu = install(monkeypatch, version, gpu)
+    for name in ("cuda.bindings", "cuda.bindings.runtime", "cuda.cudart"):
+        monkeypatch.setitem(sys.modules, name, None)
+    drv = make_pycuda_driver(gpu)
+    pycuda = types.ModuleType("pycuda")
+    pycuda.driver = drv  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pycuda", pycuda)
+    monkeypatch.setitem(sys.modules, "pycuda.driver", drv)
+    monkeypatch.delitem(sys.modules, "eipl_trt.runners.tensorrt.cuda_pycuda", raising=False)
+    return trt, gpu, drv

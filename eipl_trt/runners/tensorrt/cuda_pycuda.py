@@ -3,8 +3,8 @@
 pycuda binds a CUDA context to a thread. rclpy runs callbacks on executor threads, so every call
 first makes the device's primary context current in the calling thread (once per thread; the
 primary context is the one the CUDA runtime and TensorRT use, so buffers are shared with them).
-Graph capture is used only where this pycuda has ``Stream.begin_capture``; otherwise the runner
-enqueues without graphs.
+pycuda has no CUDA-graph API (checked in its wrapper, ``src/wrapper/wrap_cudadrv.cpp``), so with
+pycuda the runner enqueues without graphs (``can_capture`` is False).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class PyCuda(Cuda):
 
     def stream_create(self) -> Any:
         self.activate()
-        return drv.Stream(flags=getattr(drv.stream_flags, "NON_BLOCKING", 1))
+        return drv.Stream(flags=1)  # CU_STREAM_NON_BLOCKING
 
     def stream_handle(self, stream: Any) -> int:
         return int(stream.handle)
@@ -118,18 +118,16 @@ class PyCuda(Cuda):
 
     @property
     def can_capture(self) -> bool:
-        return hasattr(drv.Stream, "begin_capture")
+        return False
 
     def capture_begin(self, stream: Any) -> None:
-        self.activate()
-        stream.begin_capture(drv.capture_mode.THREAD_LOCAL)
+        raise CudaError("pycuda cannot capture CUDA graphs", "cudaErrorNotSupported")
 
     def capture_end(self, stream: Any) -> Any:
-        graph = stream.end_capture()
-        return graph.instance()
+        raise CudaError("pycuda cannot capture CUDA graphs", "cudaErrorNotSupported")
 
     def graph_launch(self, graph: Any, stream: Any) -> None:
-        graph.launch(stream)
+        raise CudaError("pycuda cannot launch CUDA graphs", "cudaErrorNotSupported")
 
     def graph_destroy(self, graph: Any) -> None:
-        """pycuda frees graph executables when they are garbage collected."""
+        """Nothing to free: pycuda never makes graphs."""
