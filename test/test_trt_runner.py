@@ -213,3 +213,40 @@ def test_auto_picks_tensorrt_when_usable(monkeypatch, tmp_path):
     with runner:
         diag = runner.diagnostics()
     assert diag["tensorrt"] == "11.4.0.106" and diag["engine"].startswith("built") and diag["cuda_graphs"].startswith("off")
+
+
+def test_node_precision_switcher_builds_off_the_control_path(monkeypatch, tmp_path):
+    """The node's PrecisionSwitcher builds TensorRT engines in its worker thread while the old runner steps;
+    a refused precision reports its reason and leaves the old runner in place."""
+    from eipl_trt.ros.switcher import PrecisionSwitcher
+
+    install(monkeypatch, "10.3.0")
+    spec = resolve_model("sarnn")
+    inputs = episode(spec, 10, seed=6)
+    predictor_runner = OrtRunner(spec).open()
+    errors: list[tuple[str, BaseException]] = []
+    installed: list[str] = []
+    handed: list[RecurrentState] = []
+
+    def install_runner(runner):  # noqa: ANN001, ANN202
+        nonlocal predictor_runner
+        state = predictor_runner.get_state()
+        runner.set_state(state)
+        handed.append(state)
+        predictor_runner.close()
+        predictor_runner = runner
+        installed.append(runner.name)
+
+    switcher = PrecisionSwitcher(lambda p: create_runner(spec, "tensorrt", p, cache_dir=tmp_path),
+                                 install_runner, lambda p, e: errors.append((p, e)))
+    rollout(predictor_runner, inputs[:5])
+    switcher.request("int8" if "int8" in available_precisions(spec, "tensorrt") else "fp16")
+    assert switcher.wait_idle(60)
+    assert errors and installed == [] and isinstance(errors[0][1], (ModelError, BackendUnavailableError))
+    switcher.request("fp32")
+    assert switcher.wait_idle(60)
+    switcher.close()
+    assert installed == ["tensorrt/fp32"]
+    np.testing.assert_array_equal(predictor_runner.get_state().h, handed[0].h)
+    rollout(predictor_runner, inputs[5:])
+    predictor_runner.close()
