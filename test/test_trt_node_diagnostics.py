@@ -1,0 +1,31 @@
+"""The node's /diagnostics with the TensorRT runner (stand-ins, no DDS): version, engine cache, CUDA graphs."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("diagnostic_msgs.msg")
+
+from builtin_interfaces.msg import Time as TimeMsg  # noqa: E402
+
+from eipl_trt.ros.diagnostics import DiagnosticsReporter  # noqa: E402
+from eipl_trt.ros.params import NodeConfig  # noqa: E402
+from eipl_trt.ros.power_source import PowerReading  # noqa: E402
+from eipl_trt.ros.runtime import NodeRuntime  # noqa: E402
+from standins.install import install  # noqa: E402
+
+
+def test_diagnostics_show_engine_and_graphs(monkeypatch, tmp_path):
+    monkeypatch.setenv("EIPL_TRT_ENGINE_CACHE", str(tmp_path))
+    install(monkeypatch, "10.13.0.35")
+    values = {}
+    for expected in ("built in", "cache hit"):
+        rt = NodeRuntime.open(NodeConfig.from_values({"model": "sarnn", "backend": "auto"}))
+        try:
+            msg = DiagnosticsReporter("eipl_trt").build(TimeMsg(), 1.0, "active", rt.cfg, rt, "", None, "",
+                                                        PowerReading(None, None, "none"))
+        finally:
+            rt.predictor.close()
+        values = {kv.key: kv.value for kv in msg.status[0].values}
+        assert values["backend"] == "tensorrt" and values["engine"].startswith(expected)
+    assert values["tensorrt"] == "10.13.0.35" and values["cuda_graphs"].startswith("on")
