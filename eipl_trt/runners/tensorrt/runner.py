@@ -17,10 +17,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from eipl_trt.errors import BackendUnavailableError, EipltrtError, ModelError
+from eipl_trt.errors import BackendUnavailableError, EipltrtError
 from eipl_trt.runners.base import RecurrentState, Runner
 from eipl_trt.runners.tensorrt.api import import_tensorrt, make_logger, meets
-from eipl_trt.runners.tensorrt.buffers import Arena
+from eipl_trt.runners.tensorrt.buffers import Arena, describe_io
 from eipl_trt.runners.tensorrt.builder import BuildOptions, build_plan, network_mode
 from eipl_trt.runners.tensorrt.cache import CacheResult, EngineCache
 from eipl_trt.runners.tensorrt.cuda import Cuda, CudaError, load_cuda
@@ -112,7 +112,7 @@ class TrtRunner(Runner):
         self._context = self._engine.create_execution_context()
         if self._context is None:
             raise BackendUnavailableError("TensorRT could not create an execution context (out of GPU memory?)")
-        io = self._describe_io(trt)
+        io = describe_io(trt, self._engine, self.spec, self.precision)
         self._allocate(io)
         self._stream = cuda.stream_create()
         self._handle = cuda.stream_handle(self._stream)
@@ -120,32 +120,6 @@ class TrtRunner(Runner):
         self._capture_graphs()
         log.info("TensorRT %s %s engine %s (%s), CUDA graphs %s", self.trt_version, self.precision,
                  self.cache_result.path, self.cache_result.status, self.graph_status)
-
-    def _describe_io(self, trt: Any) -> dict[str, tuple[str, tuple[int, ...], np.dtype]]:
-        """``role -> (tensor name, shape, numpy dtype)`` (outputs as ``o.<role>``), checked against the sidecar."""
-        engine = self._engine
-        names = {engine.get_tensor_name(i) for i in range(engine.num_io_tensors)}
-        roles = {**{r: (n, True) for r, n in self.spec.inputs.items()},
-                 **{"o." + r: (n, False) for r, n in self.spec.outputs.items()}}
-        want = {**self.spec.input_shapes(), **{"o." + r: s for r, s in self.spec.output_shapes().items()}}
-        io, problems = {}, []
-        for role, (name, is_input) in roles.items():
-            if name not in names:
-                problems.append(f"tensor {name!r} missing")
-                continue
-            mode = engine.get_tensor_mode(name)
-            if mode != (trt.TensorIOMode.INPUT if is_input else trt.TensorIOMode.OUTPUT):
-                problems.append(f"tensor {name!r} is not an {'input' if is_input else 'output'}")
-            shape = tuple(int(d) for d in engine.get_tensor_shape(name))
-            if shape != want[role]:
-                problems.append(f"tensor {name!r} has shape {shape}, model.json implies {want[role]}")
-            io[role] = (name, shape, np.dtype(trt.nptype(engine.get_tensor_dtype(name))))
-        if problems or len(names) != len(roles):
-            extra = sorted(names - {n for n, _ in roles.values()})
-            raise ModelError(f"the {self.precision} engine does not match model.json: "
-                             f"{'; '.join(problems + ([f'unexpected tensors {extra}'] if extra else []))}. "
-                             f"Re-export the model so the ONNX file and sidecar agree.")
-        return io
 
     def _allocate(self, io: dict[str, tuple[str, tuple[int, ...], np.dtype]]) -> None:
         cuda, ctx = self._cuda, self._context
