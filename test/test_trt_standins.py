@@ -148,3 +148,24 @@ def test_removed_api_is_absent(monkeypatch):
     trt8, _ = install(monkeypatch, "8.6.1")
     assert not hasattr(trt8.NetworkDefinitionCreationFlag, "STRONGLY_TYPED")
     assert not hasattr(trt8, "ExecutionContextAllocationStrategy")
+
+
+def test_cuda_python_11_graph_instantiate_signature(monkeypatch):
+    """cuda-python 11.x's cudaGraphInstantiate(graph, pLogBuffer, bufferSize) is not called with flags:
+    the facade falls back to cudaGraphInstantiateWithFlags (a capability check, not a version check)."""
+    gpu = FakeGpu()
+    rt = make_cudart(gpu)
+
+    def instantiate_11(graph, pLogBuffer, bufferSize):  # noqa: N803 - cuda-python 11.x names
+        raise AssertionError("not reached")
+
+    monkeypatch.setattr(rt, "cudaGraphInstantiate", instantiate_11)
+    c = CudaPython(rt)
+    stream = c.stream_create()
+    h, d = c.malloc_host(256), c.malloc(256)
+    c.capture_begin(stream)
+    c.h2d(d, h, 256, stream)
+    graph = c.capture_end(stream)
+    c.graph_launch(graph, stream)
+    c.stream_sync(stream)
+    assert gpu.calls["cudaGraphInstantiateWithFlags"] == 1

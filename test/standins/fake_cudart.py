@@ -22,7 +22,7 @@ FUNCTIONS = (
     "cudaFreeHost", "cudaMalloc", "cudaFree", "cudaStreamCreateWithFlags", "cudaStreamDestroy",
     "cudaStreamSynchronize", "cudaMemcpyAsync", "cudaEventCreate", "cudaEventRecord", "cudaEventSynchronize",
     "cudaEventElapsedTime", "cudaEventDestroy", "cudaStreamBeginCapture", "cudaStreamEndCapture",
-    "cudaGraphInstantiate", "cudaGraphLaunch", "cudaGraphDestroy", "cudaGraphExecDestroy",
+    "cudaGraphInstantiate", "cudaGraphInstantiateWithFlags", "cudaGraphLaunch", "cudaGraphDestroy", "cudaGraphExecDestroy",
 )
 
 
@@ -184,6 +184,10 @@ def make_cudart(gpu: FakeGpu) -> types.ModuleType:
 
     @api
     def cudaGraphInstantiate(graph, flags):  # noqa: N802
+        return cudaGraphExec_t(graph.ops)
+
+    @api
+    def cudaGraphInstantiateWithFlags(graph, flags):  # noqa: N802
         return cudaGraphExec_t(graph.ops)
 
     @api

@@ -237,7 +237,10 @@ class CudaPython(Cuda):
     def capture_end(self, stream: Any) -> Any:
         graph = self._call(self.rt.cudaStreamEndCapture(stream), "cudaStreamEndCapture")
         try:
-            exe = self._call(self.rt.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
+            try:
+                exe = self._call(self.rt.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
+            except TypeError:  # cuda-python 11.x: cudaGraphInstantiate takes a log buffer, not flags
+                exe = self._call(self.rt.cudaGraphInstantiateWithFlags(graph, 0), "cudaGraphInstantiateWithFlags")
         finally:
             self.rt.cudaGraphDestroy(graph)
         return exe
