@@ -250,3 +250,61 @@ def test_node_precision_switcher_builds_off_the_control_path(monkeypatch, tmp_pa
     np.testing.assert_array_equal(predictor_runner.get_state().h, handed[0].h)
     rollout(predictor_runner, inputs[5:])
     predictor_runner.close()
+
+
+def _fp16_io_variant(tmp_path):  # noqa: ANN001, ANN202
+    """SARNN with float16 graph inputs/outputs (Cast at the edges, float32 inside): an engine with fp16 I/O."""
+    import shutil
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    from eipl_trt.spec import ModelSpec, sha256_file
+
+    src = resolve_model("sarnn")
+    model = onnx.load(str(src.variant_path("fp32")))
+    graph = model.graph
+    for value in list(graph.input) + list(graph.output):
+        old = value.name
+        value.type.tensor_type.elem_type = TensorProto.FLOAT16
+        if value in graph.input:
+            value.name = old + ".h"
+            graph.node.insert(0, helper.make_node("Cast", [value.name], [old], to=TensorProto.FLOAT))
+        else:
+            for node in graph.node:
+                node.output[:] = [o + ".f" if o == old else o for o in node.output]
+                node.input[:] = [i + ".f" if i == old else i for i in node.input]
+            graph.node.append(helper.make_node("Cast", [old + ".f"], [old], to=TensorProto.FLOAT16))
+    for value in graph.input:
+        value.name = value.name[:-2]
+    for node in graph.node[: len(graph.input)]:
+        node.input[0] = node.input[0][:-2]
+        node.output[0] = node.output[0] + ".f32"
+    renames = {n.output[0][:-4]: n.output[0] for n in graph.node[: len(graph.input)]}
+    for node in graph.node[len(graph.input):]:
+        node.input[:] = [renames.get(i, i) for i in node.input]
+    onnx.checker.check_model(model)
+    out = tmp_path / "sarnn_fp16io"
+    out.mkdir()
+    for name in ("model.json", "model.onnx"):
+        shutil.copy(src.directory / name, out / name)
+    onnx.save(model, str(out / "model.fp16.onnx"))
+    spec = ModelSpec.load(out).with_variant("fp16", "model.fp16.onnx", sha256_file(out / "model.fp16.onnx"))
+    spec.save(out)
+    return ModelSpec.load(out)
+
+
+@pytest.mark.parametrize("graphs", [True, False])
+def test_fp16_io_engine(graphs, monkeypatch, tmp_path):
+    """An engine whose I/O tensors are float16: pinned buffers, device state and outputs follow the engine's dtypes."""
+    install(monkeypatch, "10.3.0")
+    spec = _fp16_io_variant(tmp_path)
+    inputs, expected, state = _reference("sarnn")
+    with TrtRunner(spec, "fp16", cache_dir=tmp_path / "cache", cuda_graphs=graphs) as runner:
+        assert runner._host["image"].view.dtype == np.float16 and runner._host["state_h"].view.dtype == np.float16
+        got = rollout(runner, inputs)
+        final = runner.get_state()
+    assert all(v.dtype == np.float32 for v in got[0].values()) and final.h.dtype == np.float32
+    diff = max_abs_diff(got, expected)
+    print(f"fp16-I/O SARNN vs ONNX Runtime fp32 over {len(inputs)} steps: max |diff| = {diff:.3g}")
+    assert 0 < diff <= 0.1  # fp16 rounding of inputs and of the state fed back for 50 steps
