@@ -95,6 +95,7 @@ class _Listener:
     step_ms: list[float] = field(default_factory=list)
     points: dict[int, tuple[np.ndarray | None, np.ndarray | None]] = field(default_factory=dict)
     diagnostics: dict[str, dict[str, str]] = field(default_factory=dict)
+    reports: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
@@ -138,8 +139,21 @@ class _Listener:
             pair[which] = pts
             self.points[stamp] = (pair[0], pair[1])
 
+    def wait_reports(self, n: int, timeout_s: float) -> bool:
+        """Wait until ``n`` more node reports arrived on /diagnostics (1 Hz); False on timeout."""
+        with self.lock:
+            target = self.reports + n
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.lock:
+                if self.reports >= target:
+                    return True
+            time.sleep(0.05)
+        return False
+
     def _on_diagnostics(self, msg: Any) -> None:
         with self.lock:
+            self.reports += int(any(s.name.startswith(f"{NODE_NAME}:") for s in msg.status))
             for status in msg.status:
                 if status.name.startswith(f"{NODE_NAME}:"):
                     values = {kv.key: kv.value for kv in status.values}
@@ -207,7 +221,7 @@ def run_precision(cfg: ControlConfig, precision: str, listener: _Listener, limit
                     except (OSError, ValueError):
                         pass
                 time.sleep(0.5)
-            time.sleep(1.5)  # one more /diagnostics report after the last step
+            listener.wait_reports(2, timeout_s=6.0)  # counters that include the last step (a report may be in flight)
         finally:
             _stop(robot)
             node_code = _stop(node)

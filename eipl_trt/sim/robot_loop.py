@@ -1,0 +1,147 @@
+"""The episode loop of ``eipl_trt_sim_robot``: publish, wait for commands, simulate, score.
+
+Used by :mod:`eipl_trt.sim.ros_robot` (which owns the ROS side: publishers, subscriptions,
+parameters); the physics and scoring live in :class:`~eipl_trt.sim.robot.SimRobot`.
+
+Per camera period (0.1 s) in **lockstep**: publish ``/clock`` and the joint states, then (after
+``frame_lag_s`` of wall time, so the controller has the joints of this instant before the frame)
+the camera frame; wait up to ``command_timeout_s`` (0.1 s without a frame) for a command; apply
+it; simulate five 0.02 s control periods, publishing ``/clock`` and joint states at each. Commands
+that arrive late are applied at the next frame. In **real time** the same runs against the wall
+clock, applying whatever commands arrived at each control period.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import numpy as np
+
+from eipl_trt.atomic import write_bytes_atomic, write_json_atomic
+from eipl_trt.errors import InputError
+
+__all__ = ["run_episodes"]
+
+
+def _apply(robot: Any, commands: list[tuple[str, Any]], log: Any) -> None:
+    for kind, payload in commands:
+        try:
+            problems = robot.command_positions(payload) if kind == "forward" else robot.command_trajectory(*payload)
+        except InputError as exc:
+            log.warning(f"refused a {kind} command: {exc}")
+            continue
+        if problems:
+            log.warning(f"command outside the robot's limits: {'; '.join(problems)}")
+
+
+def run_episodes(ros: Any) -> dict[str, Any]:
+    """Run the configured episodes; returns the results (also written to ``params.results``)."""
+    from eipl_trt.sim.pusher import PusherScene
+    from eipl_trt.sim.robot import SimRobot
+
+    p, log = ros.params, ros.node.get_logger()
+    results: dict[str, Any] = {"clock": p.clock, "seed": p.seed, "frames": p.frames, "episodes": [],
+                               "controller_found": True}
+    video: list[np.ndarray] = []
+    video_stamps: list[int] = []
+    with PusherScene(p.image_size) as scene:
+        robot = SimRobot(scene, seed=p.seed, max_step=p.max_step)
+        sim_t = 1.0  # lockstep clock (s); starts at 1 s so stamps are never zero
+        ros.publish_clock(sim_t)
+        if not ros.wait_for_controller():
+            log.warning(f"no controller matched within {p.wait_for_controller_s:.0f} s; running anyway")
+            results["controller_found"] = False
+        started = time.monotonic()
+        for index in range(p.first_episode, p.first_episode + p.episodes):
+            interrupted = False
+            try:
+                sim_t = _run_episode(ros, robot, index, sim_t, video, video_stamps)
+            except KeyboardInterrupt:
+                interrupted = True
+            score = robot.finish_episode()
+            score.extra["interrupted"] = interrupted
+            results["episodes"].append(score.to_json())
+            log.info(f"episode {index}: final distance {score.final_distance_m * 100:.1f} cm "
+                     f"({'success' if score.success else 'fail'}), {score.commands} commands, "
+                     f"{score.limit_violations} limit violations" + (" (interrupted)" if interrupted else ""))
+            if p.results:
+                _write_results(p.results, results, robot, started)
+            if interrupted:
+                break
+    results = _write_results(p.results, results, robot, started) if p.results else results
+    if video and p.video_out:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, images=np.stack(video), stamps_ns=np.asarray(video_stamps, np.int64))
+        write_bytes_atomic(p.video_out, buf.getvalue())
+    return results
+
+
+def _run_episode(ros: Any, robot: Any, index: int, sim_t: float, video: list[np.ndarray],
+                 video_stamps: list[int]) -> float:
+    """One episode; returns the lockstep clock (s) at its end."""
+    from eipl_trt.sim.pusher import CONTROL_PERIOD_S
+    from eipl_trt.sim.robot import SUBSTEPS
+
+    p, log, scene = ros.params, ros.node.get_logger(), robot.scene
+    lockstep = p.clock == "lockstep"
+    robot.start_episode(index)
+    t0 = time.time() if not lockstep else sim_t
+    ros.take_commands()
+    ros.publish_clock(sim_t)
+    ros.publish_joints(t0, scene.joint_positions(), scene.joint_velocities(), scene.joint_efforts())
+    reset_ok = ros.call_reset() if ros.reset_client is not None else None
+    record = index == p.video_episode and bool(p.video_out)
+    next_tick = time.monotonic()
+    late = commands_seen = 0
+    for period in range((p.frames - 1) * SUBSTEPS + 1):
+        now = sim_t if lockstep else time.time()
+        frame = period % SUBSTEPS == 0
+        if not lockstep:
+            _apply(robot, ros.take_commands(), log)
+        ros.publish_clock(now)
+        ros.publish_joints(now, scene.joint_positions(), scene.joint_velocities(), scene.joint_efforts())
+        if frame:
+            if lockstep:
+                _apply(robot, ros.take_commands(), log)  # late ones, from before this frame
+            elif period > 0:
+                score = robot.current_score()
+                score.frames_without_command += int(score.commands == commands_seen)
+                commands_seen = score.commands
+        if frame and ros.camera_enabled:
+            rgb = scene.render()
+            if lockstep and p.frame_lag_s > 0:
+                time.sleep(p.frame_lag_s)
+            ros.publish_image(now, rgb)
+            if record:
+                video.append(rgb)
+                video_stamps.append(int(round(now * 1e9)))
+        if lockstep and frame:
+            got = ros.arrived.wait(ros.command_timeout_s if ros.camera_enabled else
+                                   min(ros.command_timeout_s, 0.1))
+            commands = ros.take_commands()
+            robot.current_score().frames_without_command += int(not got or not commands)
+            _apply(robot, commands, log)
+        if period == (p.frames - 1) * SUBSTEPS:
+            break
+        robot.step_period()
+        if lockstep:
+            sim_t = round(sim_t + CONTROL_PERIOD_S, 9)
+        else:
+            next_tick += CONTROL_PERIOD_S
+            delay = next_tick - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                late += 1
+    robot.current_score().extra.update({"reset_ok": reset_ok, "late_periods": late})
+    return sim_t
+
+
+def _write_results(path: str, results: dict[str, Any], robot: Any, started: float) -> dict[str, Any]:
+    results["limit_check"] = {"checked": robot.check.checked, "violations": robot.check.violations,
+                              "max_step": robot.check.max_step, "first_messages": list(robot.check.messages)}
+    results["wall_s"] = round(time.monotonic() - started, 3)
+    write_json_atomic(path, results)
+    return results
