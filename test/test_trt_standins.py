@@ -100,6 +100,11 @@ def test_tensorrt_refuses_unaligned_unset_and_default_stream(monkeypatch, tmp_pa
         assert not ctx.set_tensor_address(name, dev["image"].ptr + 16)
         assert not ctx.set_tensor_address(name, runner._host["image"].ptr)  # host memory is not device memory
         assert not ctx.execute_async_v3(0)
+        h_in, h_out = spec.inputs["state_h"], spec.outputs["state_h"]
+        runner._bind_state(0)
+        assert ctx.execute_async_v3(runner._handle)  # all bound, no overlap
+        assert ctx.set_tensor_address(h_out, ctx.get_tensor_address(h_in))  # aliasing is legal to bind ...
+        assert not ctx.execute_async_v3(runner._handle)  # ... but refused at enqueue
         fresh = runner.engine.create_execution_context()
         assert not fresh.execute_async_v3(runner._handle)  # no addresses set
 

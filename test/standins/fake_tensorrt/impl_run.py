@@ -199,6 +199,10 @@ class IExecutionContext:
         missing = [n for n in engine._names if n not in self._addresses]
         if missing:
             return self._error(f"enqueueV3: tensor addresses not set for {missing}")
+        spans = sorted((addr, addr + engine._nbytes(n), n) for n, addr in self._addresses.items())
+        for (a0, a1, n0), (b0, _b1, n1) in zip(spans, spans[1:]):
+            if b0 < a1:  # in/out aliasing within one enqueue is undefined in TensorRT; our design forbids it
+                return self._error(f"enqueueV3: tensors {n0!r} and {n1!r} overlap in memory")
         bound = dict(self._addresses)  # baked in now: a captured graph replays these
         profiler = self._profiler
         self._enqueues += 1
