@@ -38,6 +38,7 @@ from eipl_trt.ros.outputs import Outputs
 from eipl_trt.ros.params import NodeConfig, declare_parameters, read_values
 from eipl_trt.ros.reconfigure import validate_change
 from eipl_trt.ros.runtime import NodeRuntime
+from eipl_trt.ros.stepper import StepThread
 from eipl_trt.ros.switcher import PrecisionSwitcher
 from eipl_trt.runners import create_runner, tensorrt_unavailable_reason
 
@@ -51,8 +52,10 @@ _NUMBERS = re.compile(r"[-+]?\d[\d.e+-]*")
 class EiplTrtNode(LifecycleNode):
     """Camera + joint states in; predicted joints, attention, images, timing, commands and diagnostics out."""
 
-    def __init__(self, **kwargs: Any):
+    def __init__(self, *, step_thread: bool = False, **kwargs: Any):
         super().__init__(NODE_NAME, **kwargs)
+        self._use_step_thread = bool(step_thread)
+        self._stepper: StepThread | None = None
         self._log_handler = log_bridge.attach(self.get_logger())
         declare_parameters(self)
         try:
@@ -146,6 +149,8 @@ class EiplTrtNode(LifecycleNode):
             self.create_subscription(JointState, "joint_states", self._on_joints, joint_qos,
                                      callback_group=self._input_group),
         ]
+        if self._use_step_thread:
+            self._stepper = StepThread(lambda: self._step(new_image_only=image_trigger))
         if not image_trigger:
             self._step_timer = self.create_timer(rt.period_s, self._on_step_timer, callback_group=self._step_group)
         self._active = True
@@ -167,6 +172,9 @@ class EiplTrtNode(LifecycleNode):
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs = []
+        if self._stepper is not None:
+            self._stepper.stop()  # finishes a step in progress
+            self._stepper = None
         with self._step_lock:  # waits for a step in progress; none starts after this
             self._active = False
             rt, out = self._runtime, self._outputs
@@ -224,14 +232,18 @@ class EiplTrtNode(LifecycleNode):
         rt.stages.add("decode", frame.decode_s)
         rt.on_image(frame)
         if self._cfg.trigger == "image":
-            self._step(new_image_only=True)
+            stepper = self._stepper
+            if stepper is not None:
+                stepper.kick()
+            else:
+                self._step(new_image_only=True)
 
     def _on_joints(self, msg: JointState) -> None:
         rt = self._runtime
         if rt is None:
             return
         now_s = self._now_s()
-        for problem in rt.on_joints(list(msg.name), list(msg.position), now_s):
+        for problem in rt.on_joints(msg.name, msg.position, now_s):
             rt.note_bad_input("joint_states", problem, now_s)
             self._warn("bad_joints", problem)
 
@@ -247,7 +259,11 @@ class EiplTrtNode(LifecycleNode):
 
     # ------------------------------------------------------------------ step
     def _on_step_timer(self) -> None:
-        self._step(new_image_only=False)
+        stepper = self._stepper
+        if stepper is not None:
+            stepper.kick()
+        else:
+            self._step(new_image_only=False)
 
     def _step(self, *, new_image_only: bool) -> None:
         with self._step_lock:
@@ -268,7 +284,9 @@ class EiplTrtNode(LifecycleNode):
                     out.publish_command(decision.command, now.to_msg())
                 if decision.message:
                     self._warn(f"command_{decision.reason}", decision.message)
-            extra = {"step_ms": (time.perf_counter() - started) * 1e3}
+            frame = result.frame
+            extra = {"step_ms": (time.perf_counter() - started) * 1e3,
+                     "frame_wait_ms": (now_s - frame.receipt_s) * 1e3 if frame is not None else float("nan")}
             if self._diagnostics.power_w is not None:
                 extra["power_w"] = self._diagnostics.power_w
             out.publish_step(result, extra)

@@ -50,7 +50,11 @@ from typing import Any, Sequence
 
 from eipl_trt.errors import EipltrtError
 
-__all__ = ["main"]
+__all__ = ["main", "DEFAULT_STEP_THREAD"]
+
+#: Whether the step runs on its own thread (:mod:`eipl_trt.ros.stepper`) unless ``--step-thread`` /
+#: ``--no-step-thread`` says otherwise.
+DEFAULT_STEP_THREAD = True
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -74,41 +78,52 @@ def main(args: Sequence[str] | None = None) -> int:
         print(f"eipl_trt_node: {exc}", file=sys.stderr)
         return 1
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from rclpy.executors import ExternalShutdownException
     from rclpy.lifecycle import TransitionCallbackReturn
     from rclpy.signals import SignalHandlerOptions
 
+    from eipl_trt.ros import spin
     from eipl_trt.ros.lifecycle import EiplTrtNode
 
-    argv = list(sys.argv if args is None else args)
+    try:
+        options, argv = spin.split_node_args(list(sys.argv if args is None else args))
+        kind = spin.resolve_kind(options["executor"])
+    except ValueError as exc:
+        print(f"eipl_trt_node: {exc}", file=sys.stderr)
+        return 2
+    step_thread = options["step_thread"] if options["step_thread"] is not None else DEFAULT_STEP_THREAD
     # Our own SIGINT/SIGTERM handling (KeyboardInterrupt) keeps the context alive long enough to
     # publish a hold command; rclpy's handler would shut the context down first.
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
     # Explicit handlers: a shell starts background jobs with SIGINT ignored, and Python keeps that.
     previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     node: Any = None
-    executor: Any = None
+    spinner: Any = None
     try:
-        node = EiplTrtNode()
-        executor = MultiThreadedExecutor(num_threads=4)
+        node = EiplTrtNode(step_thread=step_thread)
+        node.get_logger().info(f"executor: {kind}" + (" (auto)" if options["executor"] == "auto" else "")
+                               + f", step {'on its own thread' if step_thread else 'in the executor callback'}")
+        executor = spin.create_executor(kind)
         executor.add_node(node)
         if node.autostart and node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
             node.trigger_activate()
-        while rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)  # bounded waits let KeyboardInterrupt through promptly
+        spinner = spin.SpinThread(executor, kind)
+        while rclpy.ok() and spinner.alive():
+            spinner.wait(0.1)  # the main thread stays in Python, so KeyboardInterrupt arrives promptly
+        if spinner.error is not None and not isinstance(spinner.error, ExternalShutdownException):
+            raise spinner.error
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if spinner is not None:
+            spinner.stop(timeout_s=5.0)
         if node is not None:
             try:
                 node.trigger_shutdown()
             except Exception as exc:  # already finalized, or the context went away
                 node.get_logger().debug(f"shutdown transition skipped: {exc}")
-        if executor is not None:
-            executor.shutdown(timeout_sec=5.0)
-        if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
     return 0

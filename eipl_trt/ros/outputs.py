@@ -42,10 +42,12 @@ __all__ = ["Outputs", "TIMING_FIELDS"]
 #: node's whole step up to publishing: input assembly, the three stages, safety, command),
 #: ``input_age_ms`` (ROS time since the older of the two inputs arrived), ``image_latency_ms`` (arrival
 #: minus header stamp: driver + transport delay; NaN for an unstamped image), ``decode_ms`` (turning the
-#: image message into pixels on receipt: JPEG/PNG decoding, YUV/Bayer conversion). ``power_w`` (W) is
-#: appended when a power source exists.
+#: image message into pixels on receipt: JPEG/PNG decoding, YUV/Bayer conversion), ``frame_wait_ms`` (ROS
+#: time from the frame's arrival to the start of the step that used it: the wait for the timer tick in
+#: timer mode, executor and queueing delay in image mode). ``power_w`` (W) is appended when a power
+#: source exists. New fields are only ever appended (plots address ``position[i]``).
 TIMING_FIELDS = ("preprocess_ms", "inference_ms", "postprocess_ms", "step_ms", "input_age_ms", "image_latency_ms",
-                 "decode_ms")
+                 "decode_ms", "frame_wait_ms")
 
 
 class Outputs:
@@ -126,6 +128,7 @@ class Outputs:
             "input_age_ms": result.input_age_s * 1e3,
             "image_latency_ms": (frame.receipt_s - frame.stamp_s) * 1e3 if frame.stamp_s > 0 else float("nan"),
             "decode_ms": frame.decode_s * 1e3,
+            "frame_wait_ms": float("nan"),
         }
         values.update(extra_timing)
         self.timing.publish(convert.named_values_msg(values, header))

@@ -1,0 +1,139 @@
+"""The node's step thread (coalescing kicks) and executor selection (issue #7), without the model.
+
+The step-thread tests are pure Python; the executor tests spin a real rclpy executor of each kind
+over DDS and check it stops when asked (rclpy 9.1.2's EventsExecutor deadlocks when shut down from
+another thread while spinning; :class:`eipl_trt.ros.spin.SpinThread` must avoid that).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+import pytest
+
+from eipl_trt.ros.spin import EXECUTOR_KINDS, events_executor_class, resolve_kind, split_node_args
+from eipl_trt.ros.stepper import StepThread
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return condition()
+
+
+def test_kicks_during_a_step_coalesce_into_one_follow_up_step() -> None:
+    release, started = threading.Event(), threading.Event()
+    runs: list[int] = []
+
+    def step() -> None:
+        runs.append(len(runs))
+        started.set()
+        release.wait(10.0)
+
+    stepper = StepThread(step)
+    try:
+        stepper.kick()
+        assert started.wait(10.0)
+        for _ in range(5):  # a camera burst while the model runs
+            stepper.kick()
+        release.set()
+        assert wait_until(lambda: len(runs) == 2)
+        assert wait_until(lambda: stepper.runs == 2)
+        time.sleep(0.05)
+        assert len(runs) == 2 and stepper.kicks == 6 and stepper.coalesced == 4
+    finally:
+        release.set()
+        assert stepper.stop()
+
+
+def test_a_failing_step_does_not_end_the_thread() -> None:
+    calls: list[str] = []
+
+    def step() -> None:
+        calls.append("x")
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+
+    stepper = StepThread(step)
+    try:
+        stepper.kick()
+        assert wait_until(lambda: stepper.runs == 1)
+        stepper.kick()
+        assert wait_until(lambda: len(calls) == 2)
+    finally:
+        assert stepper.stop()
+
+
+def test_stop_finishes_the_step_in_progress() -> None:
+    inside, release = threading.Event(), threading.Event()
+    finished: list[bool] = []
+
+    def step() -> None:
+        inside.set()
+        release.wait(10.0)
+        finished.append(True)
+
+    stepper = StepThread(step)
+    stepper.kick()
+    assert inside.wait(10.0)
+    threading.Timer(0.05, release.set).start()
+    assert stepper.stop(timeout_s=10.0)
+    assert finished == [True]
+    stepper.kick()  # after stop: ignored, no error
+    assert finished == [True]
+
+
+def test_node_arguments_are_taken_before_ros_args_only() -> None:
+    options, rest = split_node_args(["eipl_trt_node", "--executor", "single", "--no-step-thread",
+                                     "--ros-args", "-p", "model:=x", "--executor", "kept"])
+    assert options == {"executor": "single", "step_thread": False}
+    assert rest == ["eipl_trt_node", "--ros-args", "-p", "model:=x", "--executor", "kept"]
+    options, rest = split_node_args(["n", "--executor=multi", "--step-thread"])
+    assert options == {"executor": "multi", "step_thread": True} and rest == ["n"]
+    assert split_node_args(["n"])[0] == {"executor": "auto", "step_thread": None}
+    with pytest.raises(ValueError, match="needs a value"):
+        split_node_args(["n", "--executor"])
+
+
+def test_executor_kind_is_chosen_by_capability() -> None:
+    has_events = events_executor_class() is not None
+    assert resolve_kind("auto") == ("events" if has_events else "single")
+    assert resolve_kind("single") == "single" and resolve_kind("multi") == "multi"
+    with pytest.raises(ValueError, match="must be one of"):
+        resolve_kind("fast")
+    if not has_events:
+        with pytest.raises(ValueError, match="no rclpy.experimental.EventsExecutor"):
+            resolve_kind("events")
+
+
+@pytest.mark.parametrize("kind", [k for k in EXECUTOR_KINDS if k != "auto"])
+def test_every_executor_kind_delivers_messages_and_stops(kind: str) -> None:
+    rclpy = pytest.importorskip("rclpy")
+    from std_msgs.msg import String
+
+    from eipl_trt.ros.spin import SpinThread, create_executor
+    from ros_helpers import new_domain_id
+
+    if kind == "events" and events_executor_class() is None:
+        pytest.skip("this rclpy has no EventsExecutor")
+    context = rclpy.context.Context()
+    rclpy.init(context=context, domain_id=new_domain_id())
+    got: list[Any] = []
+    try:
+        node = rclpy.create_node("spin_probe", context=context)
+        pub = node.create_publisher(String, "probe", 10)
+        node.create_subscription(String, "probe", got.append, 10)
+        executor = create_executor(kind, context)
+        executor.add_node(node)
+        spinner = SpinThread(executor, kind)
+        assert wait_until(lambda: (pub.publish(String(data="x")), bool(got))[1], 10.0)
+        spinner.stop(timeout_s=5.0)
+        assert not spinner.alive() and spinner.error is None
+        node.destroy_node()
+    finally:
+        context.try_shutdown()
