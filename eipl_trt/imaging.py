@@ -24,6 +24,7 @@ __all__ = [
     "decode_image",
     "to_channel_order",
     "resize_bilinear",
+    "Resizer",
     "image_to_tensor",
     "tensor_to_image",
     "JointScaler",
@@ -158,6 +159,65 @@ def resize_bilinear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if image.dtype == np.uint8:
         return np.clip(np.rint(out), 0, 255).astype(np.uint8)
     return out.astype(np.float32, copy=False)
+
+
+class Resizer:
+    """:func:`resize_bilinear` of uint8 frames into buffers kept between calls (no allocation per frame).
+
+    The result is bit-identical to ``resize_bilinear(image, size)`` (same float32 operations in the
+    same order), returned as float32 holding the rounded ``uint8`` values, ready for
+    :func:`image_to_tensor`. Tables and buffers are rebuilt only when the frame shape changes. The
+    returned array is overwritten by the next call: use it before then. Not thread-safe (one per
+    consumer; the Predictor's step is serialized).
+
+    Args:
+        size: ``(height, width)`` of the output, px.
+    """
+
+    def __init__(self, size: tuple[int, int]):
+        self.size = (int(size[0]), int(size[1]))
+        if self.size[0] <= 0 or self.size[1] <= 0:
+            raise InputError(f"resize target {size} must be positive")
+        self._shape: tuple[int, ...] | None = None
+
+    def _prepare(self, shape: tuple[int, ...]) -> None:
+        (h, w, c), (oh, ow) = shape, self.size
+        self._y0, self._y1, fy = _axis_table(h, oh)
+        self._x0, self._x1, fx = _axis_table(w, ow)
+        self._wy0, self._wy1 = (1.0 - fy[:, None, None]), fy[:, None, None]
+        self._wx0, self._wx1 = (1.0 - fx[None, :, None]), fx[None, :, None]
+        self._src = np.empty((h, w, c), np.float32)
+        self._r0, self._r1 = np.empty((oh, w, c), np.float32), np.empty((oh, w, c), np.float32)
+        self._c0, self._c1 = np.empty((oh, ow, c), np.float32), np.empty((oh, ow, c), np.float32)
+        self._shape = shape
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """``(H, W, C)`` uint8 (any strides, e.g. a channel-swapped view) -> ``(h, w, C)`` float32.
+
+        Other dtypes or shapes go through :func:`resize_bilinear` (allocating), as does nothing
+        else. A frame already at ``size`` is returned unchanged.
+        """
+        if image.dtype != np.uint8 or image.ndim != 3:
+            return resize_bilinear(image, self.size)
+        if image.shape[:2] == self.size:
+            return image
+        if image.shape != self._shape:
+            self._prepare(image.shape)
+        src, r0, r1, c0, c1 = self._src, self._r0, self._r1, self._c0, self._c1
+        np.copyto(src, image, casting="unsafe")
+        np.take(src, self._y0, axis=0, out=r0)
+        np.multiply(r0, self._wy0, out=r0)
+        np.take(src, self._y1, axis=0, out=r1)
+        np.multiply(r1, self._wy1, out=r1)
+        np.add(r0, r1, out=r0)
+        np.take(r0, self._x0, axis=1, out=c0)
+        np.multiply(c0, self._wx0, out=c0)
+        np.take(r0, self._x1, axis=1, out=c1)
+        np.multiply(c1, self._wx1, out=c1)
+        np.add(c0, c1, out=c0)
+        np.rint(c0, out=c0)
+        np.clip(c0, 0, 255, out=c0)
+        return c0
 
 
 def image_to_tensor(image: np.ndarray, vmin: float = 0.0, vmax: float = 1.0, out: np.ndarray | None = None) -> np.ndarray:

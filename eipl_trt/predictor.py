@@ -23,7 +23,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from eipl_trt.errors import InputError, NonFiniteOutputError
-from eipl_trt.imaging import JointScaler, image_to_tensor, resize_bilinear, tensor_to_image, to_channel_order
+from eipl_trt.imaging import JointScaler, Resizer, image_to_tensor, tensor_to_image, to_channel_order
 from eipl_trt.runners import RecurrentState, Runner, create_runner
 from eipl_trt.spec import ModelSpec
 
@@ -110,6 +110,7 @@ class Predictor:
         self.input_mix = float(input_mix)
         self.scaler = JointScaler(self.spec.joint_min, self.spec.joint_max, self.spec.vmin, self.spec.vmax)
         self._image_buf = np.empty(self.spec.input_shapes()["image"], np.float32)
+        self._resizer = Resizer((self.spec.image_height, self.spec.image_width))  # buffers reused every step
         self._last_prediction: np.ndarray | None = None
         self._step = 0
 
@@ -136,7 +137,7 @@ class Predictor:
 
     def _preprocess_image(self, image: np.ndarray, encoding: str) -> np.ndarray:
         rgb = to_channel_order(image, encoding, self.spec.channel_order)
-        small = resize_bilinear(rgb, (self.spec.image_height, self.spec.image_width))
+        small = self._resizer(rgb)
         return image_to_tensor(small, self.spec.vmin, self.spec.vmax, out=self._image_buf)
 
     def preprocess_joints(self, joints: Sequence[float] | np.ndarray) -> np.ndarray:

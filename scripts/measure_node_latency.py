@@ -62,6 +62,7 @@ from eipl_trt.spec import ModelSpec  # noqa: E402
 
 NODE = "eipl_trt"
 HARNESS = Path(__file__).resolve().parent / "latency_harness.py"
+REPO = Path(__file__).resolve().parent.parent
 
 
 def pct(values: list[float] | np.ndarray, q: float) -> float:
@@ -239,6 +240,8 @@ def node_command(args: argparse.Namespace, launch: NodeLaunch, overrides_file: P
     """The launch file's command line, with ``python -m eipl_trt.ros.node`` for the console script
     (the eipl_trt this interpreter imports, so a stale console script cannot skew the measurement)."""
     extra = ["--executor", args.node_executor] if args.node_executor else []
+    if args.node_step_thread:
+        extra.append("--step-thread" if args.node_step_thread == "on" else "--no-step-thread")
     return [sys.executable, "-m", "eipl_trt.ros.node", *extra, *launch.ros_arguments(overrides_file)]
 
 
@@ -249,10 +252,14 @@ def measure_mode(args: argparse.Namespace, spec: ModelSpec, trigger: str, tmp: P
     launch = NodeLaunch(params_file=args.params_file or default_params_file(), overrides=overrides)
     command = node_command(args, launch, write_overrides_file(overrides, tmp))
     env = dict(os.environ, ROS_DOMAIN_ID=str(args.domain_id))
+    node_env = dict(env)
+    # The node runs this checkout's eipl_trt (or --node-code, e.g. an older one exported with `git archive`).
+    node_env["PYTHONPATH"] = os.pathsep.join([args.node_code or str(REPO), *filter(None, [env.get("PYTHONPATH")])])
     log_path = tmp / f"node_{trigger}.log"
     print(f"[{trigger}] starting: {' '.join(command)}", flush=True)
     with open(log_path, "w") as log:
-        node = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # cwd: `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH.
+        node = subprocess.Popen(command, env=node_env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
     rx = Receiver(args.domain_id)
     pub = PublisherProcess(args.domain_id, args.width, args.height, spec, env)
     rss = RssSampler(node.pid)
@@ -310,7 +317,7 @@ def measure_mode(args: argparse.Namespace, spec: ModelSpec, trigger: str, tmp: P
         except subprocess.TimeoutExpired:
             node.kill()
     return {"trigger": trigger, "rate_hz_param": args.rate_hz if trigger == "timer" else None,
-            "node_executor": args.node_executor or "default", "phases": phases, "rss_mb": rss_report,
+            "node_executor": args.label or args.node_executor or "default", "phases": phases, "rss_mb": rss_report,
             "diagnostics_at_end": diagnostics, "node_exit_code": node.returncode}
 
 
@@ -380,6 +387,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-hz", type=float, default=30.0, help="node rate_hz in timer mode, Hz")
     parser.add_argument("--triggers", default="image,timer", help="comma-separated trigger modes to measure")
     parser.add_argument("--node-executor", default="", help="the node's --executor (default: the node's default)")
+    parser.add_argument("--node-step-thread", choices=("", "on", "off"), default="",
+                        help="the node's --step-thread / --no-step-thread (default: the node's default)")
+    parser.add_argument("--node-code", default="", help="directory put first on the node's PYTHONPATH (another "
+                        "eipl_trt checkout, e.g. `git archive <rev> eipl_trt | tar -x -C DIR`); default: this "
+                        "script's checkout")
+    parser.add_argument("--label", default="", help="name of this configuration in the tables")
     parser.add_argument("--width", type=int, default=128, help="published image width, px")
     parser.add_argument("--height", type=int, default=128, help="published image height, px")
     parser.add_argument("--domain-id", type=int, default=80 + os.getpid() % 20, help="ROS_DOMAIN_ID for all three")

@@ -8,6 +8,7 @@ import pytest
 from eipl_trt.errors import InputError
 from eipl_trt.imaging import (
     JointScaler,
+    Resizer,
     decode_image,
     image_to_tensor,
     resize_bilinear,
@@ -112,3 +113,22 @@ def test_joint_scaler_round_trip_and_zero_width_error() -> None:
     np.testing.assert_allclose(scaler.denormalize(scaler.normalize(q)), q, atol=1e-6)
     with pytest.raises(InputError, match="zero width"):
         JointScaler([0.0, 1.0], [1.0, 1.0])
+
+
+@pytest.mark.parametrize("shape,size", [((128, 128, 3), (64, 64)), ((96, 128, 3), (64, 64)), ((30, 50, 4), (64, 64))])
+def test_resizer_matches_resize_bilinear_bit_for_bit_and_reuses_its_buffers(
+    shape: tuple[int, int, int], size: tuple[int, int]
+) -> None:
+    rng = np.random.default_rng(3)
+    resizer = Resizer(size)
+    outputs = []
+    for _ in range(2):
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+        for view in (image[:, :, :3], image[:, :, 2::-1]):  # rgb, and a channel-swapped (strided) view
+            got = resizer(view)
+            np.testing.assert_array_equal(got, resize_bilinear(view, size).astype(np.float32))
+            np.testing.assert_array_equal(image_to_tensor(got), image_to_tensor(resize_bilinear(view, size)))
+            outputs.append(got)
+    assert all(o is outputs[0] for o in outputs)  # one buffer, no allocation per frame
+    same = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+    assert resizer(same) is same
