@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import array
 import math
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -35,7 +34,6 @@ from std_srvs.srv import Trigger
 
 from eipl_trt.models.testing import make_test_model
 from eipl_trt.predictor import Predictor
-from eipl_trt.spec import sha256_file
 from ros_helpers import NodeProcess, RosClient, new_domain_id, wait_for, write_params
 
 pytestmark = pytest.mark.ros
@@ -46,13 +44,22 @@ NODE = "/eipl_trt"
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 64 px SARNN with 6 joints, an ``int8`` variant that is a byte copy of the fp32 ONNX, and an
-    ``fp16`` variant listed in model.json whose file does not exist (yet)."""
+    """A 64 px SARNN with 6 joints and real ``fp16`` (all FP16 but the I/O) and ``int8`` (every
+    Conv/ConvTranspose, symmetric Q/DQ) variants, made by :mod:`eipl_trt.precision`."""
+    import onnx
+
+    from eipl_trt.precision import quantize_int8, record_calibration_feeds
+    from eipl_trt.precision.fp16 import convert_fp16
+    from eipl_trt.precision.register import NewVariant, commit_variants
+
     out = tmp_path_factory.mktemp("sarnn")
     spec = make_test_model("sarnn", out, seed=3, joint_dim=6, rate_hz=10.0)
-    shutil.copy(out / "model.onnx", out / "model.int8.onnx")
-    spec = spec.with_variant("int8", "model.int8.onnx", sha256_file(out / "model.int8.onnx"))
-    spec.with_variant("fp16", "model.fp16.onnx", "0" * 64).save(out)
+    half = convert_fp16(onnx.load(str(out / "model.onnx")))
+    spec = commit_variants(spec, [NewVariant("fp16", half.SerializeToString(), 17, "8.6")])
+    rng = np.random.default_rng(7)
+    frames = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(8)]
+    feeds = record_calibration_feeds(spec, [(frames, rng.uniform(-0.8, 0.8, (8, 6)), "rgb8")])
+    quantize_int8(spec, feeds)
     return out
 
 
@@ -186,22 +193,26 @@ def test_predictions_equal_offline_predictor(replay: Any, model_dir: Path) -> No
 
 
 def test_precision_switch_keeps_lstm_state(replay: Any, model_dir: Path) -> None:
-    """Switching to the int8 variant (a byte copy of the fp32 model) must continue as if unswitched."""
+    """fp32 -> fp16 -> int8 while running: each variant continues from the state the previous one left."""
     node, client, step = replay
     offline = Predictor.from_model(model_dir, backend="onnxruntime")
     reset(client)
-    data = inputs(1, 8)
-    for image, q in data[:4]:
+    data = inputs(1, 9)
+    for image, q in data[:3]:
         assert_same(step.step(image, q), offline.step(image, q, want_image=False))
-
-    result = set_precision(client, "int8")
-    assert result.successful, result.reason
-    wait_for(lambda: "precision switched to int8" in node.log(), 20.0, "the int8 runner to take over")
-    for image, q in data[4:]:
-        assert_same(step.step(image, q), offline.step(image, q, want_image=False))
-    refused = set_precision(client, "fp16")
-    assert not refused.successful
-    assert "precision fp16 is not available" in refused.reason and "available: fp32, int8" in refused.reason
+    for precision, chunk in (("fp16", data[3:6]), ("int8", data[6:])):
+        result = set_precision(client, precision)
+        assert result.successful, result.reason
+        wait_for(lambda: f"precision switched to {precision}" in node.log(), 20.0, f"the {precision} runner to take over")
+        switched = Predictor.from_model(model_dir, backend="onnxruntime", precision=precision)
+        switched.set_state(offline.get_state())
+        fresh = Predictor.from_model(model_dir, backend="onnxruntime", precision=precision)
+        for i, (image, q) in enumerate(chunk):
+            expected = switched.step(image, q, want_image=False)
+            assert_same(step.step(image, q), expected)
+            if i == 0:  # a switch that dropped the LSTM state would have predicted this instead
+                assert np.abs(fresh.step(image, q, want_image=False).joints - expected.joints).max() > 1e-6
+        offline = switched
     report = step.diagnostics_after(time.monotonic())
     assert values(report["inference"])["precision"] == "int8"
 
@@ -219,7 +230,7 @@ def test_failed_precision_switch_keeps_the_old_runner(replay: Any, model_dir: Pa
         (model_dir / "model.fp16.onnx").unlink()
     reset(client)
     image, q = inputs(8, 1)[0]
-    fresh = Predictor.from_model(model_dir, backend="onnxruntime")
+    fresh = Predictor.from_model(model_dir, backend="onnxruntime", precision="int8")  # still on int8
     assert_same(step.step(image, q), fresh.step(image, q, want_image=False))
     last_error = values(step.diagnostics_after(time.monotonic())["inputs"])["last_error"]
     assert "precision switch to fp16 failed" in last_error and "does not match the sha256" in last_error
