@@ -4,7 +4,8 @@ What it does, end to end, exactly as on a robot:
 
 1. starts ``eipl_trt_node`` as its own process (the console script, as the launch file would) with
    the bundled SARNN on ONNX Runtime, ``trigger: image`` (one step per camera frame);
-2. reads the bundled sample bag with ``rosbags`` and publishes its ``sensor_msgs/Image`` and
+2. reads the bundled sample bag (or ``--bag``; raw or compressed camera frames) with ``rosbags`` and
+   publishes its ``sensor_msgs/Image`` (``CompressedImage`` for a compressed bag) and
    ``sensor_msgs/JointState`` messages over DDS at the recorded rate, calling ``~/reset`` at each
    episode start (the bag's episodes are separated by pauses);
 3. listens to ``~/predicted_joint_states`` and ``~/timing``;
@@ -83,18 +84,20 @@ def _load_bag(path: Path) -> tuple[list[tuple[int, str, Any]], list[slice], Any]
 class _Client:
     """The test-bench side: publishers, subscribers and the reset client, spun in a thread."""
 
-    def __init__(self, namespace: str, joint_names: Sequence[str]):
+    def __init__(self, namespace: str, joint_names: Sequence[str], compressed: bool = False):
         import rclpy
         from rclpy.duration import Duration
         from rclpy.executors import SingleThreadedExecutor
-        from sensor_msgs.msg import Image, JointState
+        from sensor_msgs.msg import CompressedImage, Image, JointState
         from std_srvs.srv import Trigger
 
         rclpy.init()
         self.rclpy = rclpy
         self.node = rclpy.create_node("eipl_trt_demo_player")
         self.Image, self.JointState, self.Duration = Image, JointState, Duration
-        self.image_pub = self.node.create_publisher(Image, "image_raw", 10)
+        self.CompressedImage = CompressedImage if compressed else None
+        self.image_pub = (self.node.create_publisher(CompressedImage, "image_raw/compressed", 10) if compressed
+                          else self.node.create_publisher(Image, "image_raw", 10))
         self.joint_pub = self.node.create_publisher(JointState, "joint_states", 50)
         self.reset = self.node.create_client(Trigger, f"{namespace}/reset")
         self.trigger_req = Trigger.Request()
@@ -198,6 +201,11 @@ def _header(stamp_ns: int, frame: str) -> Any:
 def _image_msg(client: _Client, streams: Any, index: int, stamp: int) -> Any:
     img = np.ascontiguousarray(streams.images[index])
     h, w = img.shape[:2]
+    if client.CompressedImage is not None:  # lossless PNG of the decoded frame: the node sees the bag's pixels
+        from eipl_trt.camera import encode_compressed
+
+        fmt, data = encode_compressed(img, f"{streams.channel_order}8", "png")
+        return client.CompressedImage(header=_header(stamp, "camera_optical_frame"), format=fmt, data=data)
     return client.Image(header=_header(stamp, "camera_optical_frame"), height=h, width=w,
                         encoding=f"{streams.channel_order}8", is_bigendian=0, step=w * 3, data=img.tobytes())
 
@@ -288,10 +296,18 @@ def _plot(result: DemoResult, streams: Any, joint_names: Sequence[str], period_s
 
 
 def run_demo(model: str, bag: Path, out: Path, *, speed: float = 1.0, gap_s: float = 0.5,
-             progress: bool = True, node_args: Sequence[str] = ()) -> dict[str, Any]:
-    """Run the whole demo and return the summary (see module docstring)."""
+             progress: bool = True, node_args: Sequence[str] = (), image_transport: str = "auto") -> dict[str, Any]:
+    """Run the whole demo and return the summary (see module docstring).
+
+    ``image_transport``: ``raw`` publishes sensor_msgs/Image, ``compressed`` CompressedImage (PNG of
+    the bag's decoded frames) with the node's ``image_transport: compressed``; ``auto`` = compressed
+    when the bag's camera topic is compressed.
+    """
     spec = resolve_model(model)
     events, episodes, streams = _load_bag(bag)
+    compressed = image_transport == "compressed" or (image_transport == "auto" and "compressed" in streams.encoding)
+    if compressed:
+        node_args = [*node_args, "-p", "image_transport:=compressed"]
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "node.log"
     env = dict(os.environ)
@@ -302,7 +318,7 @@ def run_demo(model: str, bag: Path, out: Path, *, speed: float = 1.0, gap_s: flo
                                 stderr=subprocess.STDOUT, env=env)
         client = None
         try:
-            client = _Client(f"/{NODE_NAME}", spec.joint_names)
+            client = _Client(f"/{NODE_NAME}", spec.joint_names, compressed)
             client.wait_ready(60.0, proc)
             _publish(client, streams, events, episodes, speed, gap_s, progress)
             deadline = time.monotonic() + 3.0
@@ -320,7 +336,8 @@ def run_demo(model: str, bag: Path, out: Path, *, speed: float = 1.0, gap_s: flo
     result = client.result
     summary = summarize(result, streams, episodes, spec.joint_names, spec.rate_hz)
     summary.update({"model": str(spec.directory), "bag": str(bag), "episodes": len(episodes),
-                    "node_exit_code": proc.returncode, "backend": "onnxruntime", "trigger": "image"})
+                    "node_exit_code": proc.returncode, "backend": "onnxruntime", "trigger": "image",
+                    "image_transport": "compressed" if compressed else "raw"})
     rows = ["image_stamp_ns," + ",".join(spec.joint_names)]
     rows += [f"{k}," + ",".join(f"{v:.9g}" for v in result.predictions[k]) for k in sorted(result.predictions)]
     write_text_atomic(out / "predictions.csv", "\n".join(rows) + "\n")
@@ -355,10 +372,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bag", type=Path, default=None, help="rosbag2 to replay (default: the bundled sample bag)")
     parser.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("results/demo"), help="output directory (default %(default)s)")
+    parser.add_argument("--image-transport", choices=("auto", "raw", "compressed"), default="auto",
+                        help="frames to the node as Image or CompressedImage (default: as in the bag)")
     args = parser.parse_args(argv)
     try:
         bag = args.bag or share_dir() / SAMPLE_BAG
-        summary = run_demo(args.model, bag, args.out, speed=args.speed)
+        summary = run_demo(args.model, bag, args.out, speed=args.speed, image_transport=args.image_transport)
     except EipltrtError as exc:
         print(f"demo: error: {exc}", file=sys.stderr)
         return 1
