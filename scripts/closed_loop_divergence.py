@@ -1,0 +1,103 @@
+"""Where a model's closed loop leaves the expert's path: the same layouts, the same joint PD, no ROS.
+
+For each layout, three runs of ``--frames`` camera periods:
+
+* **expert**: the scripted expert (its joints and palm point recorded at every frame);
+* **closed loop**: every 0.1 s the model (ONNX Runtime) sees the rendered frame and the measured
+  joints, its prediction goes through the node's command safety (clamp to the robot limits
+  intersected with the model bounds, ``max_step`` 0.35 rad) and is tracked by the robot's joint PD,
+  exactly what ``eipl-trt control --clock lockstep`` does over ROS 2;
+* **teacher forced**: the model sees the expert's frames and joints; its prediction of the next
+  joints is compared with the expert's next joints (the open-loop accuracy the model was trained for).
+
+Prints, per time, the mean distance between the closed loop's palm point and the expert's (cm),
+the mean absolute joint difference (rad), and the teacher-forced prediction error (rad).
+
+Example:
+    python scripts/closed_loop_divergence.py --model sarnn --episodes 10 --seed 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from eipl_trt.control import CommandSafety, SafetyConfig
+from eipl_trt.predictor import Predictor
+from eipl_trt.sim.expert import PushExpert
+from eipl_trt.sim.live import robot_limits
+from eipl_trt.sim.pusher import JOINT_NAMES, PusherScene
+from eipl_trt.sim.robot import SUBSTEPS, SimRobot
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="sarnn")
+    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--frames", type=int, default=70)
+    parser.add_argument("--interface", choices=("forward_position", "joint_trajectory"), default="forward_position",
+                        help="how commands reach the PD: a step target, or a 0.1 s linear path with velocity reference")
+    parser.add_argument("--json", default="", help="also write the per-time table here")
+    args = parser.parse_args()
+    lower, upper = robot_limits(args.model)
+    predictor = Predictor.from_model(args.model, backend="onnxruntime", precision=args.precision)
+    times = [5, 10, 20, 30, 40, 50, 60, args.frames - 1]
+    palm_gap, joint_gap, forced_err = (np.zeros((args.episodes, args.frames)) for _ in range(3))
+    finals = []
+    with PusherScene(128) as scene:
+        robot = SimRobot(scene, seed=args.seed)
+        for e in range(args.episodes):
+            setup = robot.start_episode(e)
+            expert = PushExpert(scene, setup.layout, setup.rng, robot.config)
+            frames, q_exp, palm_exp = [], [], []
+            for k in range(args.frames):
+                frames.append(scene.render())
+                q_exp.append(scene.joint_positions())
+                palm_exp.append(robot.kin.palm_pose(q_exp[-1])[0])
+                if k < args.frames - 1:
+                    for _ in range(SUBSTEPS):
+                        robot.step_torque(expert.action())
+            predictor.reset_state()
+            for k in range(args.frames - 1):
+                pred = predictor.step(frames[k], q_exp[k], encoding="rgb8").joints
+                forced_err[e, k + 1] = float(np.mean(np.abs(pred - q_exp[k + 1])))
+            robot.start_episode(e)
+            predictor.reset_state()
+            safety = CommandSafety(SafetyConfig(JOINT_NAMES, tuple(lower), tuple(upper), max_step=0.35))
+            for k in range(args.frames):
+                q = scene.joint_positions()
+                joint_gap[e, k] = float(np.mean(np.abs(q - q_exp[k])))
+                palm_gap[e, k] = float(np.linalg.norm(robot.kin.palm_pose(q)[0] - palm_exp[k]))
+                if k == args.frames - 1:
+                    break
+                pred = predictor.step(scene.render(), q, encoding="rgb8").joints
+                decision = safety.filter(pred, q)
+                if decision.command is not None and args.interface == "forward_position":
+                    robot.command_positions(decision.command)
+                elif decision.command is not None:
+                    robot.command_trajectory(JOINT_NAMES, [(0.1, decision.command)])
+                for _ in range(SUBSTEPS):
+                    robot.step_period()
+            finals.append(robot.finish_episode())
+    rows = [{"t_s": k / 10.0, "palm_gap_cm": float(palm_gap[:, k].mean() * 100),
+             "joint_gap_rad": float(joint_gap[:, k].mean()), "teacher_forced_error_rad": float(forced_err[:, k].mean())}
+            for k in times]
+    final = [robot_final for robot_final in finals]
+    print(f"{args.model} {args.precision}, {args.episodes} layouts of seed {args.seed}, {args.interface}: closed loop "
+          f"vs the expert; closed-loop successes {sum(f.success for f in final)}/{len(final)}, mean final distance "
+          f"{np.mean([f.final_distance_m for f in final]) * 100:.1f} cm")
+    print("| t (s) | palm point from the expert's (cm) | mean joint difference (rad) | teacher-forced next-joint error (rad) |")
+    print("|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['t_s']:.1f} | {r['palm_gap_cm']:.1f} | {r['joint_gap_rad']:.3f} | {r['teacher_forced_error_rad']:.4f} |")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"args": vars(args), "rows": rows}, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
