@@ -46,9 +46,12 @@ PARAMETER_ARGUMENTS: dict[str, str] = {
     "backend": "backend",
     "precision": "precision",
     "command_interface": "command_interface",
+    "image_transport": "image_transport",
     "use_sim_time": "use_sim_time",
 }
-#: Launch argument -> the node's relative input topic it remaps when non-empty.
+#: Launch argument -> the node's relative input topic it remaps when non-empty. ``image_topic`` also
+#: remaps ``image_raw/compressed`` to ``<image_topic>/compressed`` (image_transport's naming), the
+#: topic the node reads with ``image_transport: compressed``.
 TOPIC_ARGUMENTS: dict[str, str] = {"image_topic": "image_raw", "joint_states_topic": "joint_states"}
 #: Every launch argument that shapes the node (the launch file also has ``rqt`` and ``aggregator``).
 NODE_ARGUMENTS: tuple[str, ...] = (*PARAMETER_ARGUMENTS, *TOPIC_ARGUMENTS, "namespace", "params_file")
@@ -183,6 +186,8 @@ def node_launch_from_args(
             raise InputError(f"launch argument {arg} must be one of {', '.join(choices)}, got {given[arg]!r}")
         overrides[parameter] = given[arg]
     remappings = tuple((source, _topic(given[arg], arg)) for arg, source in TOPIC_ARGUMENTS.items() if arg in given)
+    if "image_topic" in given:
+        remappings = (*remappings, ("image_raw/compressed", f"{_topic(given['image_topic'], 'image_topic')}/compressed"))
     namespace = _namespace(given.get("namespace", ""))
     params_file = given.get("params_file") or os.fspath(params_file_default or default_params_file())
     params_path = Path(params_file).expanduser()

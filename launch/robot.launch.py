@@ -89,8 +89,14 @@ def generate_launch_description() -> LaunchDescription:
     arg_image_topic = DeclareLaunchArgument(
         "image_topic",
         default_value="",
-        description="Camera topic (sensor_msgs/Image) remapped to the node's image_raw input. "
-        "Empty keeps image_raw, resolved in the node's namespace.",
+        description="Camera topic (sensor_msgs/Image) remapped to the node's image_raw input, and its "
+        "/compressed sibling to image_raw/compressed. Empty keeps image_raw, resolved in the node's namespace.",
+    )
+    arg_image_transport = DeclareLaunchArgument(
+        "image_transport",
+        default_value="",
+        description="Image transport: raw (sensor_msgs/Image on image_topic) or compressed (CompressedImage "
+        "on image_topic/compressed, JPEG or PNG). Empty keeps the value from params_file.",
     )
     arg_joint_states_topic = DeclareLaunchArgument(
         "joint_states_topic",
@@ -146,6 +152,7 @@ def generate_launch_description() -> LaunchDescription:
             arg_precision,
             arg_namespace,
             arg_image_topic,
+            arg_image_transport,
             arg_joint_states_topic,
             arg_command_interface,
             arg_use_sim_time,

@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = REPO / "launch" / "robot.launch.py"
 PARAMS_FILE = REPO / "config" / "eipl_trt.yaml"
 DOCUMENTED_ARGUMENTS = {
-    "model", "backend", "precision", "namespace", "image_topic", "joint_states_topic",
+    "model", "backend", "precision", "namespace", "image_topic", "image_transport", "joint_states_topic",
     "command_interface", "use_sim_time", "params_file", "rqt", "aggregator",
 }
 
@@ -117,6 +117,7 @@ def test_given_arguments_become_typed_overrides_and_remaps(tmp_path: Path) -> No
             "precision": " fp32 ",
             "namespace": "left_arm/",
             "image_topic": "/camera/color/image_raw",
+            "image_transport": "compressed",
             "joint_states_topic": "joint_states_merged",
             "command_interface": "forward_position",
             "use_sim_time": "True",
@@ -126,10 +127,11 @@ def test_given_arguments_become_typed_overrides_and_remaps(tmp_path: Path) -> No
     )
     assert plan.overrides == {
         "model": "123", "backend": "onnxruntime", "precision": "fp32",
-        "command_interface": "forward_position", "use_sim_time": True,
+        "command_interface": "forward_position", "image_transport": "compressed", "use_sim_time": True,
     }
     assert plan.namespace == "/left_arm"
-    assert plan.remappings == (("image_raw", "/camera/color/image_raw"), ("joint_states", "joint_states_merged"))
+    assert plan.remappings == (("image_raw", "/camera/color/image_raw"), ("joint_states", "joint_states_merged"),
+                               ("image_raw/compressed", "/camera/color/image_raw/compressed"))
     overrides = write_overrides_file(plan.overrides, tmp_path)
     assert overrides.parent == tmp_path and overrides.name.startswith("launch_params_")
     assert yaml.safe_load(overrides.read_text()) == {"/**": {"ros__parameters": plan.overrides}}
@@ -138,6 +140,7 @@ def test_given_arguments_become_typed_overrides_and_remaps(tmp_path: Path) -> No
         "eipl_trt_node", "--ros-args", "-r", "__ns:=/left_arm",
         "--params-file", str(PARAMS_FILE.resolve()), "--params-file", str(overrides),
         "-r", "image_raw:=/camera/color/image_raw", "-r", "joint_states:=joint_states_merged",
+        "-r", "image_raw/compressed:=/camera/color/image_raw/compressed",
     ]
     with pytest.raises(InputError, match="pass the file write_overrides_file"):
         plan.command()
