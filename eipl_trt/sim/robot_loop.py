@@ -8,7 +8,8 @@ Per camera period (0.1 s) in **lockstep**: publish ``/clock`` and the joint stat
 the camera frame; wait up to ``command_timeout_s`` (0.1 s without a frame) for a command; apply
 it; simulate five 0.02 s control periods, publishing ``/clock`` and joint states at each. Commands
 that arrive late are applied at the next frame. In **real time** the same runs against the wall
-clock, applying whatever commands arrived at each control period.
+clock, applying whatever commands arrived at each control period, after a 1 s pause at the start
+pose that lets commands still in flight from the previous episode arrive and be discarded.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ import numpy as np
 from eipl_trt.atomic import write_bytes_atomic, write_json_atomic
 from eipl_trt.errors import InputError
 
-__all__ = ["run_episodes"]
+__all__ = ["run_episodes", "SETTLE_S"]
+
+#: Real time: pause before each episode, longer than the node's default max_input_age 0.5 s (s).
+SETTLE_S = 1.0
 
 
 def _apply(robot: Any, commands: list[tuple[str, Any]], log: Any) -> None:
@@ -92,6 +96,7 @@ def _run_episode(ros: Any, robot: Any, index: int, sim_t: float, video: list[np.
     ros.publish_clock(sim_t)
     ros.publish_joints(t0, scene.joint_positions(), scene.joint_velocities(), scene.joint_efforts())
     reset_ok = ros.call_reset() if ros.reset_client is not None else None
+    discarded = 0 if lockstep else _settle(ros, robot)
     record = index == p.video_episode and bool(p.video_out)
     next_tick = time.monotonic()
     late = commands_seen = 0
@@ -135,8 +140,25 @@ def _run_episode(ros: Any, robot: Any, index: int, sim_t: float, video: list[np.
                 time.sleep(delay)
             else:
                 late += 1
-    robot.current_score().extra.update({"reset_ok": reset_ok, "late_periods": late})
+    robot.current_score().extra.update({"reset_ok": reset_ok, "late_periods": late,
+                                        "discarded_before_start": discarded})
     return sim_t
+
+
+def _settle(ros: Any, robot: Any) -> int:
+    """Real time: hold the new start pose for ``SETTLE_S`` publishing joints only, then drop what arrived.
+
+    Commands computed for the previous episode's scene can still be in flight when the scene is
+    reset (the arm "teleports" to the new start pose, which no real robot does); in this pause the
+    controller's inputs go stale (``max_input_age``), so it stops and resets its state, and the
+    commands that arrive meanwhile are discarded (counted as ``discarded_before_start``).
+    """
+    scene = robot.scene
+    end = time.monotonic() + SETTLE_S
+    while time.monotonic() < end:
+        ros.publish_joints(time.time(), scene.joint_positions(), scene.joint_velocities(), scene.joint_efforts())
+        time.sleep(0.02)
+    return len(ros.take_commands())
 
 
 def _write_results(path: str, results: dict[str, Any], robot: Any, started: float) -> dict[str, Any]:
