@@ -25,7 +25,7 @@ from eipl_trt.errors import EipltrtError
 __all__ = ["main", "SUBCOMMANDS"]
 
 #: Subcommand names in the order `--help` lists them.
-SUBCOMMANDS = ("export", "quantize", "dataset", "train", "evaluate", "bench", "build", "inspect", "sim", "control")
+SUBCOMMANDS = ("export", "quantize", "dataset", "train", "evaluate", "bench", "build", "inspect", "sim", "control", "quantlab")
 
 
 def _build_parser() -> argparse.ArgumentParser:

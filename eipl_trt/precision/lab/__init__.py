@@ -1,0 +1,15 @@
+"""Quantization lab: bit-width sweeps and integer-only inference for EIPL models (numpy at run time).
+
+Below INT8-on-TensorRT: what an FPGA, MCU or NPU designer needs to know about SARNN, CNNRNN and
+CNNRNNLN over whole closed-loop episodes, where quantization errors feed back through the LSTM state.
+
+Modules: :mod:`rounding` (rounding modes, saturation, scales), :mod:`ops` and :mod:`executor`
+(a numpy ONNX executor with per-node fake quantization), :mod:`sweep` (bit-width sweeps and
+per-layer sensitivity), :mod:`integer` (integer-only conversion, bit-exact executor, file format,
+memory plan) and :mod:`runner` (the integer model behind the Runner interface).
+
+    eipl-trt quantlab sweep --model engines/sarnn --data data/pusher_sample --out results/quantlab/sarnn
+    eipl-trt quantlab integer --model engines/sarnn --calibration data/pusher_sample --out results/quantlab/sarnn-int
+"""
+
+from __future__ import annotations
