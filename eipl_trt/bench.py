@@ -143,7 +143,7 @@ def environment(threads: int | None = None) -> dict[str, str]:
     }
     if threads is not None:
         env["threads"] = str(threads)
-    for module in ("onnxruntime", "torch", "tensorrt"):
+    for module in ("onnxruntime", "openvino", "torch", "tensorrt"):
         try:
             env[module] = __import__(module).__version__
         except Exception:  # noqa: BLE001 - absent or broken optional dependency
@@ -162,8 +162,11 @@ def _cpu_name() -> str:
 
 
 def _baseline_of(result: BenchResult, results: Iterable[BenchResult], baseline_backend: str) -> BenchResult | None:
+    """The baseline row of the same model (and the same `` xN`` thread label when columns have one)."""
+    threads = result.backend.rpartition(" x")[2] if " x" in result.backend else ""
+    want = f"{baseline_backend} x{threads}" if threads else baseline_backend
     for other in results:
-        if other.model == result.model and other.backend == baseline_backend:
+        if other.model == result.model and other.backend == want:
             return other
     return None
 
@@ -190,6 +193,9 @@ def markdown_table(results: Sequence[BenchResult], baseline_backend: str = "torc
                if split else "")
         )
     note = " H2D/compute/D2H: TensorRT stages timed by CUDA events on the runner's stream." if split else ""
+    if any(r.backend == "onnxruntime" and r.precision == "fp16" for r in results):
+        note += (" ONNX Runtime fp16 rows are an accuracy preview of the TensorRT FP16 variant: a CPU without FP16"
+                 " arithmetic runs it through casts, so it is not faster there.")
     return "\n".join(lines) + f"\n\nAll times in milliseconds per step (median = p50).{note}\n"
 
 

@@ -227,6 +227,9 @@ def _markdown(report: EvalReport) -> str:
             f"| {report.spec.model} {precision} | {r['backend']} | {r['mse_mean']:.6f} | {r['mse_max']:.6f} | "
             f"{r['mse_min']:.6f} | {r['vs_hold_last']:.3f} | {rate_text} | {r['step_ms_p50']:.2f} |"
         )
+    if any(r.precision == "fp16" and r.backend == "onnxruntime" for r in report.runs):
+        lines += ["", "FP16 on ONNX Runtime (CPU) previews the accuracy of the FP16 variant TensorRT runs; its step "
+                      "time is not a speed figure (a CPU without FP16 arithmetic runs it through casts)."]
     if report.camera is not None:
         c = report.camera
         verdict = (f"the camera makes almost no difference ({c.ratio - 1.0:+.2%}): the model predicts from the joint "

@@ -3,11 +3,17 @@
 
 For each kind: export the training checkpoint (EIPL format: model.pth + args.json) to ONNX with its
 sidecar, copy the checkpoint beside it (the eager PyTorch baseline of `eipl-trt bench` loads it),
-add an INT8 variant calibrated on the training split, evaluate fp32 and int8 on the test split, and
-write MODEL_CARD.md from the training log and the evaluation.
+add the FP16 and INT8 variants (``eipl_trt.precision``: calibrated on the training split, layers
+chosen by the sensitivity pass), evaluate fp32, fp16 and int8 on the test split, and write
+MODEL_CARD.md from the training log and the evaluation.
 
     .venv/bin/python scripts/bundle_models.py --runs data_work/train --data data_work/pusher --out engines \
         [--run sarnn=data_work/train5/sarnn ...]
+
+``--variants-only`` remakes only the precision variants of the bundled models in place (the
+training runs are not needed) and rewrites the test-metrics and precision sections of their cards::
+
+    .venv/bin/python scripts/bundle_models.py --variants-only --data data_work/pusher --out engines
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from eipl_trt.atomic import write_text_atomic
 from eipl_trt.evaluate import CameraCheck, evaluate, load_for_model, write_report
 from eipl_trt.predictor import Predictor
 from eipl_trt.export import export_checkpoint
-from eipl_trt.quantize import quantize_int8, record_calibration_feeds
+from eipl_trt.precision import make_variants, prepare_episodes
+from eipl_trt.spec import ModelSpec
 
 KINDS = ("sarnn", "cnnrnn", "cnnrnnln")
 DESCRIPTIONS = {
@@ -109,11 +116,9 @@ def _v(log: dict, key: str) -> str:
 
 
 def _card(kind: str, run: Path, data: Path, metrics: dict, args: dict, log: dict, files: dict[str, int],
-          camera: CameraCheck, dark: float | None) -> str:
+          camera: CameraCheck, dark: float | None, spec: ModelSpec) -> str:
     phases = _phases(run)
     fp32 = metrics["runs"]["fp32"]
-    hold = metrics["hold_last"]
-    int8 = metrics["runs"].get("int8")
     lines = [
         f"# Model card: {kind}",
         "",
@@ -147,22 +152,8 @@ def _card(kind: str, run: Path, data: Path, metrics: dict, args: dict, log: dict
         "",
         *_phases_note(phases),
         "",
-        "## Test metrics (8 held-out episodes, 552 scored steps)",
-        "",
-        "EIPL's metric: per-step MSE between the predicted joints at t and the measured joints at t+1 (rad²).",
-        "",
-        "| predictor | MSE mean | MSE max | MSE / hold-last MSE |",
-        "|---|---|---|---|",
-        f"| hold last joint | {hold['mse_mean']:.6f} | {hold['mse_max']:.6f} | 1.00 |",
-        f"| {kind} fp32 (ONNX Runtime) | {fp32['mse_mean']:.6f} | {fp32['mse_max']:.6f} | {fp32['vs_hold_last']:.3f} |",
+        *_metrics_block(kind, metrics),
     ]
-    if int8:
-        lines.append(
-            f"| {kind} int8 (ONNX Runtime, Q/DQ) | {int8['mse_mean']:.6f} | {int8['mse_max']:.6f} | "
-            f"{int8['vs_hold_last']:.3f} |"
-        )
-        lines += ["", f"INT8 error rate relative to fp32: {int8['error_rate_vs_fp32']:+.2%} "
-                  f"(max |Δ joint| {int8['max_abs_diff_vs_fp32']:.4f} rad)."]
     if kind != "sarnn" and log.get("test_img"):
         mean_img, repeat_img = _image_baselines(data)
         lines += ["", f"Predicted image: test MSE {float(log['test_img']):.5f} (pixels in [0, 1]). For scale, the "
@@ -190,9 +181,122 @@ def _card(kind: str, run: Path, data: Path, metrics: dict, args: dict, log: dict
         lines += ["", f"The model's error is {ratio:.2f}x the hold-last baseline's "
                   f"({1 / ratio:.2f}x lower) on held-out episodes."]
     lines += ["", "Reproduce: `eipl-trt evaluate --bag data_work/pusher --model engines/" + kind + " --camera-check --out results/eval_" + kind + "`.",
-              "", "## Files", ""]
-    lines += [f"- `{name}` ({size / 1e6:.2f} MB)" for name, size in sorted(files.items())]
+              "", *_precision_section(spec), "", *_files_section(files)]
     return "\n".join(lines) + "\n"
+
+
+PRECISION_LABELS = {"fp32": "ONNX Runtime", "fp16": "FP16 compute, FP32 I/O", "int8": "symmetric INT8 Q/DQ"}
+
+
+def _metrics_block(kind: str, metrics: dict) -> list[str]:
+    """The test-metrics section: hold-last and every precision, with error rates vs fp32."""
+    hold = metrics["hold_last"]
+    runs = metrics["runs"]
+    lines = [
+        "## Test metrics (8 held-out episodes, 552 scored steps)",
+        "",
+        "EIPL's metric: per-step MSE between the predicted joints at t and the measured joints at t+1 (rad²).",
+        "Error rate = the precision's MSE / fp32's MSE (1.000 = as accurate as fp32). All on ONNX Runtime (CPU);",
+        "FP16 on a CPU is an accuracy preview (x86 has no FP16 arithmetic: it is not faster there).",
+        "",
+        "| predictor | MSE mean | MSE max | MSE / hold-last MSE | error rate vs fp32 | max abs Δ joint vs fp32 (rad) |",
+        "|---|---|---|---|---|---|",
+        f"| hold last joint | {hold['mse_mean']:.6f} | {hold['mse_max']:.6f} | 1.00 | - | - |",
+    ]
+    for precision in ("fp32", "fp16", "int8"):
+        run = runs.get(precision)
+        if run is None:
+            continue
+        rate = run["mse_mean"] / runs["fp32"]["mse_mean"]
+        delta = "-" if precision == "fp32" else f"{run['max_abs_diff_vs_fp32']:.4f}"
+        lines.append(f"| {kind} {precision} ({PRECISION_LABELS[precision]}) | {run['mse_mean']:.6f} | "
+                     f"{run['mse_max']:.6f} | {run['vs_hold_last']:.3f} | {rate:.4f} | {delta} |")
+    return lines
+
+
+def _precision_section(spec: ModelSpec) -> list[str]:
+    """What the precision variants are and what the sensitivity pass kept out of reduced precision."""
+    from eipl_trt.precision.graph import short_name
+
+    lines = ["## Precision variants", ""]
+    fp16 = spec.variants.get("fp16")
+    int8 = spec.variants.get("int8")
+    if fp16 is None and int8 is None:
+        return lines + ["None: this model ships FP32 only."]
+    calib = (fp16 or int8).recipe.get("calibration", {})
+    source, _, split = str(calib.get("source", "?")).rpartition(" (")
+    lines += [f"Made by `eipl-trt quantize --precision fp16 int8 --calibration {source or '?'} --split {split.rstrip(')') or '?'}`: "
+              f"{calib.get('steps')} calibration steps from closed-loop FP32 rollouts over {calib.get('episodes')} "
+              f"training episodes (data sha256 {str(calib.get('sha256', ''))[:12]}...), and a per-layer sensitivity pass "
+              f"replaying {calib.get('heldout_episodes')} other training episodes. Both files are opset "
+              f"{(fp16 or int8).opset} (TensorRT >= {(fp16 or int8).min_tensorrt} reads them); the full recipe is in "
+              "`model.json`.", ""]
+    if fp16 is not None:
+        r = fp16.recipe
+        by_range = ", ".join(f"`{g}`" for g in r.get("kept_fp32_by_range", [])) or "none"
+        by_sens = ", ".join(f"`{g}`" for g in r.get("kept_fp32_by_sensitivity", [])) or "none"
+        lines += [f"- `model.fp16.onnx`: FP16 everywhere except: kept FP32 by the ranges seen on calibration frames: "
+                  f"{by_range}; kept FP32 by the sensitivity pass: {by_sens}."]
+    if int8 is not None:
+        r = int8.recipe
+        quantized = ", ".join(f"`{short_name(n)}`" for n in r.get("quantized_nodes", []))
+        excluded = ", ".join(f"`{short_name(n)}`" for n in r.get("excluded_nodes", [])) or "none"
+        lines += [f"- `model.int8.onnx`: INT8 ({r.get('method', '').split(' ')[0]} ranges) for {quantized}; "
+                  f"kept out by the sensitivity pass (FP32): {excluded}. Everything else (the LSTM's gate arithmetic, "
+                  "activations, normalizations, softmax) runs in FP32."]
+    return lines
+
+
+def _files_section(files: dict[str, int]) -> list[str]:
+    return ["## Files", "", *[f"- `{name}` ({size / 1e6:.2f} MB)" for name, size in sorted(files.items())]]
+
+
+def _replace_section(text: str, heading: str, new: list[str], before: str) -> str:
+    """Replace the section starting at ``heading`` (up to the next ``## `` heading) or insert it before ``before``."""
+    lines = text.rstrip("\n").split("\n")
+    if heading in lines:
+        start = lines.index(heading)
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        lines[start:end] = [*new, ""] if end < len(lines) else new
+    else:
+        at = lines.index(before)
+        lines[at:at] = [*new, ""]
+    return "\n".join(lines) + "\n"
+
+
+def _update_metrics_table(text: str, kind: str, metrics: dict) -> str:
+    """Swap the old test-metrics table (and its INT8 line) for :func:`_metrics_block`'s."""
+    lines = text.rstrip("\n").split("\n")
+    start = lines.index("## Test metrics (8 held-out episodes, 552 scored steps)")
+    end = start + 1
+    while end < len(lines) and not lines[end].startswith(("Predicted image:", "Camera dependence:")):
+        end += 1
+    lines[start:end] = [*_metrics_block(kind, metrics), ""]
+    return "\n".join(lines) + "\n"
+
+
+def remake_variants(kind: str, data: Path, out: Path, remake: bool = True) -> dict:
+    """Remake the fp16/int8 variants of ``out/kind`` in place (unless ``remake`` is false) and refresh its
+    card's metrics, precision and files sections."""
+    spec = ModelSpec.load(out / kind)
+    if remake:
+        train = load_for_model(data, spec, split="train")
+        tensors = prepare_episodes(spec, [(e.images, e.joints, f"{e.channel_order}8") for e in train])
+        spec, built = make_variants(spec, tensors, ("fp16", "int8"), out=sys.stdout, calibration_source=f"{data} (train)")
+        for table in built.tables.values():
+            print(table + "\n")
+    test = load_for_model(data, spec, split="test")
+    report = evaluate(spec, test, precisions=["fp32", "fp16", "int8"], backend="onnxruntime", source=str(data))
+    metrics = report.as_dict()
+    write_report(report, Path("results") / f"eval_{kind}")
+    card = (out / kind / "MODEL_CARD.md").read_text(encoding="utf-8")
+    card = _update_metrics_table(card, kind, metrics)
+    card = _replace_section(card, "## Precision variants", _precision_section(spec), "## Files")
+    files = {p.name: p.stat().st_size for p in (out / kind).iterdir()
+             if not p.name.startswith(".") and p.name != "MODEL_CARD.md"}
+    card = _replace_section(card, "## Files", _files_section(files), "")
+    write_text_atomic(out / kind / "MODEL_CARD.md", card)
+    return metrics
 
 
 def bundle(kind: str, run: Path, data: Path, out: Path) -> dict:
@@ -210,17 +314,17 @@ def bundle(kind: str, run: Path, data: Path, out: Path) -> dict:
         shutil.copy(run / "model.pth", stage / "model.pth")
         shutil.copy(run / "args.json", stage / "args.json")
         calibration = load_for_model(data, spec, split="train")
-        feeds = record_calibration_feeds(spec, [(e.images, e.joints, f"{e.channel_order}8") for e in calibration])
-        spec = quantize_int8(spec, feeds)
+        tensors = prepare_episodes(spec, [(e.images, e.joints, f"{e.channel_order}8") for e in calibration])
+        spec, _ = make_variants(spec, tensors, ("fp16", "int8"), out=sys.stdout, calibration_source=f"{data} (train)")
         test = load_for_model(data, spec, split="test")
-        report = evaluate(spec, test, precisions=["fp32", "int8"], backend="onnxruntime", source=str(data),
+        report = evaluate(spec, test, precisions=["fp32", "fp16", "int8"], backend="onnxruntime", source=str(data),
                           camera_check=True)
         metrics = report.as_dict()
         write_report(report, Path("results") / f"eval_{kind}")
         files = {p.name: p.stat().st_size for p in stage.iterdir()}
         write_text_atomic(stage / "MODEL_CARD.md",
                           _card(kind, run, data, metrics, args, _last_log_row(run), files, report.camera,
-                                dark_pixel_fraction(spec, test[:2]) if kind == "cnnrnnln" else None))
+                                dark_pixel_fraction(spec, test[:2]) if kind == "cnnrnnln" else None, spec))
         if target.exists():
             shutil.rmtree(target)
         stage.rename(target)
@@ -235,14 +339,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated kinds (default %(default)s)")
     parser.add_argument("--run", action="append", default=[], metavar="KIND=DIR",
                         help="training output of one kind, overriding RUNS/KIND (repeatable)")
+    parser.add_argument("--variants-only", action="store_true",
+                        help="remake only the fp16/int8 variants of the bundled models and their cards' metrics")
+    parser.add_argument("--cards-only", action="store_true",
+                        help="with --variants-only: keep the variants, re-evaluate and refresh the cards")
     args = parser.parse_args(argv)
+    if args.variants_only:
+        for kind in args.kinds.split(","):
+            runs = remake_variants(kind, args.data, args.out, remake=not args.cards_only)["runs"]
+            print(f"{kind}: test MSE fp32 {runs['fp32']['mse_mean']:.6f}, error rate fp16 "
+                  f"{runs['fp16']['mse_mean'] / runs['fp32']['mse_mean']:.4f}, int8 "
+                  f"{runs['int8']['mse_mean'] / runs['fp32']['mse_mean']:.4f}")
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     runs = {kind: args.runs / kind for kind in KINDS}
     runs.update({k: Path(v) for k, v in (item.split("=", 1) for item in args.run)})
     for kind in args.kinds.split(","):
         m = bundle(kind, runs[kind], args.data, args.out)
         fp32, hold = m["runs"]["fp32"], m["hold_last"]
-        print(f"{kind}: test MSE fp32 {fp32['mse_mean']:.6f} (int8 {m['runs']['int8']['mse_mean']:.6f}) "
+        print(f"{kind}: test MSE fp32 {fp32['mse_mean']:.6f} (fp16 {m['runs']['fp16']['mse_mean']:.6f}, "
+              f"int8 {m['runs']['int8']['mse_mean']:.6f}) "
               f"vs hold-last {hold['mse_mean']:.6f}; with another episode's frames {m['camera_check']['mse_mean_other_frames']:.6f}")
     return 0
 

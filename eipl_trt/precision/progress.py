@@ -33,6 +33,7 @@ class Progress:
         self.done = 0
         self._start = time.monotonic()
         self._last = self._start
+        self._printed = -1  # the count the last full line showed
         self._tty = bool(stream is not None and getattr(stream, "isatty", lambda: False)())
 
     def _line(self) -> str:
@@ -56,10 +57,11 @@ class Progress:
             self.stream.write(self._line() + "\n")
             self.stream.flush()
             self._last = now
+            self._printed = self.done
 
     def close(self) -> None:
         """Print the final count (ends the live line on a terminal)."""
-        if self.stream is None:
+        if self.stream is None or (not self._tty and self._printed == self.done):
             return
         self.stream.write(("\r" if self._tty else "") + self._line() + ("\x1b[K\n" if self._tty else "\n"))
         self.stream.flush()
