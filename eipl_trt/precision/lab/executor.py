@@ -186,12 +186,14 @@ class Executor:
         return quantize(x, s, int(self.config.act_bits), self.config.rounding, self.rng) * s  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ stepping
-    def run(self, feeds: Mapping[str, np.ndarray], record: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+    def run(self, feeds: Mapping[str, np.ndarray], record: dict[str, float] | None = None,
+            shapes: dict[str, tuple[int, ...]] | None = None) -> dict[str, np.ndarray]:
         """One step. Returns every graph output by name.
 
         Args:
             feeds: graph input name -> array.
             record: if given, updated in place with the max |x| of every float tensor (calibration).
+            shapes: if given, filled with every tensor's shape.
         """
         cfg = self.config
         full = cfg.act_bits is not None and cfg.nodes is None
@@ -221,6 +223,8 @@ class Executor:
                 if record is not None and np.asarray(value).dtype.kind == "f":
                     m = float(np.abs(value).max()) if np.size(value) else 0.0
                     record[tname] = max(record.get(tname, 0.0), m)
+        if shapes is not None:
+            shapes.update({k: tuple(np.shape(v)) for k, v in env.items()})
         if record is not None:
             for name in self.graph.inputs:
                 record[name] = max(record.get(name, 0.0), float(np.abs(env[name]).max()))

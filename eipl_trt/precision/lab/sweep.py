@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -124,7 +124,7 @@ class Lab:
                 out = ex.run(feed)
                 h, c = out[self.spec.outputs["state_h"]].astype(np.float32), out[self.spec.outputs["state_c"]].astype(np.float32)
 
-    def replay(self, executor: Executor, progress: Callable[[int], None] | None = None) -> Rollout:
+    def replay(self, executor: Any, progress: Callable[[int], None] | None = None) -> Rollout:
         """Replay the held-out episodes through ``executor`` with the state fed back."""
         n, o = self.spec.inputs, self.spec.outputs
         result = Rollout()
@@ -152,11 +152,18 @@ class Lab:
               progress: Callable[[int], None] | None = None) -> Result:
         """Replay with ``config`` and compare with the FP32 reference."""
         r = self.replay(Executor(self.graph, config, self.ranges), progress)
+        return self._compare(r, config, label or describe(config), layer)
+
+    def score_executor(self, executor: Any, label: str, progress: Callable[[int], None] | None = None) -> Result:
+        """Replay with any object that has ``run(feeds) -> outputs`` (e.g. the integer executor)."""
+        return self._compare(self.replay(executor, progress), QuantConfig(), label, "")
+
+    def _compare(self, r: Rollout, config: QuantConfig, label: str, layer: str) -> Result:
         mse = self._mse(r)
         diff = np.concatenate([a - b for a, b in zip(r.joints, self.reference.joints)])
         dh = [np.sqrt(np.mean((a - b) ** 2, axis=1)) for a, b in zip(r.h, self.reference.h)]
         dc = [np.sqrt(np.mean((a - b) ** 2, axis=1)) for a, b in zip(r.c, self.reference.c)]
-        return Result(label or describe(config), config.weight_bits, config.act_bits, config.scale, config.rounding,
+        return Result(label, config.weight_bits, config.act_bits, config.scale, config.rounding,
                       config.acc_bits, layer, mse, mse / self.reference_mse if self.reference_mse > 0 else float("nan"),
                       float(np.mean(diff ** 2)), float(np.max(np.abs(diff))),
                       float(np.mean(np.concatenate(dh))), float(np.mean(np.concatenate(dc))),
