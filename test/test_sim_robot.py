@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ FRAMES = 70  # the expert needs about 6.1 s
 
 
 @pytest.fixture(scope="module")
-def scene() -> PusherScene:
+def scene() -> Iterator[PusherScene]:
     with PusherScene(64) as s:
         yield s
 
