@@ -272,9 +272,22 @@ def test_garbage_after_a_valid_header_is_an_input_error() -> None:
         decode_compressed("jpeg", b"")
 
 
-def test_zero_padded_mjpeg_frames_decode() -> None:
-    data = cv2.imencode(".jpg", _smooth())[1].tobytes() + bytes(64)
-    assert decode_compressed("jpeg", data).image.shape == (24, 32, 3)
+def test_zero_padded_mjpeg_frames_and_trailing_bytes_decode() -> None:
+    data = cv2.imencode(".jpg", _smooth())[1].tobytes()
+    for tail in (bytes(64), b"trailer\x01\x02"):
+        assert decode_compressed("jpeg", data + tail).image.shape == (24, 32, 3)
+
+
+def test_a_jpeg_cut_after_an_embedded_thumbnail_is_still_truncated() -> None:
+    """An EXIF thumbnail brings its own FF D9 near the start; only an EOI after the main scan counts."""
+    thumb = cv2.imencode(".jpg", _smooth(8, 8))[1].tobytes()
+    main = cv2.imencode(".jpg", _smooth())[1].tobytes()
+    app1 = b"Exif\x00\x00" + thumb  # not a real EXIF block, but libjpeg skips APPn segments by length
+    segment = b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1
+    whole = main[:2] + segment + main[2:]
+    assert decode_compressed("jpeg", whole).image.shape == (24, 32, 3)
+    with pytest.raises(InputError, match="truncated"):
+        decode_compressed("jpeg", whole[: len(whole) - 200])
 
 
 def test_messages_of_either_type_rclpy_and_rosbags() -> None:

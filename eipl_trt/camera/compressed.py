@@ -18,8 +18,8 @@ decoded order (the predictor swaps to the model's with a view), except Bayer, co
 ``channel_order``.
 
 Bad data is an :class:`~eipl_trt.errors.InputError`, never a crash: data OpenCV cannot decode, and
-JPEG/PNG streams cut short (no end-of-image marker / IEND chunk; libjpeg would otherwise fill the
-missing rows with grey and only print a warning).
+JPEG/PNG streams cut short (no end-of-image marker after the last scan / no IEND chunk; libjpeg would
+otherwise fill the missing rows with grey and only print a warning).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ __all__ = ["CODECS", "CompressedFormat", "parse_format", "decode_compressed", "e
 CODECS = ("jpeg", "png")
 _ALIASES = {"jpeg": "jpeg", "jpg": "jpeg", "png": "png"}
 _COLOR = ("rgb8", "bgr8", "rgba8", "bgra8", "rgb16", "bgr16", "rgba16", "bgra16")
-_JPEG_SOI, _JPEG_EOI = b"\xff\xd8", b"\xff\xd9"
+_JPEG_SOI, _JPEG_SOS, _JPEG_EOI = b"\xff\xd8", b"\xff\xda", b"\xff\xd9"
 _PNG_MAGIC, _PNG_IEND = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
 
 
@@ -85,11 +85,14 @@ def _check_complete(buf: np.ndarray, fmt: str) -> str:
     if not actual:
         raise InputError(f"CompressedImage data ({buf.size} bytes, format {fmt!r}) is neither JPEG nor PNG "
                          f"(starts with {head[:4].hex()}); the data is corrupt or in another format")
-    tail = np.trim_zeros(buf[-4096:], "b").tobytes()  # some MJPEG cameras pad frames with zeros
-    if actual == "jpeg" and not tail.endswith(_JPEG_EOI):
-        raise InputError(f"JPEG data ({buf.size} bytes) has no end-of-image marker: the frame is truncated "
-                         f"(a lost packet or a full buffer); dropped")
-    if actual == "png" and not tail.endswith(_PNG_IEND):
+    data = buf.tobytes()
+    # JPEG: the end-of-image marker must follow the last start-of-scan (entropy-coded data never holds
+    # FF D9 or FF DA: a 0xFF byte there is stuffed with 0x00), so an EXIF thumbnail's EOI near the start
+    # does not count, while padding or trailing bytes after the EOI (some MJPEG cameras) are fine.
+    if actual == "jpeg" and not data.rfind(_JPEG_EOI) > data.rfind(_JPEG_SOS) > 0:
+        raise InputError(f"JPEG data ({buf.size} bytes) has no end-of-image marker after its scan: the frame is "
+                         f"truncated (a lost packet or a full buffer); dropped")
+    if actual == "png" and _PNG_IEND not in data[-4096:]:
         raise InputError(f"PNG data ({buf.size} bytes) has no IEND chunk: the frame is truncated; dropped")
     return actual
 
