@@ -241,6 +241,10 @@ def _precision_section(spec: ModelSpec) -> list[str]:
         r = int8.recipe
         quantized = ", ".join(f"`{short_name(n)}`" for n in r.get("quantized_nodes", []))
         excluded = ", ".join(f"`{short_name(n)}`" for n in r.get("excluded_nodes", [])) or "none"
+        no_kernel = r.get("kept_fp32_for_tensorrt") or {}
+        if no_kernel:
+            excluded += "; kept FP32 because TensorRT has no INT8 kernel for them: " + ", ".join(
+                f"`{short_name(n)}` ({reason.split(':')[0]})" for n, reason in no_kernel.items())
         lines += [f"- `model.int8.onnx`: INT8 ({r.get('method', '').split(' ')[0]} ranges) for {quantized}; "
                   f"kept out by the sensitivity pass (FP32): {excluded}. Everything else (the LSTM's gate arithmetic, "
                   "activations, normalizations, softmax) runs in FP32."]

@@ -32,7 +32,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
-from eipl_trt.models.testing import make_test_model
+from model_cache import make_test_model  # exported by torch, or copied from the cache where torch is missing
 from eipl_trt.predictor import Predictor
 from ros_helpers import NodeProcess, RosClient, new_domain_id, wait_for, write_params
 

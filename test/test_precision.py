@@ -25,7 +25,7 @@ from eipl_trt.precision import Options, make_variants, prepare_episodes, recover
 from eipl_trt.precision.calibration import record_calibration_feeds  # noqa: E402
 from eipl_trt.precision.fp16 import convert_fp16  # noqa: E402
 from eipl_trt.precision.graph import group_nodes  # noqa: E402
-from eipl_trt.precision.int8 import CANDIDATE_OPS, Int8Quantizer, int8_problems  # noqa: E402
+from eipl_trt.precision.int8 import CANDIDATE_OPS, Int8Quantizer, int8_problems, tensorrt_unsupported_convs  # noqa: E402
 from eipl_trt.precision.progress import Progress  # noqa: E402
 from eipl_trt.precision.rollout import Scorer  # noqa: E402
 from eipl_trt.precision.sensitivity import measure  # noqa: E402
@@ -77,7 +77,8 @@ def test_int8_file_is_symmetric_per_channel_qdq(sarnn_variants: tuple[ModelSpec,
                  if any(d.output[0] == i for d in qdq if d.op_type == "DequantizeLinear")}
     assert fed_by_dq == set(recipe["quantized_nodes"])  # exactly the layers the pass admitted
     candidates = [n.name for n in onnx.load(str(spec.variant_path("fp32"))).graph.node if n.op_type in CANDIDATE_OPS]
-    assert sorted(recipe["quantized_nodes"] + recipe["excluded_nodes"]) == sorted(candidates)
+    assert sorted(recipe["quantized_nodes"] + recipe["excluded_nodes"] + list(recipe["kept_fp32_for_tensorrt"])) == \
+        sorted(candidates)
     assert recipe["calibration"]["steps"] == 20 and len(recipe["calibration"]["sha256"]) == 64
 
 
@@ -201,6 +202,19 @@ def test_calibration_records_the_real_recurrent_state_and_quantize_int8_takes_co
     dq = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
     assert {n.op_type for n in graph.node if set(n.input) & dq} == {"Conv", "ConvTranspose"}
     assert not any(n.op_type == "LayerNormalization" and set(n.input) & dq for n in graph.node)
+
+
+def test_convs_without_tensorrt_int8_kernels_are_never_candidates(tmp_path: Path) -> None:
+    """CNNRNN's last encoder conv (12 -> 8 channels) has no TensorRT INT8 kernel (ModelOpt's rule)."""
+    spec = models_testing.make_test_model("cnnrnn", tmp_path, seed=2, joint_dim=3)
+    model = onnx.load(str(spec.variant_path("fp32")))
+    unsupported = tensorrt_unsupported_convs(model)
+    convs = {n.name: n for n in model.graph.node if n.op_type == "Conv"}
+    inits = {t.name: t for t in model.graph.initializer}
+    small = {name for name, n in convs.items() if list(inits[n.input[1]].dims[:2]) == [8, 12]}
+    assert small and set(unsupported) == small and "12->8 channels" in next(iter(unsupported.values()))
+    assert not set(unsupported) & set(Int8Quantizer(spec.variant_path("fp32"), record_calibration_feeds(
+        spec, _episodes(spec, 1, 3)), tmp_path).candidates)
 
 
 def test_make_variants_refuses_too_little_data(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 from eipl_trt.errors import BackendUnavailableError, InputError
 from eipl_trt.precision.graph import default_opset, import_onnx
 
-__all__ = ["CANDIDATE_OPS", "METHODS", "Int8Quantizer", "int8_problems"]
+__all__ = ["CANDIDATE_OPS", "METHODS", "Int8Quantizer", "int8_problems", "tensorrt_unsupported_convs"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,34 @@ def _weight_axis(node: Any) -> int:
     if node.op_type == "MatMul":
         return 1
     return 0
+
+
+def tensorrt_unsupported_convs(model: Any) -> dict[str, str]:
+    """Convs TensorRT has no INT8 kernels for, with the reason (they are never INT8 candidates).
+
+    NVIDIA's rule as ModelOpt 0.47 applies it (``modelopt.onnx.quantization.graph_utils.
+    find_nodes_from_convs_to_exclude``): a Conv with fewer than 16 input or output channels is
+    supported in INT8 only if it is not grouped, one channel count is a multiple of 8, its kernel is
+    square, and it reads a graph input or has 16+ channels on the other side.
+    """
+    inits = {t.name: t for t in model.graph.initializer}
+    graph_inputs = {i.name for i in model.graph.input}
+    out = {}
+    for node in model.graph.node:
+        if node.op_type != "Conv" or len(node.input) < 2 or node.input[1] not in inits:
+            continue
+        oc, ic = (int(d) for d in inits[node.input[1]].dims[:2])
+        attrs = {a.name: a for a in node.attribute}
+        group = attrs["group"].i if "group" in attrs else 1
+        kernel = list(attrs["kernel_shape"].ints) if "kernel_shape" in attrs else list(inits[node.input[1]].dims[2:])
+        if oc >= 16 and ic >= 16:
+            continue
+        if (group == 1 and (oc % 8 == 0 or ic % 8 == 0) and (node.input[0] in graph_inputs or oc >= 16 or ic >= 16)
+                and len(set(kernel)) == 1):
+            continue
+        out[node.name] = (f"{ic}->{oc} channels: TensorRT has no INT8 kernel for it (fewer than 16 channels, "
+                          "neither a multiple of 8 with 16+ on the other side)")
+    return out
 
 
 class Int8Quantizer:
@@ -103,7 +131,10 @@ class Int8Quantizer:
         self._activation = {n.name: n.input[0] for n in self.model.graph.node if n.op_type in CANDIDATE_OPS}
         self._weight = {n.name: n.input[1] for n in self.model.graph.node
                         if n.op_type in CANDIDATE_OPS and len(n.input) > 1 and n.input[1] in inits}
-        self.candidates = [n for n in self.candidates if n in self._weight and self._activation[n] not in inits]
+        #: candidates TensorRT could not build in INT8: node -> reason (kept FP32, recorded in the recipe)
+        self.unsupported = tensorrt_unsupported_convs(self.model)
+        self.candidates = [n for n in self.candidates if n in self._weight and self._activation[n] not in inits
+                           and n not in self.unsupported]
         with tempfile.TemporaryDirectory(prefix="eipl_trt-calib-", dir=workdir) as tmp:
             calibrator = create_calibrator(
                 Path(source), list(CANDIDATE_OPS), augmented_model_path=str(Path(tmp) / "augmented.onnx"),

@@ -222,6 +222,7 @@ def _make_int8(spec: ModelSpec, source: Path, feeds: list[dict[str, np.ndarray]]
         "method": f"{options.method} calibration + per-layer sensitivity pass",
         "quantized_nodes": [n for g in selection.chosen for n in g.nodes],
         "excluded_nodes": [n for g in selection.excluded for n in g.nodes],
+        "kept_fp32_for_tensorrt": dict(quantizer.unsupported),
         "budget_error_rate": options.int8_max_error_rate,
         "heldout": selection.score.as_dict() if selection.score else None,
     }
