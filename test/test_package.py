@@ -15,8 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_core_imports_without_heavy_dependencies() -> None:
     code = (
         "import sys, eipl_trt, eipl_trt.predictor, eipl_trt.runners, eipl_trt.imaging, eipl_trt.spec, "
-        "eipl_trt.cli, eipl_trt.ros, eipl_trt.bagio, eipl_trt.metrics, eipl_trt.control, eipl_trt.stats\n"
-        "heavy = [m for m in ('torch', 'rclpy', 'onnxruntime', 'tensorrt', 'rosbags', 'mujoco', 'matplotlib') "
+        "eipl_trt.cli, eipl_trt.ros, eipl_trt.bagio, eipl_trt.metrics, eipl_trt.control, eipl_trt.stats, "
+        "eipl_trt.camera, eipl_trt.dataset\n"
+        "heavy = [m for m in ('torch', 'rclpy', 'onnxruntime', 'tensorrt', 'rosbags', 'mujoco', 'matplotlib',\n"
+        "                     'cv2') "
         "if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
@@ -26,7 +28,7 @@ def test_core_imports_without_heavy_dependencies() -> None:
 def test_cli_help_lists_every_subcommand() -> None:
     out = subprocess.run([sys.executable, "-m", "eipl_trt.cli", "--help"], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout
-    for name in ("export", "quantize", "train", "evaluate", "bench", "sim"):
+    for name in ("export", "quantize", "dataset", "train", "evaluate", "bench", "sim"):
         assert name in out
 
 
