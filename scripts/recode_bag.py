@@ -44,7 +44,7 @@ def recode_bag(src: str | Path, dst: str | Path, *, codec: str = "jpeg", quality
         InputError: ``dst`` exists, or ``src`` lacks one raw Image and one JointState topic.
     """
     from rosbags.highlevel import AnyReader
-    from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
+    from eipl_trt.bagcompat import open_bag_writer, recorded_qos
     from rosbags.typesys import Stores, get_typestore
 
     if Path(dst).exists():
@@ -97,11 +97,12 @@ def recode_bag(src: str | Path, dst: str | Path, *, codec: str = "jpeg", quality
     else:
         records.extend((log_ns, "joints", joint_msg(stamp, pos, vel, eff)) for log_ns, stamp, _, pos, vel, eff in joints)
     records.sort(key=lambda r: (r[0], r[1] == "image"))
-    writer = Writer(Path(dst), version=8, storage_plugin=StoragePlugin.MCAP)
-    writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
-    with writer:
-        c_img = writer.add_connection(f"{image_topic}/compressed", COMPRESSED_TYPE, typestore=ts)
-        c_js = writer.add_connection(joint_topic, JOINT_TYPE, typestore=ts)
+    # version-8 metadata with a QoS profile per topic and custom_data a map: what Humble, Jazzy and Kilted all read
+    with open_bag_writer(Path(dst)) as writer:
+        qos = [recorded_qos()]
+        c_img = writer.add_connection(f"{image_topic}/compressed", COMPRESSED_TYPE, typestore=ts,
+                                      offered_qos_profiles=qos)
+        c_js = writer.add_connection(joint_topic, JOINT_TYPE, typestore=ts, offered_qos_profiles=qos)
         for log_ns, kind, msg in records:
             conn, msgtype = (c_img, COMPRESSED_TYPE) if kind == "image" else (c_js, JOINT_TYPE)
             writer.write(conn, log_ns, bytes(ts.serialize_cdr(msg, msgtype)))
