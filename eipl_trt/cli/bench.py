@@ -7,6 +7,8 @@ Energy per frame is measured where a power source exists (Jetson INA3221/jtop, N
 Writes bench.md, bench.csv and environment.json into --out.
 
     eipl-trt bench --steps 500 --out results/bench
+    eipl-trt bench --backend onnxruntime openvino --threads 1 2      # CPU backends side by side
+    eipl-trt bench --model sarnn cnnrnn cnnrnnln --concurrent 3     # 1, 2, 3 models stepping together
 """
 
 from __future__ import annotations
@@ -24,12 +26,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `eipl-trt bench`."""
     parser.add_argument("--model", nargs="+", default=None,
                         help="bundled model names or model directories (default: every bundled model)")
-    parser.add_argument("--backend", default="auto", help="auto | onnxruntime | tensorrt (default %(default)s)")
+    parser.add_argument("--backend", nargs="+", default=["auto"],
+                        help="one or more of auto | onnxruntime | openvino | tensorrt, as columns (default %(default)s)")
     parser.add_argument("--precision", nargs="+", default=None,
                         help="precisions to run (default: every one available on the backend)")
     parser.add_argument("--steps", type=int, default=500, help="timed steps per column (default %(default)s)")
     parser.add_argument("--warm-up", type=int, default=50, help="untimed steps first (default %(default)s)")
-    parser.add_argument("--threads", type=int, default=1, help="inference threads (default %(default)s)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1],
+                        help="inference threads; several values give one column each (default %(default)s)")
+    parser.add_argument("--concurrent", type=int, default=0, metavar="N",
+                        help="instead: 1..N models (cycling --model) stepping together in threads; per-model "
+                             "latency and total throughput")
     parser.add_argument("--frame-size", type=int, nargs=2, metavar=("H", "W"), default=None,
                         help="camera frame size fed to the predictor (default: the model's input size)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the eager PyTorch column")
@@ -42,13 +49,15 @@ def _cases(spec, args):  # noqa: ANN001, ANN202 - small helper
     from eipl_trt.predictor import Predictor
     from eipl_trt.runners import available_precisions, create_runner, resolve_backend
 
-    backend = resolve_backend(args.backend)
     name = spec.directory.name if spec.directory else spec.model
-    precisions = args.precision or available_precisions(spec, backend)
-    cases = [
-        BenchCase(name, backend, p, lambda p=p: Predictor(create_runner(spec, backend, p, args.threads)))
-        for p in precisions
-    ]
+    cases = []
+    threads = args.threads if isinstance(args.threads, list) else [args.threads]
+    for requested in (args.backend if isinstance(args.backend, list) else [args.backend]):
+        backend = resolve_backend(requested, spec)
+        for p in args.precision or available_precisions(spec, backend):
+            for t in threads:
+                label = backend if len(threads) == 1 else f"{backend} x{t}"
+                cases.append(BenchCase(name, label, p, lambda p=p, b=backend, t=t: Predictor(create_runner(spec, b, p, t))))
     if not args.no_baseline:
         reason = _baseline_unavailable(spec)
         if reason:
@@ -56,7 +65,10 @@ def _cases(spec, args):  # noqa: ANN001, ANN202 - small helper
         else:
             from eipl_trt.runners.torch_eager import TorchRunner
 
-            cases.append(BenchCase(name, "torch", "fp32", lambda: Predictor(TorchRunner(spec, num_threads=args.threads))))
+            for t in threads:
+                label = "torch" if len(threads) == 1 else f"torch x{t}"
+                cases.append(BenchCase(name, label, "fp32",
+                                       lambda t=t: Predictor(TorchRunner(spec, num_threads=t))))
     return cases
 
 
@@ -79,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
     names = args.model or list(bundled_models())
     if not names:
         raise EipltrtError("no bundled models found; pass --model DIR")
+    if args.concurrent:
+        return _run_concurrent(args, names)
     from eipl_trt.power import measure_idle_power_w, probe_power_monitor
 
     monitor, power_note = probe_power_monitor(args.power)
@@ -95,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if monitor is not None:
             monitor.stop()
-    env = environment(args.threads)
+    env = environment(",".join(map(str, args.threads)) if isinstance(args.threads, list) else args.threads)  # type: ignore[arg-type]
     env["power"] = power_note if monitor is None else f"{power_note} (idle {idle_w:.2f} W subtracted)"
     env["frame_size"] = "model input size" if not args.frame_size else f"{args.frame_size[0]}x{args.frame_size[1]}"
     print(markdown_table(results))
@@ -103,4 +117,38 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         for path in write_reports(results, env, args.out):
             print(f"wrote {path}")
+    return 0
+
+
+def _run_concurrent(args: argparse.Namespace, names: list[str]) -> int:
+    """``--concurrent N``: 1..N models stepping together on the first backend and precision."""
+    from eipl_trt.atomic import write_text_atomic
+    from eipl_trt.bench import environment, synthetic_inputs
+    from eipl_trt.bench_concurrent import concurrency_table, run_concurrent
+    from eipl_trt.paths import resolve_model
+    from eipl_trt.predictor import Predictor
+    from eipl_trt.runners import create_runner, resolve_backend
+
+    specs = {n: resolve_model(n) for n in names}
+    precision = (args.precision or ["fp32"])[0]
+    threads = args.threads[0] if isinstance(args.threads, list) else args.threads
+    backends = {n: resolve_backend(args.backend[0], s, precision) for n, s in specs.items()}
+    frame_hw = tuple(args.frame_size) if args.frame_size else None
+    print(f"# concurrent: 1..{args.concurrent} of {', '.join(names)} on "
+          f"{', '.join(f'{n}={b}' for n, b in backends.items())}/{precision}, {threads} thread(s) each; "
+          f"{args.steps} ticks per row", flush=True)
+    results = run_concurrent(
+        lambda n: Predictor(create_runner(specs[n], backends[n], precision, threads)),
+        names, lambda n: synthetic_inputs(specs[n], 64, frame_hw=frame_hw), args.concurrent,
+        steps=args.steps, warm_up=args.warm_up)
+    table = concurrency_table(results)
+    env = environment(threads)
+    print(table)
+    print("".join(f"- {k}: {v}\n" for k, v in env.items()))
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / "concurrent.md"
+        write_text_atomic(path, "# eipl_trt concurrency benchmark\n\n" + table + "\n## Environment\n\n"
+                          + "".join(f"- {k}: {v}\n" for k, v in env.items()))
+        print(f"wrote {path}")
     return 0

@@ -19,7 +19,7 @@ __all__ = ["BACKENDS", "RecurrentState", "Runner", "available_precisions", "crea
 log = logging.getLogger(__name__)
 
 #: Backend names accepted by :func:`create_runner` (``auto`` picks the best available).
-BACKENDS = ("auto", "onnxruntime", "tensorrt")
+BACKENDS = ("auto", "onnxruntime", "tensorrt", "openvino")
 
 
 def tensorrt_unavailable_reason() -> str:
@@ -40,22 +40,39 @@ def _tensorrt_usable() -> tuple[bool, str]:
     return not why, why
 
 
-def resolve_backend(backend: str) -> str:
-    """Map ``auto`` to a concrete backend (TensorRT when usable, else ONNX Runtime) and validate names.
+def resolve_backend(backend: str, spec: ModelSpec | None = None, precision: str = "fp32") -> str:
+    """Map ``auto`` to a concrete backend and validate names.
+
+    ``auto``: TensorRT when usable. Otherwise, given ``spec``, the CPU backend
+    :func:`eipl_trt.runners.cpu_choice.choose_cpu_backend` picks for ``precision`` (the measured
+    preference order, OpenVINO only when installed and at parity with ONNX Runtime on this model);
+    without ``spec``, ONNX Runtime.
 
     Raises:
-        BackendUnavailableError: unknown name, or ``tensorrt`` requested where it cannot run.
+        BackendUnavailableError: unknown name, or ``tensorrt``/``openvino`` requested where it cannot run.
     """
     if backend not in BACKENDS:
         raise BackendUnavailableError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     trt_ok, why = _tensorrt_usable()
     if backend == "auto":
-        chosen = "tensorrt" if trt_ok else "onnxruntime"
-        if not trt_ok:
-            log.info("backend auto -> onnxruntime (%s)", why)
+        if trt_ok:
+            return "tensorrt"
+        if spec is not None:
+            from eipl_trt.runners.cpu_choice import choose_cpu_backend
+
+            chosen = choose_cpu_backend(spec, precision)
+        else:
+            chosen = "onnxruntime"
+        log.info("backend auto -> %s (TensorRT: %s)", chosen, why)
         return chosen
     if backend == "tensorrt" and not trt_ok:
         raise BackendUnavailableError(f"TensorRT backend unavailable: {why}. Use backend 'onnxruntime' (CPU).")
+    if backend == "openvino":
+        from eipl_trt.runners import openvino as ov_runner
+
+        ov_why = ov_runner.unavailable_reason()
+        if ov_why:
+            raise BackendUnavailableError(f"OpenVINO backend unavailable: {ov_why}. Use backend 'onnxruntime'.")
     return backend
 
 
@@ -65,7 +82,11 @@ def available_precisions(spec: ModelSpec, backend: str = "auto") -> list[str]:
     ONNX Runtime runs the variants exported beside ``model.json`` (fp32 always; fp16/int8 when
     ``eipl-trt quantize`` made them).
     """
-    backend = resolve_backend(backend)
+    backend = resolve_backend(backend, spec)
+    if backend == "openvino":
+        from eipl_trt.runners import openvino as ov_runner
+
+        return ov_runner.available_precisions(spec)
     if backend == "onnxruntime":
         have = [p for p in PRECISIONS if p in spec.variants and spec.directory is not None
                 and (spec.directory / spec.variants[p].file).is_file()]
@@ -90,17 +111,21 @@ def create_runner(
     Raises:
         BackendUnavailableError: the backend or precision cannot run here; the message lists what can.
     """
-    backend = resolve_backend(backend)
     if precision not in PRECISIONS:
         raise BackendUnavailableError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    backend = resolve_backend(backend, spec, precision)
     have = available_precisions(spec, backend)
     if precision not in have:
         raise BackendUnavailableError(
             f"precision {precision} is not available for model {spec.model!r} on {backend} "
             f"(available: {', '.join(have) or 'none'}). "
             + ("ONNX Runtime runs the ONNX variants listed in model.json; create an int8/fp16 variant with "
-               "`eipl-trt quantize`." if backend == "onnxruntime" else _trt_refusal(spec, precision))
+               "`eipl-trt quantize`." if backend == "onnxruntime" else _refusal(spec, backend, precision))
         )
+    if backend == "openvino":
+        from eipl_trt.runners.openvino import OvRunner
+
+        return OvRunner(spec, precision, num_threads=num_threads)
     if backend == "onnxruntime":
         from eipl_trt.runners.onnxrt import OrtRunner
 
@@ -110,7 +135,12 @@ def create_runner(
     return trt_runner.TrtRunner(spec, precision, **trt_options)
 
 
-def _trt_refusal(spec: ModelSpec, precision: str) -> str:
+def _refusal(spec: ModelSpec, backend: str, precision: str) -> str:
+    if backend == "openvino":
+        from eipl_trt.runners import openvino as ov_runner
+
+        why = ov_runner.refused_precisions(spec).get(precision)
+        return f"OpenVINO refuses it: {why}." if why else "model.json lists no such ONNX variant."
     from eipl_trt.runners import tensorrt as trt_runner
 
     why = trt_runner.refused_precisions(spec).get(precision)

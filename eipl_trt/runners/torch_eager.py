@@ -77,6 +77,8 @@ class TorchRunner(Runner):
 
     def _infer_impl(self, image: np.ndarray, joint: np.ndarray) -> Mapping[str, np.ndarray]:
         torch = self._torch
+        if torch.get_num_threads() != self.num_threads:  # process-wide: another runner may have changed it
+            torch.set_num_threads(self.num_threads)
         started = time.perf_counter()
         with torch.inference_mode():
             out = self._model(torch.from_numpy(image), torch.from_numpy(joint), self._state)

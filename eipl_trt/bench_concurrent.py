@@ -1,0 +1,126 @@
+"""Several models stepping together: per-model latency and total throughput (``eipl-trt bench --concurrent N``).
+
+For each ``k`` in ``1..N`` the first ``k`` models of the list (cycled when ``N`` exceeds it) each
+get their own :class:`~eipl_trt.predictor.Predictor` and their own thread, as one process serving
+``k`` namespaced nodes would. Each tick, every model runs one full step on the same frame and joint
+vector, released together by a barrier (a camera frame arriving for all models at once); the tick
+ends when the slowest model is done. Rows for different ``k`` are interleaved in blocks so machine
+noise hits them alike. Threads, not processes: ONNX Runtime and OpenVINO release the GIL while
+they compute, so only the numpy pre/postprocessing of concurrent steps contends for it (measured
+in README "Several models at once").
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from eipl_trt.predictor import Predictor
+
+__all__ = ["ConcurrentResult", "run_concurrent", "concurrency_table"]
+
+
+@dataclass
+class ConcurrentResult:
+    """One row group: ``k`` models stepping together."""
+
+    models: list[str]
+    step_s: dict[int, list[float]] = field(default_factory=dict)  # model index -> per-step seconds
+    tick_s: list[float] = field(default_factory=list)  # wall time of each tick (slowest model)
+    wall_s: float = 0.0
+
+    @property
+    def throughput_hz(self) -> float:
+        """Model steps per second of wall time, all models together."""
+        steps = sum(len(v) for v in self.step_s.values())
+        return steps / self.wall_s if self.wall_s > 0 else float("nan")
+
+
+def _run_block(predictors: Sequence[Predictor], inputs: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]],
+               start: int, n: int, result: ConcurrentResult) -> None:
+    k = len(predictors)
+    barrier = threading.Barrier(k + 1)
+    done = threading.Barrier(k + 1)
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        times = result.step_s.setdefault(i, [])
+        for t in range(start, start + n):
+            barrier.wait()
+            frame, q = inputs[i][t % len(inputs[i])]
+            t0 = time.perf_counter()
+            try:
+                predictors[i].step(frame, q, want_image=True)
+            except BaseException as exc:  # noqa: BLE001 - reported by the caller after the block
+                errors.append(exc)
+            times.append(time.perf_counter() - t0)
+            done.wait()
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(k)]
+    for th in threads:
+        th.start()
+    for _ in range(n):
+        t0 = time.perf_counter()
+        barrier.wait()
+        done.wait()
+        elapsed = time.perf_counter() - t0
+        result.tick_s.append(elapsed)
+        result.wall_s += elapsed
+    for th in threads:
+        th.join()
+    if errors:
+        raise errors[0]
+
+
+def run_concurrent(
+    make_predictor: Callable[[str], Predictor],
+    models: Sequence[str],
+    inputs_of: Callable[[str], Sequence[tuple[np.ndarray, np.ndarray]]],
+    n_max: int,
+    *,
+    steps: int = 300,
+    warm_up: int = 20,
+    block: int = 25,
+) -> list[ConcurrentResult]:
+    """Results for ``k = 1..n_max`` models stepping together, interleaved in blocks of ``block`` ticks."""
+    if n_max < 1 or not models:
+        raise ValueError("need at least one model and --concurrent >= 1")
+    groups = [[models[i % len(models)] for i in range(k)] for k in range(1, n_max + 1)]
+    predictors = [[make_predictor(m) for m in g] for g in groups]
+    inputs = [[inputs_of(m) for m in g] for g in groups]
+    results = [ConcurrentResult(list(g)) for g in groups]
+    try:
+        for preds, ins in zip(predictors, inputs):
+            warm = ConcurrentResult([])
+            _run_block(preds, ins, 0, warm_up, warm)
+            for p in preds:
+                p.reset_state()
+        done = 0
+        while done < steps:
+            n = min(block, steps - done)
+            for preds, ins, result in zip(predictors, inputs, results):
+                _run_block(preds, ins, done, n, result)
+            done += n
+    finally:
+        for preds in predictors:
+            for p in preds:
+                p.close()
+    return results
+
+
+def concurrency_table(results: Sequence[ConcurrentResult]) -> str:
+    """Markdown: one row per (k, model) with step p50/p99/max (ms), tick p50, and total throughput."""
+    lines = ["| models together | model | step p50 | step p99 | step max | tick p50 | total throughput (steps/s) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in results:
+        tick = float(np.percentile(r.tick_s, 50) * 1e3)
+        for i, name in enumerate(r.models):
+            v = np.asarray(r.step_s[i]) * 1e3
+            lines.append(f"| {len(r.models)} | {name} | {np.percentile(v, 50):.3f} | {np.percentile(v, 99):.3f} | "
+                         f"{v.max():.3f} | {tick:.3f} | {r.throughput_hz:.1f} |")
+    return "\n".join(lines) + ("\n\nAll times in milliseconds. A tick = every model runs one full Predictor step on "
+                               "the same frame, released together; throughput = model steps per wall second.\n")

@@ -1,0 +1,113 @@
+"""Which CPU backend ``backend: auto`` runs, per precision: a measured preference order plus a parity check.
+
+Design (issue #10): ``auto`` must run the fastest installed backend that computes the same thing.
+Timing candidates at every start would cost seconds on a small robot computer and make the choice
+depend on the load of the moment, so the *order* is static, taken from side-by-side measurements
+(``eipl-trt bench --backend onnxruntime openvino``, README "CPU backends"), and what is checked at
+run time is *correctness*: before a non-reference backend is chosen, it runs
+:data:`PARITY_STEPS` steps of the model with the state fed back beside ONNX Runtime (the reference
+the exports are validated against) on the same inputs; if its outputs drift by more than the
+precision's tolerance, ``auto`` logs why and takes the next backend. The verdict is kept for the
+process (per model file and precision), so a precision switch or a second node pays it once.
+
+``EIPL_TRT_CPU_BACKEND=onnxruntime|openvino`` overrides the order (still parity-checked).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+import numpy as np
+
+from eipl_trt.errors import EipltrtError
+from eipl_trt.spec import ModelSpec
+
+__all__ = ["CPU_PREFERENCE", "PARITY_STEPS", "PARITY_TOLERANCE", "choose_cpu_backend", "parity_error"]
+
+log = logging.getLogger(__name__)
+
+#: Fastest first, per precision, as measured on x86 (AVX2, no AVX512/AMX) with ONNX Runtime 1.32 and
+#: OpenVINO 2026.4 at 1 thread: fp32 steps are within noise of each other, so the reference
+#: (ONNX Runtime) stays first; int8 runs real int8 kernels on OpenVINO, while ONNX Runtime's Q/DQ
+#: int8 is slower than its fp32; fp16 is a bf16/f16 inference hint only OpenVINO has.
+CPU_PREFERENCE: dict[str, tuple[str, ...]] = {
+    "fp32": ("onnxruntime", "openvino"),
+    "int8": ("openvino", "onnxruntime"),
+    "fp16": ("openvino", "onnxruntime"),
+}
+#: Steps of the parity check (state fed back).
+PARITY_STEPS = 10
+#: Largest allowed |difference| of the normalized joint output vs ONNX Runtime, per precision.
+PARITY_TOLERANCE = {"fp32": 1e-4, "fp16": 5e-2, "int8": 5e-2}
+
+_verdicts: dict[tuple[str, str, str], float] = {}
+_lock = threading.Lock()
+
+
+def _installed(backend: str) -> bool:
+    if backend == "openvino":
+        from eipl_trt.runners import openvino as ov_runner
+
+        return not ov_runner.unavailable_reason()
+    return True
+
+
+def parity_error(spec: ModelSpec, backend: str, precision: str, steps: int = PARITY_STEPS, seed: int = 0) -> float:
+    """Max |joint output difference| of ``backend`` vs ONNX Runtime over ``steps`` fed-back steps.
+
+    The reference runs the same ONNX variant on ONNX Runtime (the fp32 one for a backend's
+    ``fp16``, which is an inference-precision hint on the fp32 graph).
+    """
+    from eipl_trt.runners import create_runner
+
+    ref_precision = precision if precision in spec.variants else "fp32"
+    if backend == "openvino" and precision == "fp16":
+        ref_precision = "fp32"
+    rng = np.random.default_rng(seed)
+    shapes = spec.input_shapes()
+    lo, hi = float(spec.vmin), float(spec.vmax)
+    worst = 0.0
+    with create_runner(spec, "onnxruntime", ref_precision) as ref, create_runner(spec, backend, precision) as cand:
+        for _ in range(steps):
+            image = rng.uniform(lo, hi, shapes["image"]).astype(np.float32)
+            joint = rng.uniform(lo, hi, shapes["joint"]).astype(np.float32)
+            a = ref.infer(image, joint)["joint"].copy()
+            b = cand.infer(image, joint)["joint"]
+            worst = max(worst, float(np.max(np.abs(a - b))))
+    return worst
+
+
+def choose_cpu_backend(spec: ModelSpec, precision: str = "fp32") -> str:
+    """The CPU backend ``auto`` runs ``spec`` at ``precision`` on: first in the order that is
+    installed, offers the precision, and passes the parity check; ONNX Runtime otherwise."""
+    from eipl_trt.runners import available_precisions
+
+    order = list(CPU_PREFERENCE.get(precision, ("onnxruntime",)))
+    pinned = os.environ.get("EIPL_TRT_CPU_BACKEND", "").strip()
+    if pinned:
+        if pinned not in ("onnxruntime", "openvino"):
+            log.warning("EIPL_TRT_CPU_BACKEND=%r is not onnxruntime or openvino; ignored", pinned)
+        else:
+            order = [pinned] + [b for b in order if b != pinned]
+    for backend in order:
+        if not _installed(backend) or precision not in available_precisions(spec, backend):
+            continue
+        if backend == "onnxruntime":
+            return backend
+        key = (str(spec.variant_path(precision if precision in spec.variants else "fp32")), precision, backend)
+        with _lock:
+            if key not in _verdicts:
+                try:
+                    _verdicts[key] = parity_error(spec, backend, precision)
+                except EipltrtError as exc:
+                    log.warning("backend auto: %s cannot run %s %s (%s)", backend, spec.model, precision, exc)
+                    _verdicts[key] = float("inf")
+            err = _verdicts[key]
+        tol = PARITY_TOLERANCE.get(precision, 1e-4)
+        if err <= tol:
+            return backend
+        log.warning("backend auto: %s %s differs from ONNX Runtime by %.3g (> %.3g) on %s; not used",
+                    backend, precision, err, tol, spec.model)
+    return "onnxruntime"

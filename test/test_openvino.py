@@ -1,0 +1,144 @@
+"""OpenVINO runner (real OpenVINO CPU plugin) vs ONNX Runtime, ONNX Runtime I/O binding, and ``auto``'s CPU choice."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eipl_trt.errors import BackendUnavailableError, InputError
+from eipl_trt.paths import bundled_models, resolve_model
+from eipl_trt.runners import RecurrentState, available_precisions, create_runner, resolve_backend
+from eipl_trt.runners import cpu_choice
+from eipl_trt.runners.onnxrt import OrtRunner
+from eipl_trt.spec import ModelSpec
+
+ov = pytest.importorskip("openvino")
+from eipl_trt.runners import openvino as ov_runner  # noqa: E402
+
+BUNDLED = sorted(bundled_models())
+
+
+def _inputs(spec: ModelSpec, n: int, seed: int = 3) -> list[tuple[np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    shapes = spec.input_shapes()
+    return [(rng.uniform(spec.vmin, spec.vmax, shapes["image"]).astype(np.float32),
+             rng.uniform(spec.vmin, spec.vmax, shapes["joint"]).astype(np.float32)) for _ in range(n)]
+
+
+def _run(runner, inputs):  # noqa: ANN001, ANN202
+    return [{k: v.copy() for k, v in runner.infer(i, j).items()} for i, j in inputs]
+
+
+@pytest.mark.parametrize("model", BUNDLED)
+def test_openvino_fp32_matches_onnxruntime_over_50_fed_back_steps(model: str) -> None:
+    spec = resolve_model(model)
+    inputs = _inputs(spec, 50)
+    with create_runner(spec, "onnxruntime") as ref, create_runner(spec, "openvino") as cand:
+        assert cand.name == "openvino/fp32" and cand.inference_precision == "f32"
+        a, b = _run(ref, inputs), _run(cand, inputs)
+        for step, (x, y) in enumerate(zip(a, b)):
+            assert set(x) == set(y)
+            for role in x:
+                np.testing.assert_allclose(y[role], x[role], rtol=0, atol=2e-4, err_msg=f"{model} step {step} {role}")
+        np.testing.assert_allclose(cand.get_state().h, ref.get_state().h, atol=2e-4)
+        np.testing.assert_allclose(cand.get_state().c, ref.get_state().c, atol=2e-4)
+
+
+def test_state_handover_reset_and_output_reuse() -> None:
+    spec = resolve_model("sarnn")
+    inputs = _inputs(spec, 12)
+    with create_runner(spec, "openvino") as cand, create_runner(spec, "onnxruntime") as ref:
+        _run(cand, inputs[:6])
+        ref.set_state(cand.get_state())  # OpenVINO -> ONNX Runtime mid-episode
+        np.testing.assert_allclose(_run(cand, inputs[6:])[-1]["joint"], _run(ref, inputs[6:])[-1]["joint"], atol=2e-4)
+        cand.set_state(ref.get_state())  # and back
+        np.testing.assert_allclose(cand.get_state().h, ref.get_state().h, atol=0)
+        cand.reset_state()
+        assert not cand.get_state().h.any()
+        first = cand.infer(*inputs[0])
+        again = cand.infer(*inputs[1])
+        assert first is again  # preallocated outputs, reused (the Runner contract says: copy what you keep)
+        with pytest.raises(InputError, match="NaN"):
+            cand.set_state(RecurrentState(np.full((1, spec.rec_dim), np.nan, np.float32), np.zeros((1, spec.rec_dim), np.float32)))
+
+
+def test_precisions_and_refusals_follow_this_cpu(tmp_path: Path) -> None:
+    spec = resolve_model("sarnn")
+    caps = ov_runner.cpu_capabilities()
+    have = available_precisions(spec, "openvino")
+    assert "fp32" in have
+    assert ("fp16" in have) == bool({"BF16", "FP16"} & set(caps))
+    if "fp16" not in have:
+        with pytest.raises(BackendUnavailableError, match="OpenVINO refuses it: this CPU has neither BF16"):
+            create_runner(spec, "openvino", "fp16")
+    d = tmp_path / "m"
+    shutil.copytree(spec.directory, d)
+    no_int8 = ModelSpec.load(d)
+    for name in ("fp16", "int8"):
+        if name in no_int8.variants:
+            (d / no_int8.variants[name].file).unlink()
+    assert "int8" not in available_precisions(ModelSpec.load(d), "openvino")
+    with pytest.raises(BackendUnavailableError, match="no int8 variant beside model.json.*eipl-trt quantize"):
+        create_runner(ModelSpec.load(d), "openvino", "int8")
+
+
+def test_int8_variant_runs_and_stays_close_to_fp32() -> None:
+    spec = resolve_model("cnnrnn")
+    if "int8" not in available_precisions(spec, "openvino"):
+        pytest.skip("the bundled cnnrnn has no int8 variant")
+    inputs = _inputs(spec, 20)
+    with create_runner(spec, "openvino", "int8") as q, create_runner(spec, "onnxruntime", "fp32") as ref:
+        a, b = _run(ref, inputs), _run(q, inputs)
+    worst = max(float(np.abs(x["joint"] - y["joint"]).max()) for x, y in zip(a, b))
+    assert 0 <= worst < 0.1
+
+
+def test_broken_onnx_is_a_model_error(tmp_path: Path) -> None:
+    spec = resolve_model("sarnn")
+    d = tmp_path / "m"
+    shutil.copytree(spec.directory, d)
+    broken = ModelSpec.load(d)
+    (d / broken.variants["fp32"].file).write_bytes(b"not an onnx file")
+    with pytest.raises(Exception, match="sha256|does not match|cannot compile|Re-export"):
+        create_runner(broken, "openvino").open()
+
+
+@pytest.mark.parametrize("model", BUNDLED)
+def test_onnxruntime_io_binding_equals_plain_run(model: str) -> None:
+    spec = resolve_model(model)
+    inputs = _inputs(spec, 20, seed=5)
+    with OrtRunner(spec, io_binding=True) as bound, OrtRunner(spec, io_binding=False, allow_spinning=False) as plain:
+        assert bound.io_binding and not plain.io_binding
+        for x, y in zip(_run(bound, inputs), _run(plain, inputs)):
+            for role in x:
+                np.testing.assert_array_equal(x[role], y[role])
+        np.testing.assert_array_equal(bound.get_state().c, plain.get_state().c)
+        state = RecurrentState(np.full((1, spec.rec_dim), 0.25, np.float32), np.full((1, spec.rec_dim), -0.5, np.float32))
+        bound.set_state(state)
+        plain.set_state(state)
+        np.testing.assert_array_equal(bound.infer(*inputs[0])["joint"], plain.infer(*inputs[0])["joint"])
+
+
+def test_auto_picks_by_preference_and_parity(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = resolve_model("sarnn")
+    assert resolve_backend("auto") == "onnxruntime"  # without a model: the reference
+    assert resolve_backend("openvino") == "openvino"
+    for precision in available_precisions(spec, "openvino"):
+        chosen = resolve_backend("auto", spec, precision)
+        first = cpu_choice.CPU_PREFERENCE[precision][0]
+        if first == "onnxruntime":
+            assert chosen == "onnxruntime"
+        else:
+            err = cpu_choice.parity_error(spec, "openvino", precision)
+            assert chosen == ("openvino" if err <= cpu_choice.PARITY_TOLERANCE[precision] else "onnxruntime")
+    monkeypatch.setenv("EIPL_TRT_CPU_BACKEND", "openvino")
+    assert resolve_backend("auto", spec, "fp32") == "openvino"  # pinned, and at parity on fp32
+    runner = create_runner(spec, "auto", "fp32")
+    assert runner.backend == "openvino"
+    monkeypatch.setattr(cpu_choice, "PARITY_TOLERANCE", {"fp32": -1.0})  # nothing can pass: falls back
+    cpu_choice._verdicts.clear()
+    assert resolve_backend("auto", spec, "fp32") == "onnxruntime"
+    cpu_choice._verdicts.clear()
