@@ -138,12 +138,14 @@ def _symmetric_qdq(path) -> bool:  # noqa: ANN001
     return all(z is not None and z.dtype == np.int8 and not np.any(z) for z in zero_points)
 
 
+@pytest.mark.parametrize("version", ["8.6.1", "11.4.0.106"])  # builder flags vs strongly typed
 @pytest.mark.parametrize("precision", ["int8", "fp16"])
-@pytest.mark.parametrize("model", ["sarnn", "cnnrnn"])
-def test_low_precision_variants(model, precision, monkeypatch, tmp_path):
-    """Symmetric Q/DQ int8 (and fp16) variants run and match ONNX Runtime on the same file; the bundled
-    ONNX Runtime int8 files (uint8 zero points) are refused by TensorRT's parser with the reason."""
-    install(monkeypatch, "10.3.0")
+@pytest.mark.parametrize("model", ["sarnn", "cnnrnn", "cnnrnnln"])
+def test_low_precision_variants(model, precision, version, monkeypatch, tmp_path):
+    """Symmetric Q/DQ int8 and fp16 variants build (INT8/FP16 flags on 8.6, strongly typed on 11) and match
+    ONNX Runtime on the same file; ONNX Runtime int8 files with uint8 zero points are refused by TensorRT's
+    parser with the reason."""
+    install(monkeypatch, version)
     spec = resolve_model(model)
     if precision not in spec.variants:
         pytest.skip(f"{model} has no {precision} variant yet (issue #9 makes them)")
@@ -159,7 +161,7 @@ def test_low_precision_variants(model, precision, monkeypatch, tmp_path):
         pytest.skip(f"ONNX Runtime (the stand-in's compute) cannot run {path.name}: {exc}")
     with OrtRunner(spec, precision) as ort, TrtRunner(spec, precision, cache_dir=tmp_path) as trt:
         diff = max_abs_diff(rollout(trt, inputs), rollout(ort, inputs))
-    print(f"parity {model} {precision} TensorRT 10.3.0: max |trt - ort| = {diff:.3g}")
+    print(f"parity {model} {precision} TensorRT {version}: max |trt - ort| = {diff:.3g}")
     assert diff <= 1e-3
 
 
@@ -236,12 +238,14 @@ def test_node_precision_switcher_builds_off_the_control_path(monkeypatch, tmp_pa
         predictor_runner = runner
         installed.append(runner.name)
 
-    switcher = PrecisionSwitcher(lambda p: create_runner(spec, "tensorrt", p, cache_dir=tmp_path),
+    fp32 = spec.variants["fp32"]
+    future = spec.with_variant("fp16", fp32.file, fp32.sha256, min_tensorrt="99.0")  # refused here, always
+    switcher = PrecisionSwitcher(lambda p: create_runner(future, "tensorrt", p, cache_dir=tmp_path),
                                  install_runner, lambda p, e: errors.append((p, e)))
     rollout(predictor_runner, inputs[:5])
-    switcher.request("int8" if "int8" in available_precisions(spec, "tensorrt") else "fp16")
+    switcher.request("fp16")
     assert switcher.wait_idle(60)
-    assert errors and installed == [] and isinstance(errors[0][1], (ModelError, BackendUnavailableError))
+    assert installed == [] and len(errors) == 1 and "needs TensorRT >= 99.0" in str(errors[0][1])
     switcher.request("fp32")
     assert switcher.wait_idle(60)
     switcher.close()
