@@ -73,7 +73,7 @@ def generate_launch_description() -> LaunchDescription:
     arg_backend = DeclareLaunchArgument(
         "backend",
         default_value="",
-        description="Inference backend: auto, onnxruntime or tensorrt. Empty keeps the value from params_file.",
+        description="Inference backend: auto, onnxruntime, openvino or tensorrt. Empty keeps the value from params_file.",
     )
     arg_precision = DeclareLaunchArgument(
         "precision",

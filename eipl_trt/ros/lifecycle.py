@@ -120,7 +120,7 @@ class EiplTrtNode(LifecycleNode):
         )
         self._fallback = ""
         if cfg.backend == "auto" and backend != "tensorrt":
-            self._fallback = f"backend auto fell back to onnxruntime: {tensorrt_unavailable_reason()}"
+            self._fallback = f"backend auto fell back to {backend}: {tensorrt_unavailable_reason()}"
         self._state = "inactive"
         self.get_logger().info(
             f"configured: model {spec.model} from {spec.directory}, {backend}/{cfg.precision}, "

@@ -77,7 +77,8 @@ PARAMETERS: tuple[ParamDef, ...] = (
              "Bundled model name (e.g. sarnn) or a model directory, model.json or model.onnx written by "
              "`eipl-trt export`."),
     ParamDef("backend", "string", "auto",
-             "Inference backend: auto (TensorRT if usable, else ONNX Runtime), onnxruntime or tensorrt.",
+             "Inference backend: auto (TensorRT if usable, else the fastest CPU backend at parity: ONNX Runtime "
+             "or OpenVINO, see README), onnxruntime, openvino or tensorrt.",
              choices=BACKENDS),
     ParamDef("precision", "string", "fp32",
              "Model precision variant (fp32, fp16, int8). Switchable at runtime: the new runner is prepared "

@@ -127,7 +127,7 @@ class NodeRuntime:
         from eipl_trt.paths import resolve_model
 
         spec = resolve_model(cfg.model)
-        backend = resolve_backend(cfg.backend)
+        backend = resolve_backend(cfg.backend, spec, cfg.precision)
         runner = create_runner(spec, backend, cfg.precision, cfg.num_threads).open()
         try:
             runner.warm_up(3)
