@@ -50,6 +50,8 @@ setup(
         # compressed images (JPEG/PNG) and YUV/Bayer frames: the library cv_bridge and image_transport use
         "camera": ["opencv-python-headless>=4.8"],
         "gpu": ["cuda-python>=12", "nvidia-ml-py"],
+        # a second CPU backend (x86 and ARM): backend openvino; auto uses it where it is faster at parity
+        "openvino": ["openvino>=2024.0"],
         "test": ["pytest>=7"],
     },
     zip_safe=True,
