@@ -51,3 +51,27 @@ def test_bench_has_copy_compute_columns(trt, tmp_path, capsys):
     table = (out_dir / "bench.md").read_text()
     assert "| H2D p50 | compute p50 | D2H p50 |" in table and "| sarnn | tensorrt | fp32 |" in table
     assert "h2d" in (out_dir / "bench.csv").read_text()
+
+
+def test_evaluate_runs_on_tensorrt(trt, tmp_path):
+    """`evaluate --backend tensorrt` (episodes from a real rosbag2 written with rosbags) equals ONNX Runtime."""
+    pytest.importorskip("rosbags")
+    import numpy as np
+
+    from eipl_trt import evaluate as ev
+    from eipl_trt.models.testing import make_test_model
+    from eipl_trt.sim.bagwrite import BagEpisode, write_episodes_bag
+
+    names = ("shoulder", "elbow", "wrist")
+    spec = make_test_model("sarnn", tmp_path / "model", seed=5, joint_dim=3, joint_names=names,
+                           joint_bounds=np.array([[-1.0, -2.0, 0.0], [1.0, 0.5, 3.0]]))
+    rng = np.random.default_rng(0)
+    t = np.arange(10) / 10.0
+    episode = BagEpisode(t, rng.integers(0, 256, (10, 64, 64, 3), dtype=np.uint8), t,
+                         np.stack([np.sin(t), np.cos(t) - 1, 1 + t], 1))
+    write_episodes_bag(tmp_path / "bag", [episode], joint_names=list(names))
+    episodes = ev.load_for_model(tmp_path / "bag", spec)
+    on_trt = ev.evaluate(spec, episodes, precisions=["fp32"], backend="tensorrt")
+    on_ort = ev.evaluate(spec, episodes, precisions=["fp32"], backend="onnxruntime")
+    assert on_trt.runs[0].summary.steps == on_ort.runs[0].summary.steps > 0
+    assert on_trt.runs[0].summary.mean == pytest.approx(on_ort.runs[0].summary.mean, rel=1e-6)
