@@ -21,7 +21,7 @@ from eipl_trt.runners.tensorrt.inspect import layer_table, profile_layers
 from standins import fake_cuda
 from standins.fake_tensorrt.api import ENUMS, MEMBERS, MODULE, SEVERITIES
 from standins.install import install
-from trt_helpers import ROOT, VERSIONS, episode
+from trt_helpers import ROOT, VERSIONS, episode, fp16_io_variant
 
 
 @lru_cache(maxsize=None)
@@ -109,3 +109,47 @@ def test_cuda_enums_are_the_installed_ones():
     real = pytest.importorskip("cuda.bindings.runtime")
     assert fake_cuda.cudaError_t is real.cudaError_t and fake_cuda.cudaMemcpyKind is real.cudaMemcpyKind
     assert np.int64(fake_cuda.cudaStreamNonBlocking) == real.cudaStreamNonBlocking
+
+
+#: names the runner uses only behind a capability check (``hasattr``), so they may be absent in a version
+CAPABILITY_CHECKED = {"STRONGLY_TYPED": "builder.network_mode", "EXPLICIT_BATCH": "used only where STRONGLY_TYPED is absent"}
+
+
+def test_static_trt_references_exist():
+    """Every ``trt.X`` / ``trt.X.Y`` in the runner's source exists in every version, except capability-checked ones
+    (which must exist in at least one and be absent only where the check routes around them)."""
+    sources = sorted((ROOT / "eipl_trt" / "runners" / "tensorrt").glob("*.py"))
+    sources += [ROOT / "eipl_trt" / "cli" / "build.py", ROOT / "eipl_trt" / "cli" / "inspect.py"]
+    refs = set()
+    for path in sources:
+        refs.update(re.findall(r"\btrt\.([A-Za-z_]+(?:\.[A-Za-z_]+)?)", path.read_text()))
+    assert {"Builder", "Runtime", "OnnxParser", "NetworkDefinitionCreationFlag.STRONGLY_TYPED"} <= refs
+    problems = []
+    for ref in sorted(refs):
+        name = ref.rsplit(".", 1)[-1]
+        if name.startswith("__") and name != "__version__":
+            continue
+        have = [v for v in VERSIONS if present(v, name)]
+        if name in CAPABILITY_CHECKED:
+            if not have:
+                problems.append(f"{ref}: in no version")
+        elif have != list(VERSIONS):
+            problems.append(f"{ref}: missing in {sorted(set(VERSIONS) - set(have))}")
+    assert not problems
+    # the capability checks route correctly: STRONGLY_TYPED exactly where EXPLICIT_BATCH is not required
+    assert not present("8.6.1", "STRONGLY_TYPED") and present("8.6.1", "EXPLICIT_BATCH")
+    assert present("11.4.0.106", "STRONGLY_TYPED") and not present("11.4.0.106", "EXPLICIT_BATCH")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_names_on_the_fp16_and_workspace_paths(version, monkeypatch, tmp_path):
+    """The fp16 build path (BuilderFlag.FP16 on 8.6, strongly typed elsewhere) and a workspace limit."""
+    from eipl_trt.runners.tensorrt.builder import BuildOptions
+
+    trt, _ = install(monkeypatch, version)
+    spec = fp16_io_variant(tmp_path)
+    with TrtRunner(spec, "fp16", cache_dir=tmp_path / "c", build_options=BuildOptions(workspace_mib=64)) as runner:
+        runner.infer(*episode(spec, 1)[0])
+    touched = {t.rsplit(".", 1)[-1] for t in trt.FAKE_ACCESSED}
+    assert not [n for n in touched if not present(version, n)]
+    assert ("FP16" in touched) == (version == "8.6.1") and "WORKSPACE" in touched

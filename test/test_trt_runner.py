@@ -23,7 +23,7 @@ from eipl_trt.runners.onnxrt import OrtRunner
 from eipl_trt.runners.tensorrt import TrtRunner
 from standins.fake_cuda import FakeGpu
 from standins.install import install
-from trt_helpers import VERSIONS, episode, max_abs_diff, rollout
+from trt_helpers import VERSIONS, episode, fp16_io_variant, max_abs_diff, rollout
 
 #: steps per parity run (state fed back; 25 swaps of each state parity and of both captured graphs)
 STEPS = {"sarnn": 50, "cnnrnn": 50, "cnnrnnln": 50}
@@ -255,53 +255,11 @@ def test_node_precision_switcher_builds_off_the_control_path(monkeypatch, tmp_pa
     predictor_runner.close()
 
 
-def _fp16_io_variant(tmp_path):  # noqa: ANN001, ANN202
-    """SARNN with float16 graph inputs/outputs (Cast at the edges, float32 inside): an engine with fp16 I/O."""
-    import shutil
-
-    import onnx
-    from onnx import TensorProto, helper
-
-    from eipl_trt.spec import ModelSpec, sha256_file
-
-    src = resolve_model("sarnn")
-    model = onnx.load(str(src.variant_path("fp32")))
-    graph = model.graph
-    for value in list(graph.input) + list(graph.output):
-        old = value.name
-        value.type.tensor_type.elem_type = TensorProto.FLOAT16
-        if value in graph.input:
-            value.name = old + ".h"
-            graph.node.insert(0, helper.make_node("Cast", [value.name], [old], to=TensorProto.FLOAT))
-        else:
-            for node in graph.node:
-                node.output[:] = [o + ".f" if o == old else o for o in node.output]
-                node.input[:] = [i + ".f" if i == old else i for i in node.input]
-            graph.node.append(helper.make_node("Cast", [old + ".f"], [old], to=TensorProto.FLOAT16))
-    for value in graph.input:
-        value.name = value.name[:-2]
-    for node in graph.node[: len(graph.input)]:
-        node.input[0] = node.input[0][:-2]
-        node.output[0] = node.output[0] + ".f32"
-    renames = {n.output[0][:-4]: n.output[0] for n in graph.node[: len(graph.input)]}
-    for node in graph.node[len(graph.input):]:
-        node.input[:] = [renames.get(i, i) for i in node.input]
-    onnx.checker.check_model(model)
-    out = tmp_path / "sarnn_fp16io"
-    out.mkdir()
-    for name in ("model.json", "model.onnx"):
-        shutil.copy(src.directory / name, out / name)
-    onnx.save(model, str(out / "model.fp16.onnx"))
-    spec = ModelSpec.load(out).with_variant("fp16", "model.fp16.onnx", sha256_file(out / "model.fp16.onnx"))
-    spec.save(out)
-    return ModelSpec.load(out)
-
-
 @pytest.mark.parametrize("graphs", [True, False])
 def test_fp16_io_engine(graphs, monkeypatch, tmp_path):
     """An engine whose I/O tensors are float16: pinned buffers, device state and outputs follow the engine's dtypes."""
     install(monkeypatch, "10.3.0")
-    spec = _fp16_io_variant(tmp_path)
+    spec = fp16_io_variant(tmp_path)
     inputs, expected, state = _reference("sarnn")
     with TrtRunner(spec, "fp16", cache_dir=tmp_path / "cache", cuda_graphs=graphs) as runner:
         assert runner._host["image"].view.dtype == np.float16 and runner._host["state_h"].view.dtype == np.float16
