@@ -269,3 +269,13 @@ def test_fp16_io_engine(graphs, monkeypatch, tmp_path):
     diff = max_abs_diff(got, expected)
     print(f"fp16-I/O SARNN vs ONNX Runtime fp32 over {len(inputs)} steps: max |diff| = {diff:.3g}")
     assert 0 < diff <= 0.1  # fp16 rounding of inputs and of the state fed back for 50 steps
+
+
+def test_graphs_off_by_environment(monkeypatch, tmp_path):
+    install(monkeypatch, "10.3.0")
+    monkeypatch.setenv("EIPL_TRT_CUDA_GRAPHS", "0")
+    with TrtRunner(resolve_model("sarnn"), cache_dir=tmp_path) as runner:
+        assert runner.graph_status == "off (disabled)"
+    monkeypatch.setenv("EIPL_TRT_CUDA_GRAPHS", "1")
+    with TrtRunner(resolve_model("sarnn"), cache_dir=tmp_path) as runner:
+        assert runner.graph_status.startswith("on")

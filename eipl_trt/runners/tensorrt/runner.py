@@ -12,6 +12,7 @@ copy the state only when asked (precision switch, reset).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any, Mapping
 
@@ -48,7 +49,8 @@ class TrtRunner(Runner):
         spec: the model sidecar.
         precision: the ONNX variant to build (``fp32``, ``fp16``, ``int8``).
         cuda_graphs: capture one CUDA graph per state parity (falls back to plain enqueue when
-            capture is refused).
+            capture is refused); ``None`` reads ``$EIPL_TRT_CUDA_GRAPHS`` (``0``/``false``/``off``
+            turn them off, e.g. for the node), default on.
         cache_dir: engine cache directory (default: see :mod:`~eipl_trt.runners.tensorrt.cache`).
         build_options: builder settings.
         cuda: ``auto``, ``cuda-python``, ``pycuda``, or a :class:`Cuda` instance.
@@ -56,10 +58,12 @@ class TrtRunner(Runner):
 
     backend = "tensorrt"
 
-    def __init__(self, spec: ModelSpec, precision: str = "fp32", *, cuda_graphs: bool = True,
+    def __init__(self, spec: ModelSpec, precision: str = "fp32", *, cuda_graphs: bool | None = None,
                  cache_dir: str | None = None, build_options: BuildOptions | None = None,
                  cuda: str | Cuda = "auto"):
         super().__init__(spec, precision)
+        if cuda_graphs is None:
+            cuda_graphs = os.environ.get("EIPL_TRT_CUDA_GRAPHS", "1").strip().lower() not in ("0", "false", "off", "no")
         self.cuda_graphs = bool(cuda_graphs)
         self.cache = EngineCache(cache_dir)
         self.build_options = build_options or BuildOptions()
