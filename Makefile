@@ -8,10 +8,11 @@ PIP_FLAGS ?= -q --disable-pip-version-check
 # ament_index_python finds pip-installed data_files under the venv prefix only with this set.
 export AMENT_PREFIX_PATH := $(abspath $(VENV))
 
-.PHONY: help venv install test test-fast demo live bench clean
+.PHONY: help venv install test test-fast test-matrix demo live bench clean
 
 help:
 	@echo "make test    create $(VENV), install everything the tests need, run the whole suite"
+	@echo "make test-matrix  then the suite on Python 3.10 and 3.12, the node tests on the Jazzy wheels"
 	@echo "make demo    create $(DEMO_VENV) (no torch), replay the bundled bag to the node, print a summary"
 	@echo "make live    the node (bundled SARNN) drives the simulated Pusher arm over ROS 2; success vs the expert, a video"
 	@echo "make bench   latency table of the bundled models (ONNX Runtime vs eager PyTorch)"
@@ -34,6 +35,11 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -m "not slow"
+
+# Python x ROS wheel matrix (scripts/test_matrix.sh says what runs where); `make test` first fills
+# the test-model cache the torch-less environments use.
+test-matrix: test
+	scripts/test_matrix.sh
 
 bench: install
 	$(VENV)/bin/eipl-trt bench --out results/bench

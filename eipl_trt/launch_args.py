@@ -33,6 +33,7 @@ __all__ = [
     "NodeLaunch",
     "default_params_file",
     "node_launch_from_args",
+    "node_launches_from_args",
     "parse_bool",
     "write_overrides_file",
 ]
@@ -54,7 +55,7 @@ PARAMETER_ARGUMENTS: dict[str, str] = {
 #: topic the node reads with ``image_transport: compressed``.
 TOPIC_ARGUMENTS: dict[str, str] = {"image_topic": "image_raw", "joint_states_topic": "joint_states"}
 #: Every launch argument that shapes the node (the launch file also has ``rqt`` and ``aggregator``).
-NODE_ARGUMENTS: tuple[str, ...] = (*PARAMETER_ARGUMENTS, *TOPIC_ARGUMENTS, "namespace", "params_file")
+NODE_ARGUMENTS: tuple[str, ...] = (*PARAMETER_ARGUMENTS, *TOPIC_ARGUMENTS, "namespace", "params_file", "models")
 
 _BOOL_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 _NAME_TOKEN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -174,6 +175,8 @@ def node_launch_from_args(
     if unknown:
         raise InputError(f"unknown launch argument(s) {unknown}; known: {', '.join(NODE_ARGUMENTS)}, rqt, aggregator")
     given = {name: str(value).strip() for name, value in args.items() if str(value).strip()}
+    if "models" in given:
+        raise InputError("launch argument models starts several nodes; map it with node_launches_from_args()")
     overrides: dict[str, Any] = {}
     for arg, parameter in PARAMETER_ARGUMENTS.items():
         if arg not in given:
@@ -214,3 +217,65 @@ def write_overrides_file(overrides: Mapping[str, Any], directory: str | os.PathL
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         yaml.dump({"/**": {"ros__parameters": dict(overrides)}}, handle, default_flow_style=False)
     return Path(name)
+
+
+def _model_token(model: str) -> str:
+    """The namespace token of one entry of ``models:=`` (a bundled name or a model directory's name)."""
+    path = Path(model)
+    name = path.parent.name if path.suffix in (".json", ".onnx") else path.name
+    token = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    if not token or not _NAME_TOKEN.match(token):
+        token = f"m_{token}"
+    return token
+
+
+def _shared(topic: str, namespace: str) -> str:
+    """A topic every model's node reads: absolute, in the launch namespace (not the model's)."""
+    return topic if topic.startswith(("/", "~")) else f"{namespace}/{topic}"
+
+
+def node_launches_from_args(
+    args: Mapping[str, str], *, params_file_default: str | os.PathLike[str] | None = None
+) -> list[NodeLaunch]:
+    """Map the launch arguments to one :class:`NodeLaunch` per model.
+
+    Without ``models`` this is ``[node_launch_from_args(args)]``. With ``models:=sarnn,cnnrnn`` (comma
+    separated bundled names or model directories) each model gets its own node in the namespace
+    ``<namespace>/<model>`` (``/sarnn``, ``/cnnrnn``; a directory's name for a path), publishing its
+    predictions there. All of them read the same camera and joint states: ``image_raw`` and
+    ``joint_states`` (or the given ``image_topic``/``joint_states_topic``, relative ones resolved in
+    ``<namespace>``) are remapped to absolute topics, so one camera feeds every model. Each node is
+    its own process (a crash or a slow step of one model does not stall the others, and their numpy
+    pre/postprocessing does not share one interpreter lock).
+
+    Raises:
+        InputError: everything :func:`node_launch_from_args` refuses; ``model`` and ``models``
+            together; an empty or repeated entry; ``command_interface`` other than ``none`` with
+            several models (only one node may command the robot: start it with its own launch).
+    """
+    given = {name: str(value).strip() for name, value in args.items() if str(value).strip()}
+    if "models" not in given:
+        return [node_launch_from_args(args, params_file_default=params_file_default)]
+    if "model" in given:
+        raise InputError("give either model:= (one node) or models:= (one node per model), not both")
+    models = [m.strip() for m in given["models"].split(",")]
+    if any(not m for m in models):
+        raise InputError(f"launch argument models {given['models']!r} has an empty entry; write e.g. models:=sarnn,cnnrnn")
+    tokens = [_model_token(m) for m in models]
+    repeated = sorted({t for t in tokens if tokens.count(t) > 1})
+    if repeated:
+        raise InputError(f"launch argument models names {', '.join(repeated)} twice; each model needs its own namespace")
+    if len(models) > 1 and given.get("command_interface", "none") != "none":
+        raise InputError(
+            f"command_interface {given['command_interface']!r} with {len(models)} models: only one node may command "
+            f"the robot; start the commanding model with its own launch (model:=...) and the others with models:=")
+    base = _namespace(given.get("namespace", ""))
+    image = _topic(given.get("image_topic", "image_raw"), "image_topic")
+    joints = _topic(given.get("joint_states_topic", "joint_states"), "joint_states_topic")
+    plans = []
+    for model, token in zip(models, tokens):
+        one = {k: v for k, v in given.items() if k != "models"}
+        one.update(model=model, namespace=f"{base}/{token}", image_topic=_shared(image, base),
+                   joint_states_topic=_shared(joints, base))
+        plans.append(node_launch_from_args(one, params_file_default=params_file_default))
+    return plans

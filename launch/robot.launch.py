@@ -6,6 +6,9 @@ Usage::
         image_topic:=/camera/color/image_raw joint_states_topic:=/joint_states \\
         command_interface:=forward_position aggregator:=true rqt:=true
 
+    # several models side by side, one node (process) each in /sarnn and /cnnrnn, one camera:
+    ros2 launch eipl_trt robot.launch.py models:=sarnn,cnnrnn image_topic:=/camera/color/image_raw
+
 Every node setting has exactly one default: the node's parameter declarations, repeated in
 ``config/eipl_trt.yaml`` (the ``params_file``). The launch arguments that override parameters
 default to the empty string, which means "do not override": nothing is passed for them. A given
@@ -29,19 +32,17 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
-from eipl_trt.launch_args import NODE_ARGUMENTS, PACKAGE, node_launch_from_args
+from eipl_trt.launch_args import NODE_ARGUMENTS, PACKAGE, NodeLaunch, node_launches_from_args
 
 
-def _configured_nodes(context: LaunchContext, *args: Any, **kwargs: Any) -> list[Node]:
-    """The eipl_trt node (and the aggregator), from the launch arguments as performed strings."""
-    values = {name: LaunchConfiguration(name).perform(context) for name in NODE_ARGUMENTS}
-    plan = node_launch_from_args(values)
+def _node(plan: NodeLaunch) -> Node:
+    """One eipl_trt node from its validated plan."""
     # Typed values: strings stay strings (launch_ros would otherwise YAML-parse "1" into an int).
     overrides = {
         name: ParameterValue(value, value_type=str) if isinstance(value, str) else value
         for name, value in plan.overrides.items()
     }
-    node = Node(
+    return Node(
         package=PACKAGE,
         executable=plan.executable,
         namespace=plan.namespace or None,
@@ -50,6 +51,14 @@ def _configured_nodes(context: LaunchContext, *args: Any, **kwargs: Any) -> list
         output="screen",
         emulate_tty=True,
     )
+
+
+def _configured_nodes(context: LaunchContext, *args: Any, **kwargs: Any) -> list[Node]:
+    """The eipl_trt node(s) (one per model with models:=) and the aggregator, from the performed arguments."""
+    values = {name: LaunchConfiguration(name).perform(context) for name in NODE_ARGUMENTS}
+    plans = node_launches_from_args(values)
+    nodes = [_node(plan) for plan in plans]
+    plan = plans[0]
     analyzers = PathJoinSubstitution([FindPackageShare(PACKAGE), "config", "diagnostic_analyzers.yaml"])
     sim_time = [{"use_sim_time": plan.overrides["use_sim_time"]}] if "use_sim_time" in plan.overrides else []
     aggregator = Node(
@@ -59,7 +68,7 @@ def _configured_nodes(context: LaunchContext, *args: Any, **kwargs: Any) -> list
         output="screen",
         condition=IfCondition(LaunchConfiguration("aggregator")),
     )
-    return [node, aggregator]
+    return [*nodes, aggregator]
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -69,6 +78,12 @@ def generate_launch_description() -> LaunchDescription:
         default_value="",
         description="Model to run: a bundled model name (e.g. sarnn) or a directory written by `eipl-trt export`. "
         "Empty keeps the value from params_file.",
+    )
+    arg_models = DeclareLaunchArgument(
+        "models",
+        default_value="",
+        description="Several models side by side, comma separated (e.g. sarnn,cnnrnn): one node per model in "
+        "namespace/<model>, all reading the same camera and joint states. Empty starts the one model of model.",
     )
     arg_backend = DeclareLaunchArgument(
         "backend",
@@ -148,6 +163,7 @@ def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [
             arg_model,
+            arg_models,
             arg_backend,
             arg_precision,
             arg_namespace,

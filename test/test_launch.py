@@ -25,6 +25,7 @@ from eipl_trt.launch_args import (
     NodeLaunch,
     default_params_file,
     node_launch_from_args,
+    node_launches_from_args,
     parse_bool,
     write_overrides_file,
 )
@@ -34,7 +35,7 @@ LAUNCH_FILE = REPO / "launch" / "robot.launch.py"
 PARAMS_FILE = REPO / "config" / "eipl_trt.yaml"
 DOCUMENTED_ARGUMENTS = {
     "model", "backend", "precision", "namespace", "image_topic", "image_transport", "joint_states_topic",
-    "command_interface", "use_sim_time", "params_file", "rqt", "aggregator",
+    "command_interface", "use_sim_time", "params_file", "rqt", "aggregator", "models",
 }
 
 
@@ -415,3 +416,97 @@ def _get_parameters(rclpy: Any, node: Any, context: Any, srv: Any, fqn: str, nam
         _spin(rclpy, node, context, 0.05)
     assert future.done(), "get_parameters timed out"
     return [parameter_value_to_python(v) for v in future.result().values]
+
+
+def test_models_map_to_one_namespaced_node_each_on_shared_sensors() -> None:
+    assert node_launches_from_args({"model": "sarnn"}, params_file_default=PARAMS_FILE) == [
+        node_launch_from_args({"model": "sarnn"}, params_file_default=PARAMS_FILE)]
+    plans = node_launches_from_args({"models": " sarnn, /data/models/cnnrnn_v2/model.json ", "namespace": "lab",
+                                     "backend": "openvino", "joint_states_topic": "joints"},
+                                    params_file_default=PARAMS_FILE)
+    assert [p.namespace for p in plans] == ["/lab/sarnn", "/lab/cnnrnn_v2"]
+    assert [p.overrides["model"] for p in plans] == ["sarnn", "/data/models/cnnrnn_v2/model.json"]
+    assert all(p.overrides["backend"] == "openvino" for p in plans)
+    for p in plans:  # one camera and one joint_states topic feed every model
+        assert dict(p.remappings) == {"image_raw": "/lab/image_raw", "image_raw/compressed": "/lab/image_raw/compressed",
+                                      "joint_states": "/lab/joints"}
+    one = node_launches_from_args({"models": "cnnrnn", "image_topic": "/cam/image"}, params_file_default=PARAMS_FILE)
+    assert len(one) == 1 and one[0].namespace == "/cnnrnn" and dict(one[0].remappings)["image_raw"] == "/cam/image"
+    assert dict(one[0].remappings)["joint_states"] == "/joint_states"
+    with pytest.raises(InputError, match="node_launches_from_args"):
+        node_launch_from_args({"models": "sarnn,cnnrnn"}, params_file_default=PARAMS_FILE)
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"models": "sarnn", "model": "cnnrnn"}, "either model:= .* or models:="),
+    ({"models": "sarnn,,cnnrnn"}, "has an empty entry"),
+    ({"models": "sarnn,a/sarnn"}, "names sarnn twice"),
+    ({"models": "sarnn,cnnrnn", "command_interface": "forward_position"}, "only one node may command"),
+    ({"models": "sarnn,cnnrnn", "backend": "cuda"}, "backend must be one of"),
+])
+def test_models_refusals(args: dict[str, str], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        node_launches_from_args(args, params_file_default=PARAMS_FILE)
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_models_launch_runs_two_real_nodes_on_one_camera(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    rclpy = pytest.importorskip("rclpy")
+    from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from sensor_msgs.msg import Image, JointState
+
+    testing = pytest.importorskip("eipl_trt.models.testing")
+    root = tmp_path_factory.mktemp("models")
+    # two different networks with the same inputs: one sensor stream feeds both
+    specs = {name: testing.make_test_model("sarnn", root / name, seed=seed) for name, seed in (("sarnn_a", 0), ("sarnn_b", 1))}
+    plans = node_launches_from_args({"models": ",".join(str(root / n) for n in specs), "backend": "onnxruntime",
+                                     "image_topic": "/cam/image", "params_file": str(PARAMS_FILE)})
+    domain_id = 40 + (os.getpid() + 7) % 50
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), PYTHONPATH=str(REPO))
+    procs = []
+    for i, plan in enumerate(plans):
+        command = plan.command(write_overrides_file(plan.overrides, tmp_path))
+        command[0:1] = [sys.executable, "-m", "eipl_trt.ros.node"]
+        procs.append(subprocess.Popen(command, env=env, stdout=(tmp_path / f"node{i}.log").open("w"),
+                                      stderr=subprocess.STDOUT, cwd=tmp_path))
+    context = rclpy.context.Context()
+    rclpy.init(context=context, domain_id=domain_id)
+    node = rclpy.create_node("models_probe", context=context)
+    got: dict[str, list[Any]] = {name: [] for name in specs}
+    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    for name in specs:
+        node.create_subscription(JointState, f"/{name}/eipl_trt/predicted_joint_states", got[name].append, reliable)
+    image_pub = node.create_publisher(Image, "/cam/image", qos_profile_sensor_data)
+    joint_pub = node.create_publisher(JointState, "/joint_states", qos_profile_sensor_data)
+    spec = specs["sarnn_a"]
+    height, width = spec.image_height, spec.image_width
+    pixels = bytes(np.random.default_rng(0).integers(0, 255, height * width * 3, dtype=np.uint8))
+    middle = [(lo + hi) / 2 for lo, hi in zip(spec.joint_min, spec.joint_max)]
+    logs = lambda: "\n".join((tmp_path / f"node{i}.log").read_text()[-2000:] for i in range(len(procs)))  # noqa: E731
+    try:
+        deadline = time.monotonic() + 120.0
+        while time.monotonic() < deadline and not all(len(v) >= 3 for v in got.values()):
+            assert all(p.poll() is None for p in procs), f"a node exited: {logs()}"
+            stamp = node.get_clock().now().to_msg()
+            joint_pub.publish(JointState(header=_header(stamp), name=list(spec.joint_names), position=middle))
+            image_pub.publish(Image(header=_header(stamp), height=height, width=width, encoding="rgb8",
+                                    step=3 * width, data=pixels))
+            _spin(rclpy, node, context, 0.05)
+        assert all(len(v) >= 3 for v in got.values()), f"{ {k: len(v) for k, v in got.items()} }; {logs()}"
+        # The two models are different networks: same inputs, different predictions.
+        a, b = (np.array(got[n][-1].position) for n in specs)
+        assert np.isfinite(a).all() and np.isfinite(b).all() and not np.allclose(a, b)
+    finally:
+        codes = []
+        for p in procs:
+            p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                codes.append(p.wait(timeout=20))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                codes.append(None)
+        node.destroy_node()
+        context.try_shutdown()
+    assert codes == [0, 0], logs()
