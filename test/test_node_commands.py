@@ -21,7 +21,7 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, Header
 
-from eipl_trt.models.testing import make_test_model
+from model_cache import make_test_model  # exported by torch, or copied from the cache where torch is missing
 from eipl_trt.ros.outputs import TIMING_FIELDS
 from eipl_trt.spec import ModelSpec
 from ros_helpers import NodeProcess, RosClient, new_domain_id, wait_for, write_params

@@ -25,7 +25,7 @@ from rclpy.duration import Duration  # noqa: E402
 from sensor_msgs.msg import CompressedImage, JointState  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from eipl_trt.models.testing import make_test_model  # noqa: E402
+from model_cache import make_test_model  # noqa: E402 - exported by torch, or from the cache without torch
 from eipl_trt.predictor import Predictor  # noqa: E402
 from ros_helpers import NodeProcess, RosClient, new_domain_id, wait_for, write_params  # noqa: E402
 

@@ -16,7 +16,7 @@ from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticStatus
 
 from eipl_trt.errors import InputError
-from eipl_trt.models.testing import make_test_model
+from model_cache import make_test_model  # exported by torch, or copied from the cache where torch is missing
 from eipl_trt.power.ina3221 import Ina3221Monitor
 from eipl_trt.predictor import Predictor
 from eipl_trt.ros.diagnostics import DiagnosticsReporter
