@@ -129,7 +129,12 @@ def _run_concurrent(args: argparse.Namespace, names: list[str]) -> int:
     from eipl_trt.predictor import Predictor
     from eipl_trt.runners import create_runner, resolve_backend
 
-    specs = {n: resolve_model(n) for n in names}
+    specs = {}
+    for given in names:  # label = the model directory's name, as in the latency table
+        spec = resolve_model(given)
+        label = spec.directory.name if spec.directory else spec.model
+        specs[label if label not in specs else f"{label}#{len(specs)}"] = spec
+    names = list(specs)
     precision = (args.precision or ["fp32"])[0]
     threads = args.threads[0] if isinstance(args.threads, list) else args.threads
     backends = {n: resolve_backend(args.backend[0], s, precision) for n, s in specs.items()}
