@@ -15,13 +15,13 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from eipl_trt.predictor import Predictor
 
-__all__ = ["ConcurrentResult", "run_concurrent", "concurrency_table"]
+__all__ = ["ConcurrentResult", "run_concurrent", "run_concurrent_processes", "concurrency_table"]
 
 
 @dataclass
@@ -112,15 +112,78 @@ def run_concurrent(
     return results
 
 
-def concurrency_table(results: Sequence[ConcurrentResult]) -> str:
+def _process_worker(model_dir: str, backend: str, precision: str, threads: int, frame_hw: tuple[int, int] | None,
+                    ticks: int, warm_up: int, barrier: Any, done: Any, queue: Any) -> None:
+    """One model in its own process: warm up, then ``ticks`` lockstep steps; puts its step seconds on ``queue``."""
+    from eipl_trt.bench import synthetic_inputs
+    from eipl_trt.paths import resolve_model
+    from eipl_trt.runners import create_runner
+
+    spec = resolve_model(model_dir)
+    predictor = Predictor(create_runner(spec, backend, precision, threads))
+    inputs = synthetic_inputs(spec, 64, frame_hw=frame_hw)
+    for i in range(warm_up):
+        predictor.step(*inputs[i % len(inputs)])
+    predictor.reset_state()
+    times = []
+    for t in range(ticks):
+        barrier.wait()
+        t0 = time.perf_counter()
+        predictor.step(*inputs[t % len(inputs)])
+        times.append(time.perf_counter() - t0)
+        done.wait()
+    predictor.close()
+    queue.put((model_dir, times))
+
+
+def run_concurrent_processes(models: Sequence[str], n: int, *, backend: str, precision: str = "fp32", threads: int = 1,
+                             frame_hw: tuple[int, int] | None = None, steps: int = 300,
+                             warm_up: int = 20) -> ConcurrentResult:
+    """``n`` models (cycling ``models``: model directories or bundled names) each in its own process, in lockstep.
+
+    The process-per-node layout of ``robot.launch.py models:=``; compare with :func:`run_concurrent`
+    (threads in one process). Processes are spawned (no fork of a process holding runtime threads).
+    """
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    group = [models[i % len(models)] for i in range(n)]
+    barrier, done, queue = ctx.Barrier(n + 1), ctx.Barrier(n + 1), ctx.Queue()
+    procs = [ctx.Process(target=_process_worker, args=(m, backend, precision, threads, frame_hw, steps, warm_up,
+                                                       barrier, done, queue), daemon=True) for m in group]
+    for proc in procs:
+        proc.start()
+    result = ConcurrentResult(list(group))
+    try:
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            barrier.wait(timeout=120)
+            done.wait(timeout=120)
+            elapsed = time.perf_counter() - t0
+            result.tick_s.append(elapsed)
+            result.wall_s += elapsed
+        got = [queue.get(timeout=120) for _ in procs]
+    finally:
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+    remaining = list(got)
+    for i, m in enumerate(group):  # match results to slots by model (same model twice: either order)
+        j = next(k for k, (name, _t) in enumerate(remaining) if name == m)
+        result.step_s[i] = remaining.pop(j)[1]
+    return result
+
+
+def concurrency_table(results: Sequence[ConcurrentResult], layout: str = "threads") -> str:
     """Markdown: one row per (k, model) with step p50/p99/max (ms), tick p50, and total throughput."""
-    lines = ["| models together | model | step p50 | step p99 | step max | tick p50 | total throughput (steps/s) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| models together | layout | model | step p50 | step p99 | step max | tick p50 | total throughput (steps/s) |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
         tick = float(np.percentile(r.tick_s, 50) * 1e3)
         for i, name in enumerate(r.models):
             v = np.asarray(r.step_s[i]) * 1e3
-            lines.append(f"| {len(r.models)} | {name} | {np.percentile(v, 50):.3f} | {np.percentile(v, 99):.3f} | "
+            lines.append(f"| {len(r.models)} | {layout} | {name} | {np.percentile(v, 50):.3f} | {np.percentile(v, 99):.3f} | "
                          f"{v.max():.3f} | {tick:.3f} | {r.throughput_hz:.1f} |")
     return "\n".join(lines) + ("\n\nAll times in milliseconds. A tick = every model runs one full Predictor step on "
                                "the same frame, released together; throughput = model steps per wall second.\n")

@@ -80,6 +80,14 @@ def test_cli_backends_threads_columns_and_concurrent(model_dirs: dict[str, Path]
     assert cli_main(["bench", "--model", d, str(model_dirs["cnnrnn"]), "--backend", "onnxruntime", "--concurrent", "2",
                      "--steps", "6", "--warm-up", "1", "--power", "none", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "| 1 | sarnn |" in out and "| 2 | sarnn |" in out and "| 2 | cnnrnn |" in out
+    assert "| 1 | threads | sarnn |" in out and "| 2 | threads | sarnn |" in out and "| 2 | threads | cnnrnn |" in out
     assert (tmp_path / "concurrent.md").read_text().startswith("# eipl_trt concurrency benchmark")
-    assert np.isfinite(float(out.split("| 2 | cnnrnn |")[1].split("|")[0]))
+    assert np.isfinite(float(out.split("| 2 | threads | cnnrnn |")[1].split("|")[0]))
+
+
+def test_cli_concurrent_processes(model_dirs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = [str(model_dirs["sarnn"]), str(model_dirs["cnnrnn"])]
+    assert cli_main(["bench", "--model", *d, "--backend", "onnxruntime", "--concurrent", "2", "--layout", "processes",
+                     "--steps", "5", "--warm-up", "1", "--power", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "| 1 | processes | sarnn |" in out and "| 2 | processes | cnnrnn |" in out

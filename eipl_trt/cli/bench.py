@@ -35,8 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1],
                         help="inference threads; several values give one column each (default %(default)s)")
     parser.add_argument("--concurrent", type=int, default=0, metavar="N",
-                        help="instead: 1..N models (cycling --model) stepping together in threads; per-model "
+                        help="instead: 1..N models (cycling --model) stepping together; per-model "
                              "latency and total throughput")
+    parser.add_argument("--layout", choices=("threads", "processes"), default="threads",
+                        help="--concurrent: models as threads of one process, or one process each "
+                             "(as robot.launch.py models:= starts them) (default %(default)s)")
     parser.add_argument("--frame-size", type=int, nargs=2, metavar=("H", "W"), default=None,
                         help="camera frame size fed to the predictor (default: the model's input size)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the eager PyTorch column")
@@ -142,11 +145,22 @@ def _run_concurrent(args: argparse.Namespace, names: list[str]) -> int:
     print(f"# concurrent: 1..{args.concurrent} of {', '.join(names)} on "
           f"{', '.join(f'{n}={b}' for n, b in backends.items())}/{precision}, {threads} thread(s) each; "
           f"{args.steps} ticks per row", flush=True)
-    results = run_concurrent(
-        lambda n: Predictor(create_runner(specs[n], backends[n], precision, threads)),
-        names, lambda n: synthetic_inputs(specs[n], 64, frame_hw=frame_hw), args.concurrent,
-        steps=args.steps, warm_up=args.warm_up)
-    table = concurrency_table(results)
+    if getattr(args, "layout", "threads") == "processes":
+        from eipl_trt.bench_concurrent import run_concurrent_processes
+
+        dirs = [str(specs[n].directory) for n in names]
+        backend = backends[names[0]]
+        results = [run_concurrent_processes(dirs, k, backend=backend, precision=precision, threads=threads,
+                                            frame_hw=frame_hw, steps=args.steps, warm_up=args.warm_up)
+                   for k in range(1, args.concurrent + 1)]
+        for r in results:
+            r.models = [next(n for n in names if str(specs[n].directory) == m) for m in r.models]
+    else:
+        results = run_concurrent(
+            lambda n: Predictor(create_runner(specs[n], backends[n], precision, threads)),
+            names, lambda n: synthetic_inputs(specs[n], 64, frame_hw=frame_hw), args.concurrent,
+            steps=args.steps, warm_up=args.warm_up)
+    table = concurrency_table(results, getattr(args, "layout", "threads"))
     env = environment(threads)
     print(table)
     print("".join(f"- {k}: {v}\n" for k, v in env.items()))
