@@ -41,7 +41,9 @@ def worker(mode: str, onnx_path: str, npz: str, out: str) -> None:
 
         model = convert_to_mixed_precision(onnx_path, low_precision_type="fp16", keep_io_types=True,
                                            calibration_data=npz)
-        onnx.save(model, out)
+        from eipl_trt.atomic import write_bytes_atomic
+
+        write_bytes_atomic(out, model.SerializeToString())
 
 
 def summarize_graph(path: Path) -> dict:
