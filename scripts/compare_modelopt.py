@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -41,9 +42,12 @@ def worker(mode: str, onnx_path: str, npz: str, out: str) -> None:
 
         model = convert_to_mixed_precision(onnx_path, low_precision_type="fp16", keep_io_types=True,
                                            calibration_data=npz)
-        from eipl_trt.atomic import write_bytes_atomic
-
-        write_bytes_atomic(out, model.SerializeToString())
+        # this venv need not have eipl_trt: a plain temp-file-and-rename instead of eipl_trt.atomic
+        tmp = f"{out}.tmp"
+        onnx.save(model, tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, out)
 
 
 def summarize_graph(path: Path) -> dict:
