@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from typing import Any
+
+from eipl_trt.progress import Progress
 
 HELP = "closed-loop control of the simulated Pusher arm over ROS 2: task success per precision"
 
@@ -39,23 +40,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class _Progress:
-    """A line per precision update: rewritten in place on a terminal, else at most every 5 s."""
+    """Episodes done per precision (:mod:`eipl_trt.progress`: a bar on a terminal, a line every 5 s in a log)."""
 
     def __init__(self, total: int) -> None:
         self.total = total
-        self.tty = sys.stdout.isatty()
-        self.last = 0.0
-        self.shown = ""
+        self.bars: dict[str, Progress] = {}
 
     def __call__(self, precision: str, data: dict[str, Any]) -> None:
         episodes = data.get("episodes", [])
-        done = sum(bool(e.get("success")) for e in episodes)
-        line = f"{precision}: episode {len(episodes)}/{self.total}, {done} solved"
-        now = time.monotonic()
-        if line == self.shown or (not self.tty and now - self.last < 5.0):
-            return
-        self.shown, self.last = line, now
-        print(("\r" + line.ljust(60)) if self.tty else line, end="" if self.tty else "\n", flush=True)
+        bar = self.bars.get(precision)
+        if bar is None:  # the precisions run one after the other: end the previous one's bar
+            self.close()
+            bar = self.bars[precision] = Progress(self.total, precision, "episode", stream=sys.stdout)
+        bar.set_postfix({"solved": sum(bool(e.get("success")) for e in episodes)})
+        bar.update(len(episodes) - bar.count)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,9 +70,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"running {cfg.episodes} {cfg.clock} episode(s) of {cfg.model} per precision ({', '.join(cfg.precisions)}) "
           f"plus the expert and hold-still on the same layouts ...", flush=True)
     progress = _Progress(cfg.episodes)
-    report = run_control(cfg, progress)
-    if progress.tty:
-        print()
+    try:
+        report = run_control(cfg, progress)
+    finally:
+        progress.close()
     for name, entry in report["runs"].items():
         lat = entry.get("step_latency", {})
         extra = (f", step p50 {lat['p50_ms']:.1f} ms p99 {lat['p99_ms']:.1f} ms, "
