@@ -37,7 +37,7 @@ from eipl_trt.precision.int8 import CANDIDATE_OPS, Int8Quantizer, int8_problems
 from eipl_trt.precision.progress import Progress
 from eipl_trt.precision.register import NewVariant
 from eipl_trt.precision.rollout import Scorer, StepModel
-from eipl_trt.precision.sensitivity import Selection, SensitivityRow, format_table, measure, select
+from eipl_trt.precision.sensitivity import format_table, measure, select
 from eipl_trt.spec import ModelSpec
 
 __all__ = ["Options", "Built", "build_variants"]
