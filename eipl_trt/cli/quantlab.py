@@ -45,7 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common(i, "--calibration")
     i.add_argument("--float-layers", nargs="*", default=[], help="node names (or op types) left in float (hybrid)")
     i.add_argument("--pow2", action="store_true", help="power-of-two scales: every requantization a pure shift")
-    i.add_argument("--state-bits", type=int, default=16, help="width of the LSTM state h, c (default %(default)s)")
+    i.add_argument("--state-bits", type=int, default=16,
+                   help="width of the LSTM state path, softmax and small tensors (default %(default)s); feature maps are 8 bit")
+    i.add_argument("--wide-elements", type=int, default=1024,
+                   help="tensors of at most this many values get --state-bits (default %(default)s; 0 = state path only)")
 
 
 def _common(p: argparse.ArgumentParser, data_flag: str) -> None:

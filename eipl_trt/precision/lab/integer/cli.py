@@ -24,7 +24,8 @@ def run_integer(args: argparse.Namespace, episodes: Any) -> int:
     steps = args.steps or None
     started = time.perf_counter()
     model = build_integer(spec, calibration or held[:1], steps=steps, headroom=args.headroom, state_bits=args.state_bits,
-                          pow2=args.pow2, float_layers=args.float_layers)
+                          pow2=args.pow2, float_layers=args.float_layers,
+                          wide_elements=args.wide_elements)
     model.save(args.out)
     loaded = IntModel.load(args.out)
     if sorted(loaded.arrays) != sorted(model.arrays) or any(

@@ -1,7 +1,8 @@
 """Convert an FP32 EIPL graph to an integer-only :class:`~eipl_trt.precision.lab.integer.model.IntModel`.
 
-Every tensor gets a signed width and a static scale from calibration (``act_bits``, 16 bits for the
-LSTM state path and SARNN's softmax); every rescale between a producer's scale and what the consumer
+Every tensor gets a signed width and a static scale from calibration (``act_bits`` for feature maps;
+``state_bits`` for the LSTM state path, SARNN's softmax and every tensor of at most ``wide_elements``
+values: gates, heads, key points); every rescale between a producer's scale and what the consumer
 needs is resolved here, once, as a multiplier and shift (a pure shift with ``pow2``) and listed in
 ``model.alignments``. Ops:
 
@@ -39,7 +40,8 @@ ACC_BITS = 32
 
 class _Converter:
     def __init__(self, graph: Graph, ranges: Mapping[str, float], shapes: Mapping[str, Sequence[int]],
-                 act_bits: int, state_bits: int, pow2: bool, float_layers: Sequence[str], state: Sequence[str]):
+                 act_bits: int, state_bits: int, pow2: bool, float_layers: Sequence[str], state: Sequence[str],
+                 wide_elements: int = 0):
         self.g, self.ranges, self.shapes, self.pow2 = graph, ranges, shapes, pow2
         self.act_bits, self.state_bits = act_bits, state_bits
         self.float_layers = set(float_layers)
@@ -49,7 +51,7 @@ class _Converter:
         for n in graph.nodes:
             for i in n.inputs:
                 self.consumers.setdefault(i, []).append(n)
-        self.wide = set(state)
+        self.wide = set(state) | {k for k, v in shapes.items() if 0 < int(np.prod(v)) <= wide_elements}
         for n in graph.nodes:
             if any(o in self.wide for o in n.outputs):
                 self.wide.update(i for i in n.inputs if i not in self.consts)
@@ -289,7 +291,7 @@ class _Converter:
 
 def convert(graph: Graph, ranges: Mapping[str, float], shapes: Mapping[str, Sequence[int]], *, act_bits: int = 8,
             state_bits: int = 16, pow2: bool = False, float_layers: Sequence[str] = (),
-            state: Sequence[str] = ()) -> IntModel:
+            state: Sequence[str] = (), wide_elements: int = 1024) -> IntModel:
     """Build the integer model (see the module docstring).
 
     Args:
@@ -300,8 +302,10 @@ def convert(graph: Graph, ranges: Mapping[str, float], shapes: Mapping[str, Sequ
         pow2: power-of-two scales (every requantization a pure shift).
         float_layers: node names or op types left in float (LayerNormalization always is).
         state: names of the recurrent state tensors (inputs and outputs).
+        wide_elements: tensors of at most this many elements (LSTM gates, heads, key points) also get
+            ``state_bits``: they cost little memory and carry the recurrent loop; 0 = only the state path.
     """
-    model = _Converter(graph, ranges, shapes, act_bits, state_bits, pow2, float_layers, state).run()
-    model.meta.update({"act_bits": act_bits, "state_bits": state_bits, "weight_bits": 8, "bias_bits": 32,
+    model = _Converter(graph, ranges, shapes, act_bits, state_bits, pow2, float_layers, state, wide_elements).run()
+    model.meta.update({"wide_elements": wide_elements, "act_bits": act_bits, "state_bits": state_bits, "weight_bits": 8, "bias_bits": 32,
                        "acc_bits": ACC_BITS, "scales": "pow2" if pow2 else "float (per-channel weights)"})
     return model
