@@ -73,6 +73,7 @@ def main() -> int:
     parser.add_argument("--modelopt-python", default="/work/modelopt-venv/bin/python")
     parser.add_argument("--data", default="data_work/pusher")
     parser.add_argument("--models", nargs="+", default=["sarnn", "cnnrnn", "cnnrnnln"])
+    parser.add_argument("--engines", type=Path, default=Path("engines"), help="bundled models root (this checkout's)")
     parser.add_argument("--out", type=Path, default=Path("results/modelopt"))
     args = parser.parse_args()
     if args.worker:
@@ -83,7 +84,6 @@ def main() -> int:
 
     from eipl_trt.atomic import write_text_atomic
     from eipl_trt.evaluate import evaluate, load_for_model
-    from eipl_trt.paths import resolve_model
     from eipl_trt.precision import Options, prepare_episodes, record_calibration_feeds
     from eipl_trt.precision.calibration import stack_feeds
     from eipl_trt.spec import ModelSpec, sha256_file
@@ -91,7 +91,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     rows, details = [], {}
     for kind in args.models:
-        bundled = resolve_model(kind)
+        bundled = ModelSpec.load(args.engines / kind)
         train = load_for_model(args.data, bundled, split="train")
         tensors = prepare_episodes(bundled, [(e.images, e.joints, f"{e.channel_order}8") for e in train])
         feeds = record_calibration_feeds(bundled, tensors[: -Options().heldout], max_feeds=Options().max_feeds)

@@ -234,6 +234,9 @@ def test_failed_precision_switch_keeps_the_old_runner(replay: Any, model_dir: Pa
     assert_same(step.step(image, q), fresh.step(image, q, want_image=False))
     last_error = values(step.diagnostics_after(time.monotonic())["inputs"])["last_error"]
     assert "precision switch to fp16 failed" in last_error and "does not match the sha256" in last_error
+    result = set_precision(client, "fp32")  # the tests that follow compare with the fp32 predictor
+    assert result.successful, result.reason
+    wait_for(lambda: "precision switched to fp32" in node.log(), 20.0, "the fp32 runner to take over")
 
 
 def test_reset_service_restarts_the_sequence(replay: Any, model_dir: Path) -> None:
