@@ -72,7 +72,12 @@ def test_lut_by_hand() -> None:
     assert table.tolist() == [-115, -97, -59, 0, 59, 97, 115]
     assert err["entries"] == 7 and err["max_error_codes"] <= 0.5
     table, err = make_lut(np.exp, 1.0, 3, 1 / 127, 8)  # exp(1..3) exceeds the output range
-    assert err["clipped_entries"] == 3 and table[-1] == 127
+    assert err["clipped_codes"] == 3 and table[-1] == 127
+    # a 6-bit input indexed by its top 4 bits: k = 2, idx = round_half_up(q / 4) in -8..8
+    table, err = make_lut(np.tanh, 0.05, 6, 1 / 127, 8, index_bits=4)
+    assert err["shift"] == 2 and err["offset"] == 8 and table.size == 17
+    assert table[8 + 1] == round(np.tanh(4 * 0.05) * 127)  # idx 1 = codes 2..5
+    assert err["max_error_codes"] > 0.5  # index truncation counted: codes 2 and 5 read the entry of code 4
 
 
 def _one_conv_model(alpha: float) -> tuple[IntModel, np.ndarray, np.ndarray]:

@@ -49,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="width of the LSTM state path, softmax and small tensors (default %(default)s); feature maps are 8 bit")
     i.add_argument("--wide-elements", type=int, default=1024,
                    help="tensors of at most this many values get --state-bits (default %(default)s; 0 = state path only)")
+    i.add_argument("--lut-bits", type=int, default=10,
+                   help="sigmoid/tanh/exp tables are indexed by this many top input bits (default %(default)s)")
 
 
 def _common(p: argparse.ArgumentParser, data_flag: str) -> None:

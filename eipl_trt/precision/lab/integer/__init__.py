@@ -25,7 +25,7 @@ __all__ = ["IntModel", "IntExecutor", "build_integer", "convert", "memory_plan"]
 def build_integer(spec: ModelSpec, calibration: Sequence[EpisodeTensors], *, steps: int | None = None,
                   headroom: float = 1.25, act_bits: int = 8, state_bits: int = 16, pow2: bool = False,
                   float_layers: Sequence[str] = (), graph: Graph | None = None,
-                  wide_elements: int = 1024) -> IntModel:
+                  wide_elements: int = 1024, lut_bits: int = 10) -> IntModel:
     """Calibrate on FP32 replays of ``calibration`` (state fed back) and convert (see :func:`convert`).
 
     The recurrent state's input and output share one scale, so the state is handed from step to
@@ -49,7 +49,8 @@ def build_integer(spec: ModelSpec, calibration: Sequence[EpisodeTensors], *, ste
         ranges[i] = ranges[o] = max(ranges.get(i, 0.0), ranges.get(o, 0.0))
         state += [i, o]
     model = convert(g, ranges, shapes, act_bits=act_bits, state_bits=state_bits, pow2=pow2,
-                    float_layers=float_layers, state=state, wide_elements=wide_elements)
+                    float_layers=float_layers, state=state, wide_elements=wide_elements,
+                    lut_bits=lut_bits)
     model.meta.update({"model": spec.model, "headroom": headroom, "calibration_steps":
                        sum(len(e) if steps is None else min(len(e), steps) for e in calibration),
                        "roles": {"inputs": dict(spec.inputs), "outputs": dict(spec.outputs)}})

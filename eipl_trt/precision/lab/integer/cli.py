@@ -25,7 +25,7 @@ def run_integer(args: argparse.Namespace, episodes: Any) -> int:
     started = time.perf_counter()
     model = build_integer(spec, calibration or held[:1], steps=steps, headroom=args.headroom, state_bits=args.state_bits,
                           pow2=args.pow2, float_layers=args.float_layers,
-                          wide_elements=args.wide_elements)
+                          wide_elements=args.wide_elements, lut_bits=args.lut_bits)
     model.save(args.out)
     loaded = IntModel.load(args.out)
     if sorted(loaded.arrays) != sorted(model.arrays) or any(
@@ -70,11 +70,11 @@ def render_report(result: dict[str, Any], doc: dict[str, Any]) -> str:
     for a in doc["alignments"]:
         lines.append(f"| {a['op']} | `{a['from']}` | `{a['to']}` | {a['ratio']:.6g} | {a['multiplier']} | {a['shift']} | "
                      f"{a['relative_error']:.2g} |")
-    lines += ["", "## Lookup tables", "", "| node | function | entries | bytes | max abs error | max error (codes) | clipped |",
+    lines += ["", "## Lookup tables", "", "| node | function | entries | bytes | max abs error | max error (codes) | input codes clipped |",
               "|---|---|---:|---:|---:|---:|---:|"]
     for name, t in doc["luts"].items():
         lines.append(f"| `{name}` | {t['fn']} | {t['entries']} | {t['bytes']} | {t['max_abs_error']:.3g} | "
-                     f"{t.get('max_error_codes', float('nan')):.3g} | {t.get('clipped_entries', 0)} |")
+                     f"{t.get('max_error_codes', float('nan')):.3g} | {t.get('clipped_codes', 0)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -12,7 +12,8 @@ needs is resolved here, once, as a multiplier and shift (a pure shift with ``pow
 * ``rescale`` (LeakyReLU/ReLU not fused, Neg, Div by a constant); ``add`` (Add/Sub, operands aligned
   to the output scale); ``mul``; ``reduce_sum``; ``reduce_max``; ``concat`` (inputs aligned);
   ``view``/``split`` (codes unchanged);
-* ``lut`` (Sigmoid, Tanh, Exp: one entry per input code, error stated); ``softmax`` (exp table on
+* ``lut`` (Sigmoid, Tanh, Exp: indexed by the input's top ``lut_bits`` bits, error over every input
+  code stated); ``softmax`` (exp table on
   ``q - max q``, 32-bit sum, integer division);
 * ``float`` for LayerNormalization and the ``float_layers`` (hybrid): dequantize, float op, quantize.
 """
@@ -41,9 +42,9 @@ ACC_BITS = 32
 class _Converter:
     def __init__(self, graph: Graph, ranges: Mapping[str, float], shapes: Mapping[str, Sequence[int]],
                  act_bits: int, state_bits: int, pow2: bool, float_layers: Sequence[str], state: Sequence[str],
-                 wide_elements: int = 0):
+                 wide_elements: int = 0, lut_bits: int = 10):
         self.g, self.ranges, self.shapes, self.pow2 = graph, ranges, shapes, pow2
-        self.act_bits, self.state_bits = act_bits, state_bits
+        self.act_bits, self.state_bits, self.lut_bits = act_bits, state_bits, lut_bits
         self.float_layers = set(float_layers)
         self.m = IntModel(inputs=list(graph.inputs), outputs=list(graph.outputs))
         self.consts: dict[str, np.ndarray] = dict(graph.initializers)
@@ -209,10 +210,10 @@ class _Converter:
 
     def lut(self, n: Node, act: Node | None) -> None:
         x, y = self.declare(n.inputs[0]), self.declare(n.outputs[0])
-        table, err = make_lut(_LUT_FNS[n.op], x["scale"], x["bits"], y["scale"], y["bits"])
+        table, err = make_lut(_LUT_FNS[n.op], x["scale"], x["bits"], y["scale"], y["bits"], self.lut_bits)
         self.m.arrays[f"{n.name}:lut"] = table
         self.m.luts[n.name] = {"fn": n.op, "in": n.inputs[0], **err}
-        self.emit("lut", n, [n.inputs[0]], [n.outputs[0]], table=f"{n.name}:lut")
+        self.emit("lut", n, [n.inputs[0]], [n.outputs[0]], table=f"{n.name}:lut", shift=err["shift"], offset=err["offset"])
 
     def softmax(self, n: Node, act: Node | None) -> None:
         x, y = self.declare(n.inputs[0]), self.declare(n.outputs[0], scale=1.0 / qmax(self.state_bits))
@@ -222,7 +223,7 @@ class _Converter:
         table = table[: max(1, int(np.count_nonzero(table)))].astype(np.int32)
         self.m.arrays[f"{n.name}:exp"] = table
         self.m.luts[n.name] = {"fn": "Softmax exp(q - max q)", "in": n.inputs[0], "entries": int(table.size),
-                               "bytes": int(table.size * 4), "max_abs_error": 2.0 ** -17 / 1.0,
+                               "bytes": int(table.size * 4), "max_abs_error": 2.0 ** -17, "max_error_codes": 0.5,
                                "note": "exp table in Q16 (error <= 2^-17 per entry); output = round(e * qmax / sum e)"}
         self.emit("softmax", n, [n.inputs[0]], [n.outputs[0]], axis=int(n.attrs.get("axis", -1)), exp=f"{n.name}:exp")
 
@@ -291,7 +292,7 @@ class _Converter:
 
 def convert(graph: Graph, ranges: Mapping[str, float], shapes: Mapping[str, Sequence[int]], *, act_bits: int = 8,
             state_bits: int = 16, pow2: bool = False, float_layers: Sequence[str] = (),
-            state: Sequence[str] = (), wide_elements: int = 1024) -> IntModel:
+            state: Sequence[str] = (), wide_elements: int = 1024, lut_bits: int = 10) -> IntModel:
     """Build the integer model (see the module docstring).
 
     Args:
@@ -304,8 +305,9 @@ def convert(graph: Graph, ranges: Mapping[str, float], shapes: Mapping[str, Sequ
         state: names of the recurrent state tensors (inputs and outputs).
         wide_elements: tensors of at most this many elements (LSTM gates, heads, key points) also get
             ``state_bits``: they cost little memory and carry the recurrent loop; 0 = only the state path.
+        lut_bits: sigmoid/tanh/exp tables are indexed by at most this many top bits of their input.
     """
-    model = _Converter(graph, ranges, shapes, act_bits, state_bits, pow2, float_layers, state, wide_elements).run()
-    model.meta.update({"wide_elements": wide_elements, "act_bits": act_bits, "state_bits": state_bits, "weight_bits": 8, "bias_bits": 32,
+    model = _Converter(graph, ranges, shapes, act_bits, state_bits, pow2, float_layers, state, wide_elements, lut_bits).run()
+    model.meta.update({"wide_elements": wide_elements, "lut_index_bits": lut_bits, "act_bits": act_bits, "state_bits": state_bits, "weight_bits": 8, "bias_bits": 32,
                        "acc_bits": ACC_BITS, "scales": "pow2" if pow2 else "float (per-channel weights)"})
     return model

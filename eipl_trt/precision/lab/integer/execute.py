@@ -12,7 +12,7 @@ Op semantics (``rq(x, M, s, b) = sat_b((x * M + 2**(s-1)) >> s)``, arithmetic sh
 * ``rescale``: as linear's requantization, on the input codes. ``add``: ``rq(a*ma + b*mb, 1, shift)``.
 * ``mul``: ``rq(a*b, m, shift)`` (a*b at most 32 bits, times m 48). ``reduce_sum``: ``rq(sum, m, shift)``
   (sum 32 bits); ``reduce_max``: max of codes. ``concat``: each input ``rq(x, m_i, shift_i)``.
-* ``lut``: ``table[x + qmax(in_bits)]``. ``softmax``: ``e = exp_table[min(max(x) - x, len-1)]`` (Q16;
+* ``lut``: ``table[((x + 2**(k-1)) >> k) + offset]`` (``k = 0``: ``table[x + offset]``). ``softmax``: ``e = exp_table[min(max(x) - x, len-1)]`` (Q16;
   0 beyond the table), ``y = (e * qmax(out_bits) + sum(e) // 2) // sum(e)`` (sum 32 bits).
 * ``view``/``split``: codes unchanged. ``float``: dequantize, the ONNX op in float64, requantize
   (round half up) -- only in hybrid models.
@@ -28,7 +28,7 @@ from eipl_trt.errors import ModelError
 from eipl_trt.precision.lab.integer.fixed import requant, sat
 from eipl_trt.precision.lab.integer.model import IntModel
 from eipl_trt.precision.lab.ops import OPS, conv2d, conv_transpose2d
-from eipl_trt.precision.lab.rounding import qmax
+from eipl_trt.precision.lab.rounding import qmax, shift_right
 
 __all__ = ["IntExecutor"]
 
@@ -128,8 +128,9 @@ class IntExecutor:
         return [requant(args[0] * args[1], a["m"], a["shift"], self._bits(op["outputs"][0]), self.saturations, op["name"])]
 
     def _lut(self, op: dict[str, Any], args: list[Any]) -> list[np.ndarray]:
-        table = self.m.arrays[op["attrs"]["table"]].astype(np.int64)
-        return [table[args[0] + qmax(self._bits(op["inputs"][0]))]]
+        a = op["attrs"]
+        table = self.m.arrays[a["table"]].astype(np.int64)
+        return [table[shift_right(args[0], a["shift"], "nearest") + a["offset"]]]
 
     def _softmax(self, op: dict[str, Any], args: list[Any]) -> list[np.ndarray]:
         axis = op["attrs"]["axis"]

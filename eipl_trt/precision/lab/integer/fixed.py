@@ -62,24 +62,40 @@ def requant(x: np.ndarray, m: np.ndarray | int, shift: np.ndarray | int, bits: i
 
 
 def make_lut(fn: Callable[[np.ndarray], np.ndarray], in_scale: float, in_bits: int, out_scale: float,
-             out_bits: int) -> tuple[np.ndarray, dict[str, float]]:
-    """A table ``lut[q + qmax_in] = sat(round_half_up(fn(q * in_scale) / out_scale))`` for every input code.
+             out_bits: int, index_bits: int = 16) -> tuple[np.ndarray, dict[str, float]]:
+    """A table for ``y = fn(x)`` on codes: ``lut[idx + offset]`` with ``idx = round_half_up(q / 2**k)``.
+
+    ``k = max(0, in_bits - index_bits)``: inputs wider than ``index_bits`` index the table by their
+    top bits (a 16-bit gate pre-activation reads a 1023-entry table with ``index_bits=10``);
+    ``entry = sat(round_half_up(fn(idx * 2**k * in_scale) / out_scale))``.
 
     Returns:
-        ``(table int16/int32, error)`` where ``error`` states the table's worst error against the
-        exact function, in real units and in output codes, over the input codes whose exact value
-        lies inside the output range (``clipped_entries`` counts the others: inputs beyond the
-        calibrated range, e.g. positive arguments of SARNN's ``exp(-d²)``, which saturate).
+        ``(table int16/int32, info)``; ``info`` has ``shift`` (k), ``offset``, and the table's worst
+        error against the exact function over **every input code** (index truncation included), in
+        real units and output codes, counted where the exact value lies inside the output range
+        (``clipped_codes`` counts the others: inputs beyond the calibrated range, e.g. positive
+        arguments of SARNN's ``exp(-d²)``, which saturate).
     """
     qi, qo = qmax(in_bits), qmax(out_bits)
+    k = max(0, in_bits - index_bits)
+    offset = (qi + (1 << k >> 1)) >> k if k else qi
+    idx = np.arange(-offset, offset + 1, dtype=np.int64)
+
+    def lut_of(x: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            exact = fn(x)
+        return np.clip(np.floor(np.nan_to_num(exact / out_scale, posinf=qo, neginf=-qo) + 0.5), -qo, qo).astype(np.int64)
+
+    table = lut_of(idx.astype(np.float64) * (1 << k) * in_scale)
     codes = np.arange(-qi, qi + 1, dtype=np.int64)
     with np.errstate(over="ignore"):
         exact = fn(codes.astype(np.float64) * in_scale)
-    table = np.clip(np.floor(np.nan_to_num(exact / out_scale, posinf=qo, neginf=-qo) + 0.5), -qo, qo).astype(np.int64)
+    got = table[shift_right(codes, k, "nearest") + offset]
     inside = np.abs(exact) <= (qo + 0.5) * out_scale
-    err = np.abs(table * out_scale - exact)[inside]
+    err = np.abs(got * out_scale - exact)[inside]
     dtype = np.int16 if out_bits <= 16 else np.int32
     return table.astype(dtype), {"entries": int(table.size), "bytes": int(table.size * np.dtype(dtype).itemsize),
+                                 "shift": k, "offset": int(offset),
                                  "max_abs_error": float(err.max(initial=0.0)),
                                  "max_error_codes": float((err / out_scale).max(initial=0.0)),
-                                 "clipped_entries": int(np.count_nonzero(~inside))}
+                                 "clipped_codes": int(np.count_nonzero(~inside))}
