@@ -24,6 +24,7 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.duration import Duration  # noqa: E402
 from sensor_msgs.msg import CompressedImage, JointState  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
 
 from model_cache import make_test_model  # noqa: E402 - exported by torch, or from the cache without torch
 from eipl_trt.predictor import Predictor  # noqa: E402
@@ -55,6 +56,26 @@ class CompressedLockstep:
                  20.0, f"the node to subscribe to {TOPIC} and joint_states")
         for collector in (self.predictions, self.timing, self.diagnostics):
             collector.wait_matched()
+        self._warm_up(client)
+
+    def _warm_up(self, client: RosClient) -> None:
+        """Until one frame has made a prediction, send frames (best effort: the node's reader may not have
+        matched this publisher yet and drop the first ones), then reset the LSTM state for the tests."""
+        self.joints.publish(JointState(name=JOINTS, position=[0.0] * 6))
+        assert self.joints.wait_for_all_acked(Duration(seconds=10)), "the node did not acknowledge joint_states"
+        data = array.array("B", cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes())
+        self.stamp = 1000.0  # warm-up frames: stamps below the tests' (2000 s on)
+        for _ in range(20):
+            self.frames.publish(CompressedImage(header=self.header(), format="png", data=data))
+            time.sleep(0.5)
+            if self.predictions.snapshot():
+                break
+        else:
+            raise AssertionError("no prediction for 20 warm-up frames; see the node log")
+        response = client.call(Trigger, f"{NODE}/reset", Trigger.Request())
+        assert response.success, response.message
+        self.predictions.clear()
+        self.stamp = 2000.0
 
     def header(self) -> Header:
         self.stamp += 0.1

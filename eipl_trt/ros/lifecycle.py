@@ -30,6 +30,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_srvs.srv import Trigger
 
+from eipl_trt.camera.backend import opencv
 from eipl_trt.control import Throttle
 from eipl_trt.errors import EipltrtError, InputError
 from eipl_trt.ros import convert, log_bridge
@@ -102,6 +103,8 @@ class EiplTrtNode(LifecycleNode):
         """Read parameters, load and warm up the model, create the publishers."""
         try:
             cfg = NodeConfig.from_values(read_values(self))
+            if cfg.image_transport == "compressed":  # import OpenCV now: fail here, not on every frame
+                opencv("image_transport: compressed (decoding JPEG/PNG frames)")
             runtime = NodeRuntime.open(cfg)
         except EipltrtError as exc:
             self._configure_error = str(exc)
