@@ -206,6 +206,8 @@ def summarize(name: str, trigger: str, period_s: float, camera_hz: float, joint_
     with rx.lock:
         predicted = {s: r for s, r in rx.predicted.items() if lo <= s <= hi}
         timing = [(s, r, v) for s, r, v in rx.timing if lo <= s <= hi]
+    # Timer mode keeps stepping on the last frame after the phase (until max_input_age): not the phase's steps.
+    timing = [(s, r, v) for s, r, v in timing if r <= hi + int((period_s + 0.05) * 1e9)]
     published = set(stamps)
     e2e = np.array([(predicted[s] - s) / 1e6 for s in stamps if s in predicted])
     step_ms = [v.get("step_ms", float("nan")) for _, _, v in timing]
@@ -230,9 +232,12 @@ def summarize(name: str, trigger: str, period_s: float, camera_hz: float, joint_
     if trigger == "timer":  # step starts on the node's clock: stamp + (receipt - stamp) + (start - receipt)
         starts = sorted(s / 1e6 + v["image_latency_ms"] + v["frame_wait_ms"] for s, _, v in timing
                         if "frame_wait_ms" in v and np.isfinite(v.get("image_latency_ms", float("nan"))))
+        source = "step start (node clock)"
+        if len(starts) < 3:  # a node without frame_wait_ms: ~/timing receipt times (adds transport jitter)
+            starts, source = sorted(r / 1e6 for _, r, _ in timing), "~/timing receipt (includes transport)"
         jitter = np.abs(np.diff(starts) - period_s * 1e3) if len(starts) > 2 else np.array([])
         out["timer_jitter_ms"] = {"p50": pct(jitter, 50), "p99": pct(jitter, 99),
-                                  "max": float(jitter.max()) if jitter.size else float("nan")}
+                                  "max": float(jitter.max()) if jitter.size else float("nan"), "source": source}
     return out
 
 

@@ -5,12 +5,16 @@ clear log; the node stays unconfigured and alive); **activate** zeroes the LSTM 
 and starts stepping/publishing; **deactivate** stops stepping, sends a hold command (the measured
 position) on the command interface and zeroes the state; **cleanup** frees the model.
 
-Threads (MultiThreadedExecutor): the step runs in its own callback group (with the image
-subscription when ``trigger: image``), inputs in another, diagnostics in a third; services,
-parameters and lifecycle transitions use the default group, so they answer while a step runs.
-The input group is mutually exclusive on purpose: a reentrant one let bursts of input callbacks
-take the executor's threads from the step (fewer camera frames predicted in an A/B run of
-scripts/measure_node_latency.py).
+Threads (issue #7; the executor is chosen in :mod:`eipl_trt.ros.spin`, by default rclpy's
+EventsExecutor): every subscription, timer, service and transition callback runs on the one
+executor thread and does only cheap work: a joint_states message updates the
+:class:`~eipl_trt.ros.inputs.JointCache`, a frame becomes a view of the message bytes in the
+:class:`~eipl_trt.ros.inputs.LatestSlot`, and the step timer (or, with ``trigger: image``, the
+image callback) only *kicks* the :class:`~eipl_trt.ros.stepper.StepThread`. The model step runs on
+that thread with the newest inputs; kicks during a step coalesce, so a superseded frame costs
+nothing beyond its receipt, and an overrunning step never queues timer events. Services,
+parameters and lifecycle transitions answer while a step runs. ``--no-step-thread`` runs the step
+inside the callback instead (A/B only). Callback groups still matter for the ``multi`` executor.
 """
 
 from __future__ import annotations

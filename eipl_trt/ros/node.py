@@ -31,6 +31,11 @@ Stepping
     image and joint state; frames that arrive faster are overwritten (counted as dropped).
     ``trigger: image`` steps once per received image. Inputs older than ``max_input_age`` skip the
     step (no prediction, no command). Steps slower than a period count as missed deadlines.
+    The step runs on its own thread, kicked by the timer or the frame (kicks during a step
+    coalesce: superseded frames are dropped and counted, never queued); callbacks run on rclpy's
+    EventsExecutor where present. ``--executor auto|events|single|multi`` and
+    ``--step-thread``/``--no-step-thread`` (before ``--ros-args``) choose otherwise, for A/B runs:
+    see :mod:`eipl_trt.ros.spin` and :mod:`eipl_trt.ros.stepper`.
 
 Commands (``command_interface``, off by default)
     Every command goes through :class:`eipl_trt.control.CommandSafety` (joint limits, ``max_step``,
