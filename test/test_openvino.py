@@ -128,12 +128,15 @@ def test_auto_picks_by_preference_and_parity(monkeypatch: pytest.MonkeyPatch) ->
     assert resolve_backend("openvino") == "openvino"
     for precision in available_precisions(spec, "openvino"):
         chosen = resolve_backend("auto", spec, precision)
-        first = cpu_choice.CPU_PREFERENCE[precision][0]
+        first = cpu_choice.preference(precision, ov_runner.cpu_capabilities())[0]
         if first == "onnxruntime":
             assert chosen == "onnxruntime"
         else:
             err = cpu_choice.parity_error(spec, "openvino", precision)
             assert chosen == ("openvino" if err <= cpu_choice.PARITY_TOLERANCE[precision] else "onnxruntime")
+    assert cpu_choice.preference("fp32", ["FP32", "INT8", "BF16"])[0] == "openvino"  # AMX-class x86
+    assert cpu_choice.preference("fp32", ["FP32", "INT8"])[0] == "onnxruntime"  # AVX2 (this machine)
+    assert cpu_choice.preference("fp16", ["FP32", "FP16"])[0] == "openvino"  # ARMv8.2
     monkeypatch.setenv("EIPL_TRT_CPU_BACKEND", "openvino")
     assert resolve_backend("auto", spec, "fp32") == "openvino"  # pinned, and at parity on fp32
     runner = create_runner(spec, "auto", "fp32")

@@ -3,8 +3,8 @@
 Design (issue #10): ``auto`` must run the fastest installed backend that computes the same thing.
 Timing candidates at every start would cost seconds on a small robot computer and make the choice
 depend on the load of the moment, so the *order* is static, taken from side-by-side measurements
-(``eipl-trt bench --backend onnxruntime openvino``, README "CPU backends"), and what is checked at
-run time is *correctness*: before a non-reference backend is chosen, it runs
+(``eipl-trt bench --backend onnxruntime openvino``, README "CPU backends") and keyed by what the
+CPU can do (:func:`preference`), and what is checked at run time is *correctness*: before a non-reference backend is chosen, it runs
 :data:`PARITY_STEPS` steps of the model with the state fed back beside ONNX Runtime (the reference
 the exports are validated against) on the same inputs; if its outputs drift by more than the
 precision's tolerance, ``auto`` logs why and takes the next backend. The verdict is kept for the
@@ -24,19 +24,27 @@ import numpy as np
 from eipl_trt.errors import EipltrtError
 from eipl_trt.spec import ModelSpec
 
-__all__ = ["CPU_PREFERENCE", "PARITY_STEPS", "PARITY_TOLERANCE", "choose_cpu_backend", "parity_error"]
+__all__ = ["PARITY_STEPS", "PARITY_TOLERANCE", "choose_cpu_backend", "parity_error", "preference"]
 
 log = logging.getLogger(__name__)
 
-#: Fastest first, per precision, as measured on x86 (AVX2, no AVX512/AMX) with ONNX Runtime 1.32 and
-#: OpenVINO 2026.4 at 1 thread: fp32 steps are within noise of each other, so the reference
-#: (ONNX Runtime) stays first; int8 runs real int8 kernels on OpenVINO, while ONNX Runtime's Q/DQ
-#: int8 is slower than its fp32; fp16 is a bf16/f16 inference hint only OpenVINO has.
-CPU_PREFERENCE: dict[str, tuple[str, ...]] = {
-    "fp32": ("onnxruntime", "openvino"),
-    "int8": ("openvino", "onnxruntime"),
-    "fp16": ("openvino", "onnxruntime"),
-}
+
+
+def preference(precision: str, capabilities: list[str]) -> tuple[str, ...]:
+    """CPU backends fastest first for ``precision`` on a CPU with OpenVINO ``capabilities``.
+
+    - ``fp16``: OpenVINO first (its bf16/f16 inference hint is real reduced-precision arithmetic;
+      ONNX Runtime runs the fp16 variant through casts on a CPU without FP16 units).
+    - ``fp32``/``int8`` on a CPU with ``BF16`` (AMX / AVX512-BF16 class x86): OpenVINO first; the
+      issue measured OpenVINO 2026.4 fp32 at 0.79x ONNX Runtime's SARNN step on such a CPU (not
+      re-measured by us: our bench machine has no AMX).
+    - ``fp32``/``int8`` elsewhere (AVX2-only x86, ARM without a measurement): ONNX Runtime first.
+      On the AVX2 bench machine OpenVINO fp32 was slower on CNNRNN (about 3x) and within noise on
+      SARNN and CNNRNNLN, and neither backend's int8 beat ONNX Runtime fp32 (README "CPU backends").
+    """
+    if precision == "fp16" or "BF16" in capabilities:
+        return ("openvino", "onnxruntime")
+    return ("onnxruntime", "openvino")
 #: Steps of the parity check (state fed back).
 PARITY_STEPS = 10
 #: Largest allowed |difference| of the normalized joint output vs ONNX Runtime, per precision.
@@ -83,8 +91,9 @@ def choose_cpu_backend(spec: ModelSpec, precision: str = "fp32") -> str:
     """The CPU backend ``auto`` runs ``spec`` at ``precision`` on: first in the order that is
     installed, offers the precision, and passes the parity check; ONNX Runtime otherwise."""
     from eipl_trt.runners import available_precisions
+    from eipl_trt.runners.openvino import cpu_capabilities
 
-    order = list(CPU_PREFERENCE.get(precision, ("onnxruntime",)))
+    order = list(preference(precision, cpu_capabilities()))
     pinned = os.environ.get("EIPL_TRT_CPU_BACKEND", "").strip()
     if pinned:
         if pinned not in ("onnxruntime", "openvino"):
