@@ -157,3 +157,21 @@ def test_truncated_and_corrupt_frames_are_counted_and_survived(compressed_node: 
     q = np.linspace(-0.3, 0.3, 6)
     got = lockstep.step("jpeg", good, q)  # still predicting (its LSTM state continues from the first test)
     assert np.all(np.isfinite(np.asarray(got.position)))
+
+
+def test_without_opencv_configure_fails_and_says_what_to_install(model_dir: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine without OpenCV: ``cv2`` is made unimportable for the node process only."""
+    blocker = tmp_path / "no_opencv" / "cv2"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text('raise ImportError("No module named \'cv2\' (hidden by the test)")\n')
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "no_opencv"))
+    params = write_params(tmp_path / "params.yaml", backend="onnxruntime", joint_names=JOINTS,
+                          image_transport="compressed")
+    node = NodeProcess(tmp_path / "node.log", new_domain_id(), params, ["-p", f"model:={model_dir}"])
+    try:
+        wait_for(lambda: "configure failed" in node.log(), 60.0, "the node to refuse to configure")
+        assert "needs OpenCV" in node.log() and "pip install eipl_trt[camera]" in node.log()
+        assert node.alive()  # unconfigured, still answering lifecycle services
+    finally:
+        node.stop()
