@@ -27,7 +27,7 @@ CONVERTERS = ("auto", "cv_bridge", "opencv")
 
 _INSTALL_HINT = (
     "install OpenCV with `pip install eipl_trt[camera]` (opencv-python-headless), or on a robot "
-    "`sudo apt install ros-$ROS_DISTRO-cv-bridge`"
+    "`sudo apt install python3-opencv` (rosdep installs it from package.xml)"
 )
 
 
