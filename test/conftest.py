@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+import importlib.util
+from typing import Any, Iterator
 
 import pytest
+
+#: torch 2.13 (CPU) is at hand here for Python 3.11 only; `make test-matrix` runs 3.10 and 3.12 without it.
+TORCH_MISSING = importlib.util.find_spec("torch") is None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[Any]:
+    """Where torch is not installed, a test module that imports it is skipped with that reason, not an error.
+
+    Only then: with torch installed, any import error still fails the run.
+    """
+    outcome = yield
+    report = outcome.get_result()
+    if TORCH_MISSING and report.failed and isinstance(collector, pytest.Module) \
+            and "No module named 'torch'" in str(report.longrepr):
+        report.outcome = "skipped"
+        report.longrepr = (str(collector.path), 0, "Skipped: needs torch, which this environment lacks "
+                           "(torch 2.13 CPU is installed for Python 3.11 only; see scripts/test_matrix.sh)")
 
 
 @pytest.fixture(scope="module")
