@@ -238,6 +238,9 @@ def summarize(name: str, trigger: str, period_s: float, camera_hz: float, joint_
         jitter = np.abs(np.diff(starts) - period_s * 1e3) if len(starts) > 2 else np.array([])
         out["timer_jitter_ms"] = {"p50": pct(jitter, 50), "p99": pct(jitter, 99),
                                   "max": float(jitter.max()) if jitter.size else float("nan"), "source": source}
+        received = np.diff(sorted(r / 1e6 for _, r, _ in timing)) - period_s * 1e3  # comparable across versions
+        out["timer_jitter_receipt_ms"] = {"p50": pct(np.abs(received), 50), "p99": pct(np.abs(received), 99),
+                                          "max": float(np.abs(received).max()) if received.size else float("nan")}
     return out
 
 
