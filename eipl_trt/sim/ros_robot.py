@@ -75,6 +75,7 @@ class SimRobotParams:
 
 
 def _declare(node: Any) -> SimRobotParams:
+    """Declare every :class:`SimRobotParams` field as a parameter (its default and type) and read them."""
     defaults = SimRobotParams()
     values = {}
     for name, default in vars(defaults).items():
@@ -86,7 +87,7 @@ def _declare(node: Any) -> SimRobotParams:
 class SimRobotNode:
     """The ROS side: publishers, command subscriptions, parameters; the main thread runs the episodes."""
 
-    def __init__(self, rclpy: Any, params_args: Sequence[str]):
+    def __init__(self, rclpy: Any):
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from rosgraph_msgs.msg import Clock
@@ -116,14 +117,23 @@ class SimRobotNode:
         self.node.add_on_set_parameters_callback(self._on_params)
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
+        self._stop = threading.Event()
         self.thread = threading.Thread(target=self._spin, daemon=True)
         self.thread.start()
 
     def _spin(self) -> None:
         try:
-            self.executor.spin()
+            while not self._stop.is_set():
+                self.executor.spin_once(timeout_sec=0.05)
         except Exception:  # context shut down at exit
             pass
+
+    def close(self) -> None:
+        """Stop the spin thread (joined, so no thread is inside rclpy at exit), then the executor and node."""
+        self._stop.set()
+        self.thread.join(5.0)
+        self.executor.shutdown()
+        self.node.destroy_node()
 
     def _on_params(self, params: list[Any]) -> Any:
         from rcl_interfaces.msg import SetParametersResult
@@ -165,10 +175,12 @@ class SimRobotNode:
         return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
     def publish_clock(self, t_s: float) -> None:
+        """``/clock`` = ``t_s`` (s); lockstep only."""
         if self.clock_pub is not None:
             self.clock_pub.publish(self.Clock(clock=self._stamp(t_s)))
 
     def publish_joints(self, t_s: float, q: np.ndarray, qd: np.ndarray, tau: np.ndarray) -> None:
+        """joint_states stamped ``t_s``: positions (rad; NaN while ``nan_joints``), velocities, efforts."""
         from eipl_trt.sim.pusher import JOINT_NAMES
 
         msg = self.JointState()
@@ -180,6 +192,7 @@ class SimRobotNode:
         self.joint_pub.publish(msg)
 
     def publish_image(self, t_s: float, rgb: np.ndarray) -> None:
+        """An rgb8 camera frame stamped ``t_s``."""
         msg = self.Image()
         msg.header.stamp = self._stamp(t_s)
         msg.header.frame_id = "camera"
@@ -237,7 +250,7 @@ def main(args: Sequence[str] | None = None) -> int:
     try:
         from eipl_trt.sim.robot_loop import run_episodes
 
-        ros = SimRobotNode(rclpy, argv)
+        ros = SimRobotNode(rclpy)
         run_episodes(ros)
         return 0
     except EipltrtError as exc:
@@ -247,8 +260,7 @@ def main(args: Sequence[str] | None = None) -> int:
         return 130
     finally:
         if ros is not None:
-            ros.executor.shutdown()
-            ros.node.destroy_node()
+            ros.close()
         rclpy.try_shutdown()
 
 
