@@ -305,3 +305,18 @@ def test_cli_sweep_and_integer_on_bundled_sarnn(tmp_path: Path) -> None:
     assert np.isfinite(report["score"]["error_rate"])
     assert main(["quantlab", "sweep", *common, "--data", str(ROOT / "data/pusher_sample"), "--out", str(tmp_path / "x"),
                  "--bits", "20"]) == 1
+
+
+def test_pow2_integer_model_requantizes_by_shifts_only(sarnn_small) -> None:  # type: ignore[no-untyped-def]
+    from eipl_trt.precision.lab.integer import build_integer
+
+    (cal,) = _episodes(sarnn_small, 1, 4)
+    model = build_integer(sarnn_small, [cal], pow2=True)
+    # every multiplier is a power of two (a shift; Add aligns its finer operand with a left shift), except
+    # divisions by the model's own constants (softmax temperature, heatmap size)
+    def is_shift(m: int) -> bool:
+        return m != 0 and abs(m) & (abs(m) - 1) == 0
+
+    bad = [a for a in model.alignments if a["op"] != "Div" and not is_shift(a["multiplier"])]
+    assert not bad, bad[:3]
+    assert all(float(np.log2(t["scale"])).is_integer() for t in model.tensors.values())

@@ -216,7 +216,8 @@ class _Converter:
         self.emit("lut", n, [n.inputs[0]], [n.outputs[0]], table=f"{n.name}:lut", shift=err["shift"], offset=err["offset"])
 
     def softmax(self, n: Node, act: Node | None) -> None:
-        x, y = self.declare(n.inputs[0]), self.declare(n.outputs[0], scale=1.0 / qmax(self.state_bits))
+        one = 1 << (self.state_bits - 1) if self.pow2 else qmax(self.state_bits)  # the code of probability 1
+        x, y = self.declare(n.inputs[0]), self.declare(n.outputs[0], scale=1.0 / one)
         # exp(d * s) for d = q - max(q) <= 0, as unsigned Q16; entries below half an LSB are 0
         d = np.arange(0, 2 * qmax(x["bits"]) + 1, dtype=np.float64)
         table = np.floor(np.exp(-d * x["scale"]) * 65536 + 0.5).astype(np.int64)
@@ -224,8 +225,9 @@ class _Converter:
         self.m.arrays[f"{n.name}:exp"] = table
         self.m.luts[n.name] = {"fn": "Softmax exp(q - max q)", "in": n.inputs[0], "entries": int(table.size),
                                "bytes": int(table.size * 4), "max_abs_error": 2.0 ** -17, "max_error_codes": 0.5,
-                               "note": "exp table in Q16 (error <= 2^-17 per entry); output = round(e * qmax / sum e)"}
-        self.emit("softmax", n, [n.inputs[0]], [n.outputs[0]], axis=int(n.attrs.get("axis", -1)), exp=f"{n.name}:exp")
+                               "note": "exp table in Q16 (error <= 2^-17 per entry); output = round(e * one / sum e)"}
+        self.emit("softmax", n, [n.inputs[0]], [n.outputs[0]], axis=int(n.attrs.get("axis", -1)), exp=f"{n.name}:exp",
+                  one=one)
 
     def reduce(self, n: Node, act: Node | None) -> None:
         axes = n.attrs.get("axes")

@@ -13,7 +13,8 @@ Op semantics (``rq(x, M, s, b) = sat_b((x * M + 2**(s-1)) >> s)``, arithmetic sh
 * ``mul``: ``rq(a*b, m, shift)`` (a*b at most 32 bits, times m 48). ``reduce_sum``: ``rq(sum, m, shift)``
   (sum 32 bits); ``reduce_max``: max of codes. ``concat``: each input ``rq(x, m_i, shift_i)``.
 * ``lut``: ``table[((x + 2**(k-1)) >> k) + offset]`` (``k = 0``: ``table[x + offset]``). ``softmax``: ``e = exp_table[min(max(x) - x, len-1)]`` (Q16;
-  0 beyond the table), ``y = (e * qmax(out_bits) + sum(e) // 2) // sum(e)`` (sum 32 bits).
+  0 beyond the table), ``y = sat((e * one + sum(e) // 2) // sum(e))`` (sum 32 bits; ``one`` = the code
+  of probability 1: ``qmax(out_bits)``, or ``2**(out_bits-1)`` with power-of-two scales).
 * ``view``/``split``: codes unchanged. ``float``: dequantize, the ONNX op in float64, requantize
   (round half up) -- only in hybrid models.
 """
@@ -139,8 +140,9 @@ class IntExecutor:
         d = x.max(axis=axis, keepdims=True) - x
         e = np.where(d < table.size, table[np.minimum(d, table.size - 1)], 0)
         total = sat(e.sum(axis=axis, keepdims=True), 32, self.saturations, op["name"] + " (sum)")
-        out_q = qmax(self._bits(op["outputs"][0]))
-        return [(e * out_q + total // 2) // total]
+        bits = self._bits(op["outputs"][0])
+        one = int(op["attrs"].get("one", qmax(bits)))
+        return [sat((e * one + total // 2) // total, bits, self.saturations, op["name"])]
 
     def _reduce_sum(self, op: dict[str, Any], args: list[Any]) -> list[np.ndarray]:
         a = op["attrs"]
