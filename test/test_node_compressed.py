@@ -59,13 +59,14 @@ class CompressedLockstep:
         self._warm_up(client)
 
     def _warm_up(self, client: RosClient) -> None:
-        """Until one frame has made a prediction, send frames (best effort: the node's reader may not have
-        matched this publisher yet and drop the first ones), then reset the LSTM state for the tests."""
-        self.joints.publish(JointState(name=JOINTS, position=[0.0] * 6))
-        assert self.joints.wait_for_all_acked(Duration(seconds=10)), "the node did not acknowledge joint_states"
+        """Until one frame has made a prediction, send joint states and a frame (both best effort on the node's
+        side: its readers may not have matched these publishers yet and drop the first ones), then reset the
+        LSTM state for the tests."""
         data = array.array("B", cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes())
         self.stamp = 1000.0  # warm-up frames: stamps below the tests' (2000 s on)
         for _ in range(20):
+            self.joints.publish(JointState(name=JOINTS, position=[0.0] * 6))
+            time.sleep(0.15)
             self.frames.publish(CompressedImage(header=self.header(), format="png", data=data))
             time.sleep(0.5)
             if self.predictions.snapshot():
