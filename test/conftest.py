@@ -22,8 +22,23 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[Any]:
     if TORCH_MISSING and report.failed and isinstance(collector, pytest.Module) \
             and "No module named 'torch'" in str(report.longrepr):
         report.outcome = "skipped"
-        report.longrepr = (str(collector.path), 0, "Skipped: needs torch, which this environment lacks "
-                           "(torch 2.13 CPU is installed for Python 3.11 only; see scripts/test_matrix.sh)")
+        report.longrepr = (str(collector.path), 0, f"Skipped: {_NEEDS_TORCH}")
+
+
+_NEEDS_TORCH = ("needs torch, which this environment lacks (torch 2.13 CPU is installed for Python 3.11 only; "
+                "see scripts/test_matrix.sh)")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    """The same for a test (or its fixture) that imports torch when it runs."""
+    outcome = yield
+    report = outcome.get_result()
+    excinfo = call.excinfo
+    if TORCH_MISSING and report.failed and excinfo is not None \
+            and excinfo.errisinstance(ModuleNotFoundError) and getattr(excinfo.value, "name", "") == "torch":
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {_NEEDS_TORCH}")
 
 
 @pytest.fixture(scope="module")
