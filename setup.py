@@ -60,7 +60,6 @@ setup(
     description="Real-time inference of EIPL deep predictive learning models (SARNN, CNNRNN, CNNRNNLN) "
     "as a ROS 2 node, on TensorRT or ONNX Runtime.",
     license="MIT",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "eipl_trt_node = eipl_trt.ros.node:main",
