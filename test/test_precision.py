@@ -26,7 +26,6 @@ from eipl_trt.precision.calibration import record_calibration_feeds  # noqa: E40
 from eipl_trt.precision.fp16 import convert_fp16  # noqa: E402
 from eipl_trt.precision.graph import group_nodes  # noqa: E402
 from eipl_trt.precision.int8 import CANDIDATE_OPS, Int8Quantizer, int8_problems, tensorrt_unsupported_convs  # noqa: E402
-from eipl_trt.precision.progress import Progress  # noqa: E402
 from eipl_trt.precision.rollout import Scorer  # noqa: E402
 from eipl_trt.precision.sensitivity import measure  # noqa: E402
 
@@ -232,16 +231,18 @@ def test_make_variants_refuses_too_little_data(tmp_path: Path) -> None:
     assert not (tmp_path / "model.int8.onnx").exists() and set(ModelSpec.load(tmp_path).variants) == {"fp32"}
 
 
-def test_cli_prints_the_sensitivity_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_prints_the_sensitivity_table(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     from eipl_trt.cli import main as cli_main
 
+    monkeypatch.setenv("EIPL_TRT_PROGRESS", "lines")
     spec = models_testing.make_test_model("cnnrnn", tmp_path / "m", seed=2, joint_dim=3)
     data = _write_dataset(tmp_path / "data", spec, episodes=2, steps=6)
     code = cli_main(["quantize", "--model", str(spec.directory), "--calibration", str(data), "--precision", "int8",
                      "--heldout", "1", "--sensitivity"])
     assert code == 0
     out = capsys.readouterr().out
-    assert "calibration rollouts (fp32, closed loop): 6/6 steps" in out
+    assert "calibration rollouts (fp32, closed loop): done, 6 step in" in out
     assert "INT8 sensitivity (each layer alone in INT8)" in out and "| 1 | " in out
     assert "from 6 calibration steps (minmax)" in out
     assert available_precisions(ModelSpec.load(spec.directory), "onnxruntime") == ["fp32", "int8"]
@@ -254,7 +255,7 @@ def test_killed_quantize_leaves_the_model_directory_as_it_was(tmp_path: Path) ->
     spec.save(spec.directory)
     before = {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()}
     data = _write_dataset(tmp_path / "data", spec, episodes=3, steps=40)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", EIPL_TRT_PROGRESS="lines")
     proc = subprocess.Popen(
         [sys.executable, "-m", "eipl_trt.cli", "quantize", "--model", str(spec.directory), "--calibration", str(data),
          "--heldout", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -290,20 +291,3 @@ def test_recover_undoes_a_commit_cut_between_renames(tmp_path: Path) -> None:
     assert (tmp_path / "model.int8.onnx").read_bytes() == old
     assert not list(tmp_path.glob(".*"))
     ModelSpec.load(tmp_path).verify_variant("int8")
-
-
-def test_progress_prints_lines_when_not_a_terminal() -> None:
-    import io
-
-    stream = io.StringIO()
-    bar = Progress("calibration rollouts", 4, stream=stream, every_s=0.0)
-    for _ in range(4):
-        bar.update()
-    bar.close()
-    lines = stream.getvalue().splitlines()
-    assert lines[0].startswith("calibration rollouts: 1/4 steps") and lines[-1].startswith("calibration rollouts: 4/4 steps")
-    assert "\r" not in stream.getvalue()
-    quiet = io.StringIO()
-    bar = Progress("x", 3, stream=quiet, every_s=60.0)
-    bar.update(3)
-    assert quiet.getvalue() == ""

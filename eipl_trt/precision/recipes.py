@@ -34,7 +34,7 @@ from eipl_trt.precision.graph import (
     short_name, tensor_stats,
 )
 from eipl_trt.precision.int8 import CANDIDATE_OPS, Int8Quantizer, int8_problems
-from eipl_trt.precision.progress import Progress
+from eipl_trt.progress import Progress
 from eipl_trt.precision.register import NewVariant
 from eipl_trt.precision.rollout import Scorer, StepModel
 from eipl_trt.precision.sensitivity import format_table, measure, select
@@ -167,7 +167,7 @@ def _make_fp16(spec: ModelSpec, model: Any, feeds: list[dict[str, np.ndarray]], 
         compute = {n for g in chosen for n in g.nodes}
         return fp16_mod.convert_fp16(model, _fp32_nodes(model, compute)).SerializeToString()
 
-    bar = Progress("fp16 sensitivity", len(candidates) + 4, unit="trial", stream=out)
+    bar = Progress(len(candidates) + 4, "fp16 sensitivity", "trial", stream=out, enabled=out is not None)
     rows = measure(candidates, build, scorer, bar.update)
     selection = select(rows, build, scorer, options.fp16_max_error_rate, bar.update)
     bar.close()
@@ -203,7 +203,7 @@ def _make_int8(spec: ModelSpec, source: Path, feeds: list[dict[str, np.ndarray]]
     def build(chosen: Sequence[NodeGroup]) -> bytes:
         return quantizer.quantize([n for g in chosen for n in g.nodes]).SerializeToString()
 
-    bar = Progress("int8 sensitivity", len(groups) + 4, unit="trial", stream=out)
+    bar = Progress(len(groups) + 4, "int8 sensitivity", "trial", stream=out, enabled=out is not None)
     rows = measure(groups, build, scorer, bar.update)
     selection = select(rows, build, scorer, options.int8_max_error_rate, bar.update)
     bar.close()
@@ -273,10 +273,10 @@ def build_variants(
     model = onnx.load(str(source))
 
     total = min(options.max_feeds, sum(len(e) for e in calib))
-    bar = Progress("calibration rollouts (fp32, closed loop)", total, stream=out)
+    bar = Progress(total, "calibration rollouts (fp32, closed loop)", "step", stream=out, enabled=out is not None)
     feeds = record_calibration_feeds(spec, calib, max_feeds=options.max_feeds, progress=bar.update)
     bar.close()
-    bar = Progress("fp32 reference on held-out episodes", len(held), unit="episode", stream=out)
+    bar = Progress(len(held), "fp32 reference on held-out episodes", "episode", stream=out, enabled=out is not None)
     scorer = Scorer(spec, held, source.read_bytes(), progress=None)
     bar.update(len(held))
     bar.close()
