@@ -20,7 +20,7 @@ kind, the executor spins on a background thread and the main thread only waits, 
 
 Why (scripts/measure_node_latency.py, bundled SARNN, 128x128 rgb8 at 30 Hz, 2 shared cores at load
 9-17, 30 s per figure; README "Threads, executor and behaviour under load"): the node's CPU time per
-frame with joint_states at 500 Hz was 25-29 ms with ``multi`` spun by ``spin_once`` (a wait set
+frame with joint_states at 500 Hz was 25-30 ms with ``multi`` spun by ``spin_once`` (a wait set
 rebuilt in Python and a thread-pool hand-off per message, GIL contention with the step), 15 ms
 with ``single`` + step thread, 12-13 ms with ``events`` + step thread; the step's median went from
 14 ms to 8 ms (7 ms without joint traffic). With the step inside the events executor's callback
