@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     i = sub.add_parser("integer", help="convert to an integer-only model and score it against FP32")
     _common(i, "--calibration")
     i.add_argument("--float-layers", nargs="*", default=[], help="node names (or op types) left in float (hybrid)")
-    i.add_argument("--pow2", action="store_true", help="power-of-two scales: every requantization a pure shift")
+    i.add_argument("--pow2", action="store_true", help="power-of-two scales: every requantization a shift (divisions by model constants keep a multiplier)")
     i.add_argument("--state-bits", type=int, default=16,
                    help="width of the LSTM state path, softmax and small tensors (default %(default)s); feature maps are 8 bit")
     i.add_argument("--wide-elements", type=int, default=1024,

@@ -58,8 +58,12 @@ class Graph:
     """
 
     def __init__(self, model: str | Path | bytes | Any):
-        import onnx
-        from onnx import helper, numpy_helper
+        try:
+            import onnx
+            from onnx import helper, numpy_helper
+        except ImportError as exc:
+            raise ModelError("the quantization lab reads ONNX graphs with the onnx package: "
+                             "pip install onnx (it is in requirements/test.txt)") from exc
 
         try:
             proto = model if hasattr(model, "graph") else (
