@@ -161,9 +161,10 @@ def _publish(client: _Client, streams: Any, events: list[tuple[int, str, Any]], 
              speed: float, gap_s: float, progress: bool) -> None:
     starts = sorted(int(round(streams.image_stamps[s.start] * 1e9)) - 1_000_000 for s in episodes)
     bar = Progress(len(streams.image_stamps), "replaying", "frame", enabled=progress)
+    next_joint = _next_joint_stamps(events)
     t_wall = time.monotonic()
     t_bag = events[0][0]
-    for stamp, kind, index in events:
+    for i, (stamp, kind, index) in enumerate(events):
         if starts and stamp >= starts[0]:
             # a new episode (1 ms before its first image, so its first joint states count too):
             # compress the recorded pause to gap_s and zero the node's recurrent state
@@ -178,6 +179,10 @@ def _publish(client: _Client, streams: Any, events: list[tuple[int, str, Any]], 
         # longer, since the joints the node holds before it come from the previous episode.
         lag = (_FIRST_FRAME_LAG_S if kind == "image" and stamp - t_bag < 2_000_000 else
                _FRAME_LAG_S if kind == "image" else 0.0)
+        if kind == "image" and next_joint[i] is not None:
+            # never so late that the next joint states go out right behind the frame: the node would
+            # step on whichever of the two it handled first
+            lag = min(lag, max(0.0, (next_joint[i] - stamp) / 1e9 / speed / 2))
         delay = t_wall + (stamp - t_bag) / 1e9 / speed + lag - time.monotonic()
         if delay > 0:
             time.sleep(delay)
@@ -189,6 +194,17 @@ def _publish(client: _Client, streams: Any, events: list[tuple[int, str, Any]], 
         else:
             client.joint_pub.publish(_joint_msg(client, streams, index, stamp))
     bar.close()
+
+
+def _next_joint_stamps(events: Sequence[tuple[int, str, Any]]) -> list[int | None]:
+    """For each event, the stamp (ns) of the first joint_states event after it (``None`` at the end)."""
+    out: list[int | None] = [None] * len(events)
+    upcoming: int | None = None
+    for i in range(len(events) - 1, -1, -1):
+        out[i] = upcoming
+        if events[i][1] != "image":
+            upcoming = events[i][0]
+    return out
 
 
 def _header(stamp_ns: int, frame: str) -> Any:
