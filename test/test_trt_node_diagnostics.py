@@ -29,3 +29,21 @@ def test_diagnostics_show_engine_and_graphs(monkeypatch, tmp_path):
         values = {kv.key: kv.value for kv in msg.status[0].values}
         assert values["backend"] == "tensorrt" and values["engine"].startswith(expected)
     assert values["tensorrt"] == "10.13.0.35" and values["cuda_graphs"].startswith("on")
+
+
+def test_node_parameters_reach_the_tensorrt_runner(monkeypatch, tmp_path):
+    """engine_cache_dir and cuda_graphs are node parameters (the environment variables are only defaults)."""
+    monkeypatch.setenv("EIPL_TRT_ENGINE_CACHE", str(tmp_path / "from_env"))
+    install(monkeypatch, "10.13.0.35")
+    cache = tmp_path / "from_param"
+    cfg = NodeConfig.from_values({"model": "sarnn", "backend": "tensorrt", "engine_cache_dir": str(cache),
+                                  "cuda_graphs": False})
+    rt = NodeRuntime.open(cfg)
+    try:
+        msg = DiagnosticsReporter("eipl_trt").build(TimeMsg(), 1.0, "active", rt.cfg, rt, "", None, "",
+                                                    PowerReading(None, None, "none"))
+    finally:
+        rt.predictor.close()
+    values = {kv.key: kv.value for kv in msg.status[0].values}
+    assert values["cuda_graphs"].startswith("off")
+    assert any(cache.rglob("*")) and not (tmp_path / "from_env").exists()

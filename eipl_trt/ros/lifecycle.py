@@ -122,7 +122,7 @@ class EiplTrtNode(LifecycleNode):
         self._cfg, self._runtime, self._configure_error = cfg, runtime, ""
         self._outputs = Outputs(self, cfg, runtime.joint_names, spec.has_points, runtime.period_s)
         self._switcher = PrecisionSwitcher(
-            lambda precision: create_runner(spec, backend, precision, cfg.num_threads),
+            lambda precision: create_runner(spec, backend, precision, cfg.num_threads, **cfg.runner_options()),
             runtime.install_runner, self._on_switch_error,
         )
         self._fallback = ""

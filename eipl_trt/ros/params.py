@@ -85,6 +85,13 @@ PARAMETERS: tuple[ParamDef, ...] = (
              "in the background and swapped in at a step boundary with the LSTM state handed over; an "
              "unavailable precision is refused.", dynamic=True, choices=PRECISIONS),
     ParamDef("num_threads", "integer", 1, "ONNX Runtime intra-op threads.", range=(1, 64)),
+    ParamDef("engine_cache_dir", "string", "",
+             "TensorRT engine cache directory; empty = $EIPL_TRT_ENGINE_CACHE, else "
+             "$XDG_CACHE_HOME/eipl_trt/engines. Engines are built there on first use (minutes on a Jetson) "
+             "and reused while the ONNX file, TensorRT version, GPU and options stay the same."),
+    ParamDef("cuda_graphs", "bool", True,
+             "TensorRT: replay each step as a CUDA graph (one per LSTM state buffer set); false = plain "
+             "enqueue. An engine that refuses capture falls back to plain enqueue by itself."),
     ParamDef("rate_hz", "double", 0.0,
              "Control rate in Hz (one model step per period, on the ROS clock); 0 = the model's training "
              "rate from model.json.", range=(0.0, 1000.0)),
@@ -144,6 +151,8 @@ class NodeConfig:
     backend: str = "auto"
     precision: str = "fp32"
     num_threads: int = 1
+    engine_cache_dir: str = ""
+    cuda_graphs: bool = True
     rate_hz: float = 0.0
     trigger: str = "timer"
     image_transport: str = "raw"
@@ -198,6 +207,10 @@ class NodeConfig:
         if self.command_interface == "none":
             return ""
         return self.command_topic or DEFAULT_COMMAND_TOPICS[self.command_interface]
+
+    def runner_options(self) -> dict[str, Any]:
+        """Backend options for :func:`eipl_trt.runners.create_runner` (TensorRT's; others ignore them)."""
+        return {"cuda_graphs": self.cuda_graphs, "cache_dir": self.engine_cache_dir or None}
 
 
 def _coerce(p: ParamDef, value: Any) -> Any:

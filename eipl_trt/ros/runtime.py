@@ -128,7 +128,7 @@ class NodeRuntime:
 
         spec = resolve_model(cfg.model)
         backend = resolve_backend(cfg.backend, spec, cfg.precision)
-        runner = create_runner(spec, backend, cfg.precision, cfg.num_threads).open()
+        runner = create_runner(spec, backend, cfg.precision, cfg.num_threads, **cfg.runner_options()).open()
         try:
             runner.warm_up(3)
             return cls(cfg, Predictor(runner, input_mix=cfg.input_mix), backend)
