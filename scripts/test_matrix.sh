@@ -7,7 +7,7 @@
 # that Python's own venv and pip, and the package installed with `pip install .` (PEP 517):
 #   *-kilted  the whole suite: requirements/test.txt with the Kilted wheels (requirements/ros.txt);
 #   *-jazzy   the node tests (test/test_node*.py) with the Jazzy wheels (requirements/ros-jazzy.txt,
-#             rclpy 7.1.6) and only what they need: runtime, pytest, rosbags, onnx.
+#             rclpy 7.1.6) and only what they need: runtime, pytest, rosbags, onnx, OpenCV (compressed frames).
 # Python 3.11 with Kilted and torch is `make test` itself. torch 2.13 (CPU) is on this machine for
 # Python 3.11 only; for 3.10 and 3.12 pip would fetch a multi-GB CUDA build, so these environments go
 # without torch: tests that export or train skip, and the node tests take their random-weight ONNX
@@ -31,8 +31,9 @@ requirements() {  # $1 kilted|jazzy: the requirement lines for that family, -r p
     if [ "$1" = kilted ]; then
         sed -e '/^torch[=<>~ ]/d' -e "s|^-r |-r $ROOT/requirements/|" requirements/test.txt
     else
+        # onnx: the node tests build fp16/int8 variants; OpenCV: compressed frames
         printf '%s\n' "-r $ROOT/requirements/runtime.txt" "-r $ROOT/requirements/ros-jazzy.txt" \
-            "pytest>=7" "rosbags>=0.10" "onnx>=1.15"  # onnx: the node tests build fp16/int8 variants
+            "pytest>=7" "rosbags>=0.10" "onnx>=1.15" "opencv-python-headless>=4.8"
     fi
 }
 
@@ -79,7 +80,8 @@ for combo in "${combos[@]}"; do
     rc=${PIPESTATUS[0]}
     t2=$(date +%s)
     summary=$(grep -E '^(=+ )?[0-9]+ (passed|failed|skipped|error)' "$venv/pytest.log" | tail -1 | sed 's/=//g')
-    result[$combo]="$( [ "$rc" = 0 ] && echo ok || echo FAILED ): rclpy $rclpy; ${summary# }; setup $((t1 - t0)) s, tests $((t2 - t1)) s"
+    verdict=$([ "$rc" = 0 ] && echo ok || echo FAILED)
+    result[$combo]="$verdict: rclpy $rclpy; ${summary# }; setup $((t1 - t0)) s, tests $((t2 - t1)) s"
     [ "$rc" = 0 ] || status=1
 done
 echo "== matrix (Python 3.11 + Kilted + torch is \`make test\`)"
