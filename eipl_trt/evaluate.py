@@ -164,12 +164,16 @@ def evaluate(
     source: str = "",
     progress: bool = False,
     camera_check: bool = False,
+    integer_model: str | Path | None = None,
 ) -> EvalReport:
     """Run every precision over the episodes and collect the metrics.
 
     Args:
         camera_check: also replay the first precision with every episode's frames taken from the
             next episode (:class:`CameraCheck`): does the model use the camera at all?
+        integer_model: a directory written by ``eipl-trt quantlab integer`` for this model: its
+            bit-exact integer executor runs as one more column, ``intonly`` (numpy, slow: about
+            0.2 s per SARNN step on one core).
 
     Raises:
         InputError: no episode with at least two steps (or fewer than two for the camera check).
@@ -180,7 +184,8 @@ def evaluate(
         raise InputError("no episode has at least 2 samples at the model's rate; nothing to evaluate")
     swapped = frames_from_next_episode(usable) if camera_check else []
     hold = summarize([step_errors(hold_last_predictions(e.joints), e.joints) for e in usable])
-    total = sum(e.joints.shape[0] for e in usable) * len(precisions) + sum(e.joints.shape[0] for e in swapped)
+    columns = len(precisions) + (integer_model is not None)
+    total = sum(e.joints.shape[0] for e in usable) * columns + sum(e.joints.shape[0] for e in swapped)
     bar = Progress(total, "evaluate", "step", enabled=progress)
     runs = []
     camera = None
@@ -195,6 +200,14 @@ def evaluate(
                     # the real run scored on the same (possibly shortened) episodes
                     real = [StepErrors(err.sq[: len(e.joints) - 1]) for err, e in zip(runs[-1].errors, swapped)]
                     camera = CameraCheck(precision, summarize(real), other.summary)
+            finally:
+                predictor.close()
+        if integer_model is not None:
+            from eipl_trt.precision.lab.runner import IntegerRunner
+
+            predictor = Predictor(IntegerRunner(spec, integer_model), input_mix=input_mix)
+            try:
+                runs.append(run_episodes(predictor, usable, "intonly", bar.update))
             finally:
                 predictor.close()
     finally:

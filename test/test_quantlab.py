@@ -3,6 +3,7 @@ sweeps on a small fixture model, the integer model (bit-exact, file format, runn
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -320,3 +321,37 @@ def test_pow2_integer_model_requantizes_by_shifts_only(sarnn_small) -> None:  # 
     bad = [a for a in model.alignments if a["op"] != "Div" and not is_shift(a["multiplier"])]
     assert not bad, bad[:3]
     assert all(float(np.log2(t["scale"])).is_integer() for t in model.tensors.values())
+
+
+def test_evaluate_runs_the_integer_model_as_its_own_column(int_model, sarnn_small, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`eipl-trt evaluate --integer-model DIR`: the column `intonly` is the IntegerRunner's replay, scored like fp32."""
+    from eipl_trt.bagio import Episode
+    from eipl_trt.evaluate import evaluate, write_report
+    from eipl_trt.precision.lab.runner import IntegerRunner
+    from eipl_trt.predictor import Predictor
+
+    int_model.save(tmp_path / "int")
+    rng = np.random.default_rng(3)
+    spec = sarnn_small
+    lo, hi = np.asarray(spec.joint_min), np.asarray(spec.joint_max)
+    episodes = []
+    for e in range(2):
+        t = np.arange(6)
+        joints = lo + (hi - lo) * (0.5 + 0.3 * np.sin(0.4 * t[:, None] + e + np.arange(spec.joint_dim)))
+        images = rng.integers(0, 256, (6, spec.image_height, spec.image_width, 3), dtype=np.uint8)
+        episodes.append(Episode(images, spec.channel_order, f"{spec.channel_order}8", joints, tuple(spec.joint_names),
+                                t / spec.rate_hz, spec.rate_hz, f"synthetic {e}"))
+    report = evaluate(spec, episodes, precisions=["fp32"], backend="onnxruntime", integer_model=tmp_path / "int")
+    assert [r.precision for r in report.runs] == ["fp32", "intonly"]
+    assert report.runs[1].backend == "numpy-int"
+    with contextlib.closing(Predictor(IntegerRunner(spec, tmp_path / "int"))) as p:
+        for episode, got in zip(episodes, report.runs[1].predictions):
+            p.reset_state()
+            want = np.stack([p.step(f, q, f"{spec.channel_order}8", want_image=False).joints
+                             for f, q in zip(episode.images, episode.joints)])
+            np.testing.assert_array_equal(got, want)
+    write_report(report, tmp_path / "out", plot=False)
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert "intonly" in metrics["runs"] and np.isfinite(metrics["runs"]["intonly"]["mse_mean"])
+    assert "intonly" in (tmp_path / "out" / "report.md").read_text()
+

@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera-check", action="store_true",
                         help="also replay each episode with the next episode's frames (same joints): "
                         "shows whether the model uses the camera at all (needs 2+ episodes)")
+    parser.add_argument("--integer-model", type=Path, default=None,
+                        help="also run an integer-only model written by `eipl-trt quantlab integer` for this "
+                        "model, as the column 'intonly' (bit-exact numpy executor; slow)")
     parser.add_argument("--no-plot", action="store_true", help="skip plot.png")
     parser.add_argument("--out", required=True, type=Path, help="output directory for the report")
 
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
                               image_topic=args.image_topic, joint_topic=args.joint_topic)
     report = evaluate(spec, episodes, precisions=precisions, backend=args.backend, num_threads=args.threads,
                       input_mix=args.input_mix, source=str(args.bag), progress=True,
-                      camera_check=args.camera_check)
+                      camera_check=args.camera_check, integer_model=args.integer_model)
     paths = write_report(report, args.out, plot=not args.no_plot)
     print((args.out / "report.md").read_text(encoding="utf-8"))
     for path in paths:
