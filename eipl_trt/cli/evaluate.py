@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bundled model name or exported model directory (default: the bundled SARNN)")
     parser.add_argument("--precision", nargs="+", default=None,
                         help="precisions to evaluate (default: every one available on the backend)")
-    parser.add_argument("--backend", default="auto", help="auto | onnxruntime | tensorrt (default %(default)s)")
+    parser.add_argument("--backend", default="auto",
+                        help="auto | onnxruntime | openvino | tensorrt (default %(default)s)")
     parser.add_argument("--image-topic", default=None,
                         help="camera topic, sensor_msgs/Image (any encoding) or CompressedImage (JPEG/PNG; needs "
                         "pip install eipl_trt[camera]) (default: the bag's only Image topic, else its only "
