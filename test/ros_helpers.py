@@ -63,14 +63,16 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
         time.sleep(interval)
 
 
-class NodeProcess:
-    """``eipl_trt_node`` in its own process, in domain ``domain_id``.
+class ProcessUnderTest:
+    """A ROS 2 program in its own process, in domain ``domain_id``, its output captured in ``log_path``.
 
-    The working tree is put first on ``PYTHONPATH`` so the console script runs the code under
-    test even when an older copy of the package is installed.
+    The working tree is put first on ``PYTHONPATH`` so a console script runs the code under test
+    even when an older copy of the package is installed.
     """
 
-    def __init__(self, log_path: Path, domain_id: int, params_file: Path, extra: Sequence[str] = ()):
+    what = "process"
+
+    def __init__(self, log_path: Path, domain_id: int, command: Sequence[str]):
         env = dict(os.environ)
         env["ROS_DOMAIN_ID"] = str(domain_id)
         env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -78,11 +80,11 @@ class NodeProcess:
         env["RCUTILS_LOGGING_BUFFERED_STREAM"] = "0"
         self.log_path = log_path
         self._log = open(log_path, "wb")
-        self.args = [*node_command(), "--ros-args", "--params-file", str(params_file), *extra]
+        self.args = list(command)
         self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT, env=env)
 
     def log(self) -> str:
-        """Everything the node printed so far."""
+        """Everything the process printed so far."""
         return self.log_path.read_text(errors="replace")
 
     def alive(self) -> bool:
@@ -98,9 +100,18 @@ class NodeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                raise AssertionError(f"node did not exit within {timeout} s of SIGINT:\n{self.log()[-3000:]}")
+                raise AssertionError(f"{self.what} did not exit within {timeout} s of SIGINT:\n{self.log()[-3000:]}")
         self._log.close()
         return int(self.proc.returncode)
+
+
+class NodeProcess(ProcessUnderTest):
+    """``eipl_trt_node`` in its own process (see :class:`ProcessUnderTest`)."""
+
+    what = "node"
+
+    def __init__(self, log_path: Path, domain_id: int, params_file: Path, extra: Sequence[str] = ()):
+        super().__init__(log_path, domain_id, [*node_command(), "--ros-args", "--params-file", str(params_file), *extra])
 
 
 class Collector:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -22,7 +21,9 @@ for _module in ("mujoco", "gymnasium", "rclpy"):
     if importlib.util.find_spec(_module) is None:
         pytest.skip(f"{_module} is not installed", allow_module_level=True)
 
-from ros_helpers import REPO, NodeProcess, RosClient, new_domain_id, node_command, wait_for, write_params  # noqa: E402
+from ros_helpers import (  # noqa: E402
+    REPO, NodeProcess, ProcessUnderTest, RosClient, new_domain_id, wait_for, write_params,
+)
 
 pytestmark = pytest.mark.ros
 MAX_INPUT_AGE = 0.5
@@ -33,34 +34,16 @@ def _robot_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "eipl_trt.sim.ros_robot"]
 
 
-class _Robot:
+class _Robot(ProcessUnderTest):
     """``eipl_trt_sim_robot`` in its own process."""
+
+    what = "robot"
 
     def __init__(self, log_path: Path, domain_id: int, params: dict[str, Any]):
         from eipl_trt.sim.launch_plan import format_value
 
-        env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), PYTHONUNBUFFERED="1")
-        env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-        self.log_path = log_path
-        self._log = open(log_path, "wb")
         args = [a for k, v in params.items() for a in ("-p", f"{k}:={format_value(v)}")]
-        self.proc = subprocess.Popen([*_robot_command(), "--ros-args", *args], stdout=self._log,
-                                     stderr=subprocess.STDOUT, env=env)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, timeout: float = 20.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError(f"robot did not exit within {timeout} s of SIGINT:\n{self.log()[-3000:]}")
-        self._log.close()
-        return int(self.proc.returncode)
+        super().__init__(log_path, domain_id, [*_robot_command(), "--ros-args", *args])
 
 
 class _Watch:
