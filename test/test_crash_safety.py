@@ -250,7 +250,9 @@ def write(name: str, fixture: Any, out: Path, i: int) -> None:
         from eipl_trt.models.testing import default_test_bounds
 
         with torch.no_grad():
-            next(fixture.parameters()).add_(0.001)  # a new model each time: a new sha256
+            # a new model for each iteration, so a new sha256: every child is forked from the same
+            # fixture, so the weights must follow the iteration number, not count the child's own writes
+            next(fixture.parameters()).view(-1)[0] = 1e-3 * i
         export_onnx(fixture, "sarnn", out / "model", architecture=architecture_of(fixture),
                     joint_bounds=default_test_bounds(8), image_size=(64, 64), producer={"iteration": i})
     elif name == "train_outputs":
