@@ -167,14 +167,12 @@ def _make_fp16(spec: ModelSpec, model: Any, feeds: list[dict[str, np.ndarray]], 
         compute = {n for g in chosen for n in g.nodes}
         return fp16_mod.convert_fp16(model, _fp32_nodes(model, compute)).SerializeToString()
 
-    bar = Progress(len(candidates) + 4, "fp16 sensitivity", "trial", stream=out, enabled=out is not None)
-    rows = measure(candidates, build, scorer, bar.update)
-    selection = select(rows, build, scorer, options.fp16_max_error_rate, bar.update)
-    bar.close()
+    rows, selection = _sensitivity_pass(candidates, build, scorer, options.fp16_max_error_rate, "fp16", out)
     if not selection.chosen:
         raise ModelError("no part of the model can run in FP16 within the accuracy budget on the held-out episodes; "
                          "not writing an FP16 variant")
-    final = fp16_mod.convert_fp16(model, _fp32_nodes(model, {n for g in selection.chosen for n in g.nodes}))
+    fp32_nodes = _fp32_nodes(model, {n for g in selection.chosen for n in g.nodes})
+    final = fp16_mod.convert_fp16(model, fp32_nodes)
     table = format_table(rows, selection, scorer, "FP16 sensitivity (each group alone in FP16)", "fp16")
     if held_by_range:
         table += ("\n\nKept FP32 by range on calibration frames (|activation| > %g, or a LayerNorm whose variance "
@@ -187,7 +185,7 @@ def _make_fp16(spec: ModelSpec, model: Any, feeds: list[dict[str, np.ndarray]], 
         "kept_fp32_by_range": sorted(short_name(g.name) for g in held_by_range),
         "kept_fp32_by_sensitivity": sorted(short_name(g.name) for g in selection.excluded),
         "fp16_groups": [short_name(g.name) for g in selection.chosen],
-        "fp32_nodes": sorted(_fp32_nodes(model, {n for g in selection.chosen for n in g.nodes})),
+        "fp32_nodes": sorted(fp32_nodes),
         "ranges_over_data_max": {k: round(v, 3) for k, v in big.items()},
         "budget_error_rate": options.fp16_max_error_rate,
         "heldout": selection.score.as_dict() if selection.score else None,
@@ -203,10 +201,7 @@ def _make_int8(spec: ModelSpec, source: Path, feeds: list[dict[str, np.ndarray]]
     def build(chosen: Sequence[NodeGroup]) -> bytes:
         return quantizer.quantize([n for g in chosen for n in g.nodes]).SerializeToString()
 
-    bar = Progress(len(groups) + 4, "int8 sensitivity", "trial", stream=out, enabled=out is not None)
-    rows = measure(groups, build, scorer, bar.update)
-    selection = select(rows, build, scorer, options.int8_max_error_rate, bar.update)
-    bar.close()
+    rows, selection = _sensitivity_pass(groups, build, scorer, options.int8_max_error_rate, "int8", out)
     if not selection.chosen:
         raise ModelError("no layer can be quantized to INT8 within the accuracy budget on the held-out episodes; "
                          "not writing an INT8 variant (try --method entropy or more calibration data)")
@@ -227,6 +222,17 @@ def _make_int8(spec: ModelSpec, source: Path, feeds: list[dict[str, np.ndarray]]
         "heldout": selection.score.as_dict() if selection.score else None,
     }
     return _finish(spec, "int8", final, recipe, scorer), table
+
+
+def _sensitivity_pass(groups: Sequence[NodeGroup], build: Any, scorer: Scorer, budget: float, label: str,
+                      out: TextIO | None) -> tuple[Any, Any]:
+    """Score each group alone, then select the largest set within ``budget``; progress on ``out``."""
+    bar = Progress(len(groups) + 4, f"{label} sensitivity", "trial", stream=out, enabled=out is not None)
+    try:
+        rows = measure(groups, build, scorer, bar.update)
+        return rows, select(rows, build, scorer, budget, bar.update)
+    finally:
+        bar.close()
 
 
 def _finish(spec: ModelSpec, precision: str, model: Any, recipe: dict[str, Any], scorer: Scorer) -> NewVariant:
