@@ -89,6 +89,48 @@ def test_dropped_frames_and_stamp_reset(model_dir: Path) -> None:
     assert rt.counters.state_resets == 1 and rt.predictor.get_state().step == 1
 
 
+def deferred(t: float, calls: list[float], seed: int = 0, error: str = "") -> Frame:
+    """A frame whose decode is deferred (like JPEG): counts its decoder calls, or fails like a corrupt one."""
+    def decode() -> Frame:
+        calls.append(t)
+        if error:
+            raise InputError(error)
+        return frame(t, seed)
+    return Frame(np.zeros((0, 0, 3), np.uint8), "", stamp_s=t, receipt_s=t, decoder=decode)
+
+
+def test_deferred_frames_are_decoded_once_and_only_when_used(model_dir: Path) -> None:
+    rt = runtime(model_dir, max_input_age=0.5)
+    rt.on_joints(NAMES, [0.0] * 4, 1.0)
+    calls: list[float] = []
+    for i in range(5):  # a camera faster than the model: four are superseded before any step
+        rt.on_image(deferred(1.0 + 0.01 * i, calls, seed=i))
+    result = rt.step(1.05, want_image=False)
+    assert result.status == "ok" and calls == [1.04]
+    assert result.frame is not None and result.frame.decoder is None and result.frame.image.shape == (64, 64, 3)
+    offline = Predictor.from_model(model_dir, backend="onnxruntime")  # the model saw the newest frame
+    assert result.prediction is not None
+    np.testing.assert_allclose(result.prediction.joints, offline.step(frame(1.04, seed=4).image, [0.0] * 4).joints)
+    assert rt.step(1.1, want_image=False).status == "ok"  # the timer reuses the decoded frame: no new decode
+    assert calls == [1.04] and rt.images.dropped == 4
+    assert "decode" in rt.stages.summaries()
+
+
+def test_a_frame_that_fails_to_decode_is_dropped_and_the_previous_one_kept(model_dir: Path) -> None:
+    rt = runtime(model_dir, max_input_age=0.5)
+    rt.on_joints(NAMES, [0.0] * 4, 1.0)
+    calls: list[float] = []
+    rt.on_image(deferred(1.0, calls))
+    assert rt.step(1.0, want_image=False).status == "ok"
+    rt.on_image(deferred(1.1, calls, error="JPEG data is truncated"))
+    bad = rt.step(1.1, want_image=False)
+    assert bad.status == "bad_image" and "dropped an image: JPEG data is truncated" in bad.message
+    assert rt.counters.bad_inputs == {"image": 1}
+    again = rt.step(1.2, want_image=False)  # timer mode goes on with the last good frame, not the bad one
+    assert again.status == "ok" and again.frame is not None and again.frame.receipt_s == 1.0
+    assert calls == [1.0, 1.1]
+
+
 def test_commands_are_filtered_and_limits_change_at_runtime(model_dir: Path) -> None:
     cfg = {"command_interface": "joint_state", "max_step": 0.01}
     rt = runtime(model_dir, **cfg)

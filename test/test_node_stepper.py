@@ -7,6 +7,7 @@ another thread while spinning; :class:`eipl_trt.ros.spin.SpinThread` must avoid 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any, Callable
@@ -14,7 +15,7 @@ from typing import Any, Callable
 import pytest
 
 from eipl_trt.ros.spin import EXECUTOR_KINDS, events_executor_class, resolve_kind, split_node_args
-from eipl_trt.ros.stepper import StepThread
+from eipl_trt.ros.stepper import StepThread, set_realtime_priority
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
@@ -137,3 +138,37 @@ def test_every_executor_kind_delivers_messages_and_stops(kind: str) -> None:
         node.destroy_node()
     finally:
         context.try_shutdown()
+
+
+def test_thread_priority_applies_to_the_step_thread_only() -> None:
+    seen: list[int] = []
+    stepper = StepThread(lambda: seen.append(os.sched_getscheduler(0)), priority=10)
+    try:
+        stepper.kick()
+        assert wait_until(lambda: len(seen) == 1)
+    finally:
+        stepper.stop()
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the caller's thread is untouched
+    if stepper.priority_status.startswith("normal"):  # no rtprio for this user: refused, said why, ran anyway
+        assert "refused" in stepper.priority_status and "thread_priority: 0" in stepper.priority_status
+        assert seen == [os.SCHED_OTHER]
+    else:
+        assert stepper.priority_status == "SCHED_FIFO 10" and seen == [os.SCHED_FIFO]
+
+
+def test_a_refused_priority_is_explained_and_the_thread_still_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refuse)
+    assert set_realtime_priority(0) == "normal (thread_priority 0)"
+    message = set_realtime_priority(50)
+    assert message.startswith("normal: SCHED_FIFO 50 refused (Operation not permitted)") and "rtprio" in message
+    runs: list[int] = []
+    stepper = StepThread(lambda: runs.append(1), priority=50)
+    try:
+        stepper.kick()
+        assert wait_until(lambda: runs == [1])
+        assert stepper.priority_status == message
+    finally:
+        stepper.stop()

@@ -21,10 +21,12 @@ from typing import Any
 from eipl_trt.camera.backend import CONVERTERS, converter_name
 from eipl_trt.camera.compressed import CODECS, CompressedFormat, decode_compressed, encode_compressed, parse_format
 from eipl_trt.camera.raw import RAW_ENCODINGS, DecodedImage, convert_array, decode_raw, scale_16_to_8
+from eipl_trt.imaging import ENCODINGS
 
 __all__ = [
     "CODECS", "CONVERTERS", "RAW_ENCODINGS", "CompressedFormat", "DecodedImage", "convert_array",
     "converter_name", "decode_compressed", "decode_message", "decode_raw", "encode_compressed", "is_compressed",
+    "needs_conversion",
     "parse_format",
     "scale_16_to_8",
 ]
@@ -33,6 +35,11 @@ __all__ = [
 def is_compressed(msg: Any) -> bool:
     """True for a ``sensor_msgs/CompressedImage`` (it has ``format``), False for an ``Image``."""
     return hasattr(msg, "format") and not hasattr(msg, "encoding")
+
+
+def needs_conversion(msg: Any) -> bool:
+    """True when decoding ``msg`` is real work (JPEG/PNG, YUV, Bayer, 16 bit), False for a zero-copy view."""
+    return is_compressed(msg) or msg.encoding not in ENCODINGS
 
 
 def decode_message(msg: Any, channel_order: str = "bgr") -> DecodedImage:

@@ -18,11 +18,12 @@ from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Float64MultiArray, Header, MultiArrayDimension
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from eipl_trt.camera import decode_message
+from eipl_trt.camera import decode_message, needs_conversion
 from eipl_trt.ros.inputs import Frame
 
 __all__ = [
     "frame_from_msg",
+    "intake_frame",
     "stamp_to_s",
     "image_msg",
     "joint_state_msg",
@@ -60,6 +61,25 @@ def frame_from_msg(msg: Image | CompressedImage, receipt_s: float, channel_order
     decoded = decode_message(msg, channel_order)
     return Frame(decoded.image, decoded.encoding, stamp_to_s(msg.header.stamp), receipt_s, msg.header,
                  time.perf_counter() - started)
+
+
+_NO_IMAGE = np.zeros((0, 0, 3), np.uint8)
+
+
+def intake_frame(msg: Image | CompressedImage, receipt_s: float, channel_order: str = "bgr") -> Frame:
+    """What the image callback stores: a view for rgb8/bgr8/rgba8/bgra8/mono8, else a *deferred* frame.
+
+    A deferred frame (JPEG/PNG, YUV, Bayer, 16 bit) carries the message and decodes it only when a
+    step uses it (``frame.decoder()``, see :class:`~eipl_trt.ros.inputs.Frame`), on the step thread.
+
+    Raises:
+        InputError: a malformed view-able frame (wrong ``step``, truncated data); deferred frames
+            raise from their ``decoder`` instead.
+    """
+    if not needs_conversion(msg):
+        return frame_from_msg(msg, receipt_s, channel_order)
+    return Frame(_NO_IMAGE, "", stamp_to_s(msg.header.stamp), receipt_s, msg.header,
+                 decoder=lambda: frame_from_msg(msg, receipt_s, channel_order))
 
 
 def image_msg(image: np.ndarray, encoding: str, header: Header) -> Image:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from typing import Any, Generic, Sequence, TypeVar
+from typing import Any, Callable, Generic, Sequence, TypeVar
 
 import numpy as np
 
@@ -35,6 +35,10 @@ class Frame:
         header: the message header, copied to the outputs computed from this frame.
         decode_s: time spent turning the message into ``image`` (s): JPEG/PNG decoding, YUV/Bayer
             conversion; about zero for a raw rgb8/bgr8 frame (a view).
+        decoder: set on a *deferred* frame (JPEG/PNG, YUV, Bayer, 16 bit): ``image`` is empty and
+            ``decoder()`` returns the decoded frame (or raises ``InputError``). The subscription
+            callback stores deferred frames, so a frame a newer one supersedes is never decoded;
+            the step decodes the one it uses (:meth:`LatestSlot.replace` keeps the result).
     """
 
     image: np.ndarray
@@ -43,6 +47,7 @@ class Frame:
     receipt_s: float
     header: Any = None
     decode_s: float = 0.0
+    decoder: Callable[[], "Frame"] | None = None
 
 
 class LatestSlot(Generic[T]):
@@ -78,6 +83,16 @@ class LatestSlot(Generic[T]):
         """The most recent item, taken or not (``None`` before the first)."""
         with self._lock:
             return self._item
+
+    def replace(self, old: T, new: T | None) -> None:
+        """Put ``new`` in place of ``old`` if ``old`` is still the stored item (freshness unchanged).
+
+        Used to keep a frame decoded on the step thread, or to forget one that failed to decode,
+        without undoing a newer ``put`` that happened meanwhile.
+        """
+        with self._lock:
+            if self._item is old:
+                self._item = new
 
     def clear(self) -> None:
         """Forget the item (e.g. after a time jump); counters are kept."""

@@ -15,18 +15,19 @@ that thread with the newest inputs; kicks during a step coalesce, so a supersede
 nothing beyond its receipt, and an overrunning step never queues timer events. Services,
 parameters and lifecycle transitions answer while a step runs. ``--no-step-thread`` runs the step
 inside the callback instead (A/B only). Callback groups still matter for the ``multi`` executor.
+The callbacks and the step live in :mod:`eipl_trt.ros.stepping`; ``thread_priority`` puts the
+step thread under ``SCHED_FIFO`` (:mod:`eipl_trt.ros.stepper`).
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from typing import Any
 
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.clock import ClockChange, JumpThreshold, TimeJump
+from rclpy.clock import JumpThreshold
 from rclpy.duration import Duration
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -37,13 +38,14 @@ from std_srvs.srv import Trigger
 from eipl_trt.camera.backend import opencv
 from eipl_trt.control import Throttle
 from eipl_trt.errors import EipltrtError, InputError
-from eipl_trt.ros import convert, log_bridge
+from eipl_trt.ros import log_bridge
 from eipl_trt.ros.diagnostics import DiagnosticsPublisher
 from eipl_trt.ros.outputs import Outputs
 from eipl_trt.ros.params import NodeConfig, declare_parameters, read_values
 from eipl_trt.ros.reconfigure import validate_change
 from eipl_trt.ros.runtime import NodeRuntime
 from eipl_trt.ros.stepper import StepThread
+from eipl_trt.ros.stepping import StepCallbacks
 from eipl_trt.ros.switcher import PrecisionSwitcher
 from eipl_trt.runners import create_runner, tensorrt_unavailable_reason
 
@@ -51,10 +53,9 @@ __all__ = ["EiplTrtNode", "NODE_NAME"]
 
 NODE_NAME = "eipl_trt"
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
-_NUMBERS = re.compile(r"[-+]?\d[\d.e+-]*")
 
 
-class EiplTrtNode(LifecycleNode):
+class EiplTrtNode(StepCallbacks, LifecycleNode):
     """Camera + joint states in; predicted joints, attention, images, timing, commands and diagnostics out."""
 
     def __init__(self, *, step_thread: bool = False, **kwargs: Any):
@@ -90,17 +91,6 @@ class EiplTrtNode(LifecycleNode):
             post_callback=self._on_time_jump,
         )
         self.add_on_set_parameters_callback(self._on_set_parameters)
-
-    # ------------------------------------------------------------------ helpers
-    def _now_s(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
-
-    def _warn(self, key: str, message: str) -> None:
-        """Log ``message`` at most once per 5 s per ``key`` and kind of message, saying how many were held back."""
-        key = f"{key}:{_NUMBERS.sub('#', message)[:80]}"
-        if self._throttle.should_log(key, time.monotonic()):
-            held = self._throttle.take_suppressed(key)
-            self.get_logger().warning(message + (f" ({held} similar message(s) suppressed)" if held else ""))
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -157,7 +147,13 @@ class EiplTrtNode(LifecycleNode):
                                      callback_group=self._input_group),
         ]
         if self._use_step_thread:
-            self._stepper = StepThread(lambda: self._step(new_image_only=image_trigger))
+            self._stepper = StepThread(lambda: self._step(new_image_only=image_trigger),
+                                       priority=self._cfg.thread_priority)
+            rt.step_thread = self._stepper.priority_status
+            if self._cfg.thread_priority > 0 and rt.step_thread.startswith("normal"):
+                self.get_logger().warning(f"step thread: {rt.step_thread}")
+        elif self._cfg.thread_priority > 0:
+            self.get_logger().warning("thread_priority is ignored with --no-step-thread (the step runs in callbacks)")
         if not image_trigger:
             self._step_timer = self.create_timer(rt.period_s, self._on_step_timer, callback_group=self._step_group)
         self._active = True
@@ -223,84 +219,6 @@ class EiplTrtNode(LifecycleNode):
         self._release()
         self._state = "unconfigured"
         return SUCCESS
-
-    # ------------------------------------------------------------------ inputs
-    def _on_image(self, msg: Image | CompressedImage) -> None:
-        rt = self._runtime
-        if rt is None:
-            return
-        now_s = self._now_s()
-        try:
-            frame = convert.frame_from_msg(msg, now_s, rt.spec.channel_order)
-        except InputError as exc:
-            rt.note_bad_input("image", str(exc), now_s)
-            self._warn("bad_image", f"dropped an image: {exc}")
-            return
-        rt.stages.add("decode", frame.decode_s)
-        rt.on_image(frame)
-        if self._cfg.trigger == "image":
-            stepper = self._stepper
-            if stepper is not None:
-                stepper.kick()
-            else:
-                self._step(new_image_only=True)
-
-    def _on_joints(self, msg: JointState) -> None:
-        rt = self._runtime
-        if rt is None:
-            return
-        now_s = self._now_s()
-        for problem in rt.on_joints(msg.name, msg.position, now_s):
-            rt.note_bad_input("joint_states", problem, now_s)
-            self._warn("bad_joints", problem)
-
-    def _on_time_jump(self, jump: TimeJump) -> None:
-        if jump.clock_change != ClockChange.ROS_TIME_NO_CHANGE or jump.delta.nanoseconds >= 0:
-            return
-        what = f"ROS time jumped back by {-jump.delta.nanoseconds * 1e-9:.3f} s"
-        rt = self._runtime
-        if rt is not None:
-            rt.clear_inputs()
-            rt.request_reset(what)
-        self.get_logger().info(f"{what}; resetting the LSTM state")
-
-    # ------------------------------------------------------------------ step
-    def _on_step_timer(self) -> None:
-        stepper = self._stepper
-        if stepper is not None:
-            stepper.kick()
-        else:
-            self._step(new_image_only=False)
-
-    def _step(self, *, new_image_only: bool) -> None:
-        with self._step_lock:
-            rt, out = self._runtime, self._outputs
-            if not self._active or rt is None or out is None:
-                return
-            started = time.perf_counter()
-            now = self.get_clock().now()
-            now_s = now.nanoseconds * 1e-9
-            result = rt.step(now_s, want_image=out.wants_predicted_image(), new_image_only=new_image_only)
-            if result.status != "ok":
-                if result.message:
-                    self._warn(result.status, result.message)
-                return
-            decision = result.decision
-            if decision is not None:
-                if decision.command is not None:
-                    out.publish_command(decision.command, now.to_msg())
-                if decision.message:
-                    self._warn(f"command_{decision.reason}", decision.message)
-            frame = result.frame
-            extra = {"step_ms": (time.perf_counter() - started) * 1e3,
-                     "frame_wait_ms": (now_s - frame.receipt_s) * 1e3 if frame is not None else float("nan")}
-            if self._diagnostics.power_w is not None:
-                extra["power_w"] = self._diagnostics.power_w
-            out.publish_step(result, extra)
-            rt.stages.add("step_total", time.perf_counter() - started)
-            if result.missed_deadline:
-                self._warn("deadline", f"step took {extra['step_ms']:.1f} ms or started late; the period is "
-                                       f"{rt.period_s * 1e3:.1f} ms (missed deadlines: {rt.counters.missed_deadlines})")
 
     # ------------------------------------------------------------------ services, parameters
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:

@@ -18,10 +18,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
+from eipl_trt.control import SafetyConfig
 from eipl_trt.errors import InputError
 from eipl_trt.paths import DEFAULT_MODEL
 from eipl_trt.runners import BACKENDS
-from eipl_trt.spec import PRECISIONS
+from eipl_trt.spec import PRECISIONS, ModelSpec
 
 __all__ = [
     "ParamDef",
@@ -92,6 +93,10 @@ PARAMETERS: tuple[ParamDef, ...] = (
     ParamDef("cuda_graphs", "bool", True,
              "TensorRT: replay each step as a CUDA graph (one per LSTM state buffer set); false = plain "
              "enqueue. An engine that refuses capture falls back to plain enqueue by itself."),
+    ParamDef("thread_priority", "integer", 0,
+             "SCHED_FIFO priority (1..98) of the model's step thread, as ros2_control's thread_priority: on a "
+             "loaded machine the step then pre-empts DDS and other processes; needs rtprio for the user (the node "
+             "warns and runs at normal priority without it). 0 = normal scheduling.", range=(0, 98)),
     ParamDef("rate_hz", "double", 0.0,
              "Control rate in Hz (one model step per period, on the ROS clock); 0 = the model's training "
              "rate from model.json.", range=(0.0, 1000.0)),
@@ -153,6 +158,7 @@ class NodeConfig:
     num_threads: int = 1
     engine_cache_dir: str = ""
     cuda_graphs: bool = True
+    thread_priority: int = 0
     rate_hz: float = 0.0
     trigger: str = "timer"
     image_transport: str = "raw"
@@ -207,6 +213,14 @@ class NodeConfig:
         if self.command_interface == "none":
             return ""
         return self.command_topic or DEFAULT_COMMAND_TOPICS[self.command_interface]
+
+    def safety_config(self, spec: ModelSpec, joint_names: tuple[str, ...]) -> SafetyConfig:
+        """The command limits (empty joint limits = the model's joint bounds, the training data's range)."""
+        return SafetyConfig.from_limits(
+            joint_names, self.joint_lower_limits, self.joint_upper_limits,
+            default_lower=spec.joint_min, default_upper=spec.joint_max,
+            max_step=self.max_step, max_input_age=self.max_input_age,
+        )
 
     def runner_options(self) -> dict[str, Any]:
         """Backend options for :func:`eipl_trt.runners.create_runner` (TensorRT's; others ignore them)."""

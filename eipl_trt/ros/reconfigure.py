@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from eipl_trt.errors import InputError
 from eipl_trt.ros.params import DYNAMIC, NodeConfig
-from eipl_trt.ros.runtime import NodeRuntime, safety_config
+from eipl_trt.ros.runtime import NodeRuntime
 from eipl_trt.runners import available_precisions
 
 __all__ = ["validate_change"]
@@ -37,5 +37,5 @@ def validate_change(current: NodeConfig, changes: Mapping[str, Any], runtime: No
                 f"{runtime.backend} (available: {', '.join(have) or 'none'}); nothing changed. Create the "
                 f"variant with `eipl-trt quantize`."
             )
-    safety_config(new_cfg, runtime.spec, runtime.joint_names)
+    new_cfg.safety_config(runtime.spec, runtime.joint_names)
     return new_cfg

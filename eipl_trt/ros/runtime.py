@@ -19,16 +19,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from eipl_trt.control import CommandDecision, CommandSafety, SafetyConfig
+from eipl_trt.control import CommandDecision, CommandSafety
 from eipl_trt.errors import InputError, NonFiniteOutputError
 from eipl_trt.predictor import Prediction, Predictor
 from eipl_trt.ros.inputs import Frame, JointCache, LatestSlot
 from eipl_trt.ros.params import NodeConfig
 from eipl_trt.runners import Runner, create_runner, resolve_backend
-from eipl_trt.spec import ModelSpec
 from eipl_trt.stats import RateMeter, StageStats
 
-__all__ = ["NodeRuntime", "StepResult", "Counters", "safety_config"]
+__all__ = ["NodeRuntime", "StepResult", "Counters"]
 
 log = logging.getLogger(__name__)
 
@@ -73,15 +72,6 @@ class Counters:
     last_error_time_s: float | None = None
 
 
-def safety_config(cfg: NodeConfig, spec: ModelSpec, joint_names: tuple[str, ...]) -> SafetyConfig:
-    """The command limits for ``cfg`` (empty joint limits = the model's joint bounds)."""
-    return SafetyConfig.from_limits(
-        joint_names, cfg.joint_lower_limits, cfg.joint_upper_limits,
-        default_lower=spec.joint_min, default_upper=spec.joint_max,
-        max_step=cfg.max_step, max_input_age=cfg.max_input_age,
-    )
-
-
 class NodeRuntime:
     """The configured model plus its inputs, safety and statistics.
 
@@ -104,7 +94,7 @@ class NodeRuntime:
         self.cfg = cfg
         self.period_s = 1.0 / (cfg.rate_hz if cfg.rate_hz > 0 else self.spec.rate_hz)
         self.predictor = predictor
-        self.safety = CommandSafety(safety_config(cfg, self.spec, self.joint_names))
+        self.safety = CommandSafety(cfg.safety_config(self.spec, self.joint_names))
         self.images: LatestSlot[Frame] = LatestSlot()
         self.joints = JointCache(self.joint_names)
         self.stages = StageStats(window=1000)
@@ -116,6 +106,9 @@ class NodeRuntime:
         self._last_image_stamp = 0.0
         self._last_step_start: float | None = None
         self._last_ok_step_s: float | None = None
+        self._last_frame: Frame | None = None
+        #: How the step thread is scheduled (set by the ROS node; "" = steps run in callbacks).
+        self.step_thread = ""
 
     @classmethod
     def open(cls, cfg: NodeConfig) -> "NodeRuntime":
@@ -167,6 +160,7 @@ class NodeRuntime:
     def clear_inputs(self) -> None:
         """Forget the stored inputs (after ROS time jumped: their receipt times are in the future)."""
         self.images.clear()
+        self._last_frame = None
         self.joints.clear()
         self._last_image_stamp = 0.0
         self._last_step_start = None
@@ -204,7 +198,7 @@ class NodeRuntime:
         Raises:
             InputError: the limits do not fit the model's joints.
         """
-        new_safety = safety_config(cfg, self.spec, self.joint_names)
+        new_safety = cfg.safety_config(self.spec, self.joint_names)
         with self.lock:
             self.safety.update(new_safety)
             self.predictor.input_mix = cfg.input_mix
@@ -234,6 +228,17 @@ class NodeRuntime:
                 frame = self.images.latest()
                 if frame is None:
                     return StepResult("no_image", "no image received yet on image_raw; not stepping")
+            if frame.decoder is not None:
+                deferred = frame
+                try:
+                    frame = deferred.decoder()  # type: ignore[misc]
+                except InputError as exc:
+                    self.images.replace(deferred, self._last_frame)  # as if it never came
+                    self.note_bad_input("image", str(exc), now_s)
+                    return StepResult("bad_image", f"dropped an image: {exc}")
+                self.images.replace(deferred, frame)
+                self.stages.add("decode", frame.decode_s)
+            self._last_frame = frame
             joints = self.joints.vector()
             if not joints.complete:
                 return StepResult(

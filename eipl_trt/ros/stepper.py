@@ -7,17 +7,43 @@ than the model, or a step timer that fires while a step overruns, never queues w
 step simply takes the newest inputs. The executor thread is never blocked by a step (services,
 parameters and joint_states keep flowing), at the price of sharing the GIL with it while the
 step runs Python code.
+
+Like ros2_control's controller manager (its ``thread_priority`` parameter), the thread can run
+under ``SCHED_FIFO``: on a loaded machine the model step then pre-empts DDS receive threads, the
+executor and other processes instead of sharing a core with them. Granting it needs root,
+``CAP_SYS_NICE`` or an ``rtprio`` limit; without one the thread runs at normal priority and
+:attr:`StepThread.priority_status` says why.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Callable
 
-__all__ = ["StepThread"]
+__all__ = ["StepThread", "set_realtime_priority"]
 
 log = logging.getLogger(__name__)
+
+
+def set_realtime_priority(priority: int) -> str:
+    """Put the calling thread under ``SCHED_FIFO`` at ``priority`` (1..99); returns what happened, in words.
+
+    ``0`` leaves the thread as it is. Never raises: a refusal is reported in the returned sentence,
+    which starts with ``"normal"`` when the thread kept its default policy.
+    """
+    if priority <= 0:
+        return "normal (thread_priority 0)"
+    if not hasattr(os, "sched_setscheduler"):
+        return f"normal: SCHED_FIFO {priority} is not available on this OS"
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))  # 0 = the calling thread
+    except OSError as exc:
+        return (f"normal: SCHED_FIFO {priority} refused ({exc.strerror or exc}); allow real-time priority for this "
+                f"user (e.g. '@realtime - rtprio 98' in /etc/security/limits.conf and add the user to the "
+                f"realtime group, as ros2_control documents) or set thread_priority: 0")
+    return f"SCHED_FIFO {priority}"
 
 
 class StepThread:
@@ -26,10 +52,15 @@ class StepThread:
     Args:
         step: the function to run (no arguments); its exceptions are logged, never raised.
         name: the thread's name.
+        priority: ``SCHED_FIFO`` priority 1..99 for the thread, 0 = the default policy.
     """
 
-    def __init__(self, step: Callable[[], None], name: str = "eipl_trt-step"):
+    def __init__(self, step: Callable[[], None], name: str = "eipl_trt-step", priority: int = 0):
         self._step = step
+        self._priority = int(priority)
+        self._started = threading.Event()
+        #: How the thread is scheduled (``"SCHED_FIFO 50"``, or ``"normal..."`` with the reason).
+        self.priority_status = "starting"
         self._cond = threading.Condition()
         self._kicked = False
         self._stopping = False
@@ -37,6 +68,7 @@ class StepThread:
         self.runs = 0
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
+        self._started.wait(5.0)
 
     @property
     def coalesced(self) -> int:
@@ -61,6 +93,10 @@ class StepThread:
         return not self._thread.is_alive()
 
     def _run(self) -> None:
+        self.priority_status = set_realtime_priority(self._priority)
+        if self._priority > 0 and self.priority_status.startswith("normal"):
+            log.warning("step thread: %s", self.priority_status)
+        self._started.set()
         while True:
             with self._cond:
                 while not self._kicked and not self._stopping:
