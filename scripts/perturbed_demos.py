@@ -62,6 +62,8 @@ def main() -> None:
     parser.add_argument("--tau", type=float, default=0.3, help="offset correlation time (s)")
     parser.add_argument("--frames", type=int, default=70)
     parser.add_argument("--no-base-train", action="store_true", help="train split = perturbed episodes only")
+    parser.add_argument("--successful-only", action="store_true",
+                        help="keep only the episodes the perturbed expert still solved (a failed push is no lesson)")
     args = parser.parse_args()
     meta = json.loads((args.base / "dataset.json").read_text())
     size = int(meta["image_size"][0])
@@ -81,9 +83,12 @@ def main() -> None:
                     for _ in range(SUBSTEPS):
                         robot.step_torque(expert.action())
             finals.append(robot.finish_episode())
-            images.append(np.stack(ep_images))
-            joints.append(np.asarray(ep_joints, np.float32))
-            print(f"episode {e}: final distance {finals[-1].final_distance_m * 100:.1f} cm", flush=True)
+            kept = finals[-1].success or not args.successful_only
+            if kept:
+                images.append(np.stack(ep_images))
+                joints.append(np.asarray(ep_joints, np.float32))
+            print(f"episode {e}: final distance {finals[-1].final_distance_m * 100:.1f} cm"
+                  f"{'' if kept else ' (failed: dropped)'}", flush=True)
     train_images, train_joints = np.stack(images), np.stack(joints)
     if not args.no_base_train:
         train_images = np.concatenate([np.load(args.base / "train" / "images.npy"), train_images])
@@ -98,9 +103,12 @@ def main() -> None:
     meta.update({"episodes": {"train": int(len(train_joints)), "test": meta["episodes"]["test"]},
                  "perturbed": {"episodes": args.episodes, "seed": args.seed, "sigma_rad": args.sigma, "tau_s": args.tau,
                                "expert_success_rate": success, "base": str(args.base),
-                               "base_train_included": not args.no_base_train}})
+                               "base_train_included": not args.no_base_train,
+                               "successful_only": args.successful_only, "kept": len(images),
+                               "final_distances_m": [round(f.final_distance_m, 4) for f in finals]}})
     write_json_atomic(args.out / "dataset.json", meta)
-    print(f"wrote {len(train_joints)} train episodes ({args.episodes} perturbed, expert success {success * 100:.0f}%) "
+    print(f"wrote {len(train_joints)} train episodes ({len(images)} of {args.episodes} perturbed kept, expert success "
+          f"{success * 100:.0f}%) "
           f"to {args.out}")
 
 
