@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import array
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -215,6 +216,8 @@ def test_precision_switch_keeps_lstm_state(replay: Any, model_dir: Path) -> None
         offline = switched
     report = step.diagnostics_after(time.monotonic())
     assert values(report["inference"])["precision"] == "int8"
+    # thread_priority (default 50): SCHED_FIFO where the user may, else normal with the reason
+    assert re.fullmatch(r"SCHED_FIFO 50|normal: SCHED_FIFO 50 refused .*", values(report["inference"])["step_thread"])
 
 
 def test_failed_precision_switch_keeps_the_old_runner(replay: Any, model_dir: Path) -> None:

@@ -128,9 +128,7 @@ class DiagnosticsReporter:
             s.add(key, value)  # TensorRT: version, engine cache hit / build, CUDA graphs on/off
         s.add("precision", runner.precision + (f" (switching to {pending})" if pending else ""))
         if rt.step_thread:
-            s.add("step_thread", rt.step_thread)
-            if rt.cfg.thread_priority > 0 and rt.step_thread.startswith("normal"):
-                s.flag(WARN, f"step thread at normal priority: {rt.step_thread}")
+            s.add("step_thread", rt.step_thread)  # "SCHED_FIFO 50", or "normal..." with the reason
         s.add("target_rate_hz", _fmt(1.0 / rt.period_s))
         step_rate = rt.step_rate.rate_hz(now_s)
         s.add("step_rate_hz", _fmt(step_rate))

@@ -153,7 +153,7 @@ class EiplTrtNode(StepCallbacks, LifecycleNode):
             if self._cfg.thread_priority > 0 and rt.step_thread.startswith("normal"):
                 self.get_logger().warning(f"step thread: {rt.step_thread}")
         elif self._cfg.thread_priority > 0:
-            self.get_logger().warning("thread_priority is ignored with --no-step-thread (the step runs in callbacks)")
+            self.get_logger().info("thread_priority is not used with --no-step-thread (the step runs in callbacks)")
         if not image_trigger:
             self._step_timer = self.create_timer(rt.period_s, self._on_step_timer, callback_group=self._step_group)
         self._active = True

@@ -93,10 +93,11 @@ PARAMETERS: tuple[ParamDef, ...] = (
     ParamDef("cuda_graphs", "bool", True,
              "TensorRT: replay each step as a CUDA graph (one per LSTM state buffer set); false = plain "
              "enqueue. An engine that refuses capture falls back to plain enqueue by itself."),
-    ParamDef("thread_priority", "integer", 0,
-             "SCHED_FIFO priority (1..98) of the model's step thread, as ros2_control's thread_priority: on a "
-             "loaded machine the step then pre-empts DDS and other processes; needs rtprio for the user (the node "
-             "warns and runs at normal priority without it). 0 = normal scheduling.", range=(0, 98)),
+    ParamDef("thread_priority", "integer", 50,
+             "SCHED_FIFO priority (1..98) of the model's step thread, as ros2_control's thread_priority (same "
+             "default): the step then pre-empts DDS threads and other processes on a loaded machine. Needs rtprio "
+             "for the user; without it the node warns once and runs the thread at normal priority. 0 = normal "
+             "scheduling.", range=(0, 98)),
     ParamDef("rate_hz", "double", 0.0,
              "Control rate in Hz (one model step per period, on the ROS clock); 0 = the model's training "
              "rate from model.json.", range=(0.0, 1000.0)),
@@ -158,7 +159,7 @@ class NodeConfig:
     num_threads: int = 1
     engine_cache_dir: str = ""
     cuda_graphs: bool = True
-    thread_priority: int = 0
+    thread_priority: int = 50
     rate_hz: float = 0.0
     trigger: str = "timer"
     image_transport: str = "raw"
