@@ -355,3 +355,51 @@ def test_evaluate_runs_the_integer_model_as_its_own_column(int_model, sarnn_smal
     assert "intonly" in metrics["runs"] and np.isfinite(metrics["runs"]["intonly"]["mse_mean"])
     assert "intonly" in (tmp_path / "out" / "report.md").read_text()
 
+
+
+def test_integer_backend_in_create_runner_bench_and_the_node_core(int_model, sarnn_small, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`backend: integer` runs `<model dir>/intonly` wherever a backend is chosen: runners, `bench`, the node."""
+    import shutil
+
+    from eipl_trt.cli import main
+    from eipl_trt.errors import BackendUnavailableError
+    from eipl_trt.precision.lab.runner import IntegerRunner
+    from eipl_trt.ros.inputs import Frame
+    from eipl_trt.ros.params import NodeConfig
+    from eipl_trt.ros.runtime import NodeRuntime
+    from eipl_trt.runners import INTEGER_MODEL_DIR, available_precisions, create_runner
+    from eipl_trt.spec import ModelSpec
+
+    shutil.copytree(sarnn_small.directory, tmp_path / "m")
+    spec = ModelSpec.load(tmp_path / "m")
+    assert available_precisions(spec, "integer") == []
+    with pytest.raises(BackendUnavailableError, match="eipl-trt quantlab integer"):
+        create_runner(spec, "integer", "int8")
+    int_model.save(tmp_path / "m" / INTEGER_MODEL_DIR)
+    assert available_precisions(spec, "integer") == ["int8"]
+    with pytest.raises(BackendUnavailableError, match="runs only int8"):
+        create_runner(spec, "integer", "fp32")
+    (episode,) = _episodes(spec, 1, 3)
+    with create_runner(spec, "integer", "int8") as got, IntegerRunner(spec, model=int_model) as want:
+        assert got.name == "numpy-int/int8"
+        for t in range(3):
+            assert np.array_equal(got.infer(episode.images[t], episode.joints[t])["joint"],
+                                  want.infer(episode.images[t], episode.joints[t])["joint"])
+    assert main(["bench", "--model", str(tmp_path / "m"), "--backend", "integer", "--steps", "4", "--warm-up", "1",
+                 "--no-baseline", "--power", "none", "--out", str(tmp_path / "b")]) == 0
+    assert "| m | integer | int8 |" in (tmp_path / "b" / "bench.md").read_text()
+    rt = NodeRuntime.open(NodeConfig.from_values({"model": str(tmp_path / "m"), "backend": "integer",
+                                                  "precision": "int8", "max_input_age": 0.0}))
+    try:
+        rt.on_joints(list(spec.joint_names), list(spec.joint_min), 1.0)
+        image = np.full((spec.image_height, spec.image_width, 3), 128, np.uint8)
+        rt.on_image(Frame(image, f"{spec.channel_order}8", 1.0, 1.0))
+        result = rt.step(1.0, want_image=False)
+        assert result.status == "ok" and rt.predictor.runner.name == "numpy-int/int8"
+        with IntegerRunner(spec, model=int_model) as ref:
+            from eipl_trt.predictor import Predictor
+
+            expected = Predictor(ref).step(image, np.asarray(spec.joint_min), f"{spec.channel_order}8", want_image=False)
+        assert result.prediction is not None and np.array_equal(result.prediction.joints, expected.joints)
+    finally:
+        rt.close()

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", nargs="+", default=None,
                         help="bundled model names or model directories (default: every bundled model)")
     parser.add_argument("--backend", nargs="+", default=["auto"],
-                        help="one or more of auto | onnxruntime | openvino | tensorrt, as columns (default %(default)s)")
+                        help="one or more of auto | onnxruntime | openvino | tensorrt | integer (the integer-only model in <model>/intonly), as columns (default %(default)s)")
     parser.add_argument("--precision", nargs="+", default=None,
                         help="precisions to run (default: every one available on the backend)")
     parser.add_argument("--steps", type=int, default=500, help="timed steps per column (default %(default)s)")

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", nargs="+", default=None,
                         help="precisions to evaluate (default: every one available on the backend)")
     parser.add_argument("--backend", default="auto",
-                        help="auto | onnxruntime | openvino | tensorrt (default %(default)s)")
+                        help="auto | onnxruntime | openvino | tensorrt | integer (the integer-only model in <model>/intonly) (default %(default)s)")
     parser.add_argument("--image-topic", default=None,
                         help="camera topic, sensor_msgs/Image (any encoding) or CompressedImage (JPEG/PNG; needs "
                         "pip install eipl_trt[camera]) (default: the bag's only Image topic, else its only "

@@ -79,7 +79,8 @@ PARAMETERS: tuple[ParamDef, ...] = (
              "`eipl-trt export`."),
     ParamDef("backend", "string", "auto",
              "Inference backend: auto (TensorRT if usable, else the fastest CPU backend at parity: ONNX Runtime "
-             "or OpenVINO, see README), onnxruntime, openvino or tensorrt.",
+             "or OpenVINO, see README), onnxruntime, openvino, tensorrt, or integer (the quantization lab's "
+             "integer-only model in <model dir>/intonly, precision int8; numpy, slow).",
              choices=BACKENDS),
     ParamDef("precision", "string", "fp32",
              "Model precision variant (fp32, fp16, int8). Switchable at runtime: the new runner is prepared "

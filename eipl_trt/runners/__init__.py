@@ -7,19 +7,30 @@ Use :func:`create_runner` to get a runner for a model, backend and precision, an
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from eipl_trt.errors import BackendUnavailableError
 from eipl_trt.runners.base import RecurrentState, Runner
 from eipl_trt.spec import PRECISIONS, ModelSpec
 
-__all__ = ["BACKENDS", "RecurrentState", "Runner", "available_precisions", "create_runner", "resolve_backend",
-           "tensorrt_unavailable_reason"]
+__all__ = ["BACKENDS", "INTEGER_MODEL_DIR", "RecurrentState", "Runner", "available_precisions", "create_runner",
+           "integer_model_dir", "resolve_backend", "tensorrt_unavailable_reason"]
 
 log = logging.getLogger(__name__)
 
-#: Backend names accepted by :func:`create_runner` (``auto`` picks the best available).
-BACKENDS = ("auto", "onnxruntime", "tensorrt", "openvino")
+#: Backend names accepted by :func:`create_runner` (``auto`` picks the best available; it never picks
+#: ``integer``, the quantization lab's bit-exact integer-only executor: numpy, slow, for FPGA/MCU studies).
+BACKENDS = ("auto", "onnxruntime", "tensorrt", "openvino", "integer")
+
+#: Where the ``integer`` backend looks for the integer-only model: this folder of the model directory,
+#: written by ``eipl-trt quantlab integer --model DIR --out DIR/intonly``.
+INTEGER_MODEL_DIR = "intonly"
+
+
+def integer_model_dir(spec: ModelSpec) -> Path | None:
+    """The integer-only model folder of ``spec`` (``<model dir>/intonly``), ``None`` without a directory."""
+    return None if spec.directory is None else spec.directory / INTEGER_MODEL_DIR
 
 
 def tensorrt_unavailable_reason() -> str:
@@ -91,6 +102,9 @@ def available_precisions(spec: ModelSpec, backend: str = "auto") -> list[str]:
         have = [p for p in PRECISIONS if p in spec.variants and spec.directory is not None
                 and (spec.directory / spec.variants[p].file).is_file()]
         return have
+    if backend == "integer":
+        folder = integer_model_dir(spec)
+        return ["int8"] if folder is not None and (folder / "intmodel.json").is_file() else []
     from eipl_trt.runners import tensorrt as trt_runner
 
     return trt_runner.available_precisions(spec)
@@ -106,7 +120,9 @@ def create_runner(
     """A closed runner for ``spec`` on ``backend`` at ``precision``; call ``open()`` on it.
 
     ``trt_options`` go to :class:`~eipl_trt.runners.tensorrt.TrtRunner` (``cuda_graphs``,
-    ``cache_dir``, ...) and are ignored by ONNX Runtime.
+    ``cache_dir``, ...) and are ignored by ONNX Runtime. The ``integer`` backend runs the integer-only
+    model in ``<model dir>/intonly`` (:data:`INTEGER_MODEL_DIR`) at precision ``int8``: int8 weights
+    and activations, integer arithmetic throughout (:mod:`eipl_trt.precision.lab`).
 
     Raises:
         BackendUnavailableError: the backend or precision cannot run here; the message lists what can.
@@ -126,6 +142,10 @@ def create_runner(
         from eipl_trt.runners.openvino import OvRunner
 
         return OvRunner(spec, precision, num_threads=num_threads)
+    if backend == "integer":
+        from eipl_trt.precision.lab.runner import IntegerRunner
+
+        return IntegerRunner(spec, integer_model_dir(spec), precision=precision)
     if backend == "onnxruntime":
         from eipl_trt.runners.onnxrt import OrtRunner
 
@@ -136,6 +156,10 @@ def create_runner(
 
 
 def _refusal(spec: ModelSpec, backend: str, precision: str) -> str:
+    if backend == "integer":
+        folder = integer_model_dir(spec)
+        return (f"The integer backend runs only int8, from the integer-only model in {folder}; write it with "
+                f"`eipl-trt quantlab integer --model {spec.directory} --calibration DATA --out {folder}`.")
     if backend == "openvino":
         from eipl_trt.runners import openvino as ov_runner
 

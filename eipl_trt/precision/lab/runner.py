@@ -3,7 +3,9 @@
 The LSTM state stays as integer codes between steps (its input and output share one scale, so no
 rounding happens in the hand-over); :meth:`get_state` dequantizes a copy and :meth:`set_state`
 quantizes (round half up, saturate), so a switch from another runner mid-episode works as for
-every other backend. ``backend`` is ``numpy-int``; ``precision`` is ``intonly``.
+every other backend. ``backend`` is ``numpy-int``; ``precision`` is ``intonly`` (``int8`` when the
+node, ``bench`` or ``evaluate`` create it as the ``integer`` backend, see
+:func:`eipl_trt.runners.create_runner`).
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ class IntegerRunner(Runner):
 
     backend = "numpy-int"
 
-    def __init__(self, spec: ModelSpec, directory: str | Path | None = None, model: IntModel | None = None):
-        super().__init__(spec, "intonly")
+    def __init__(self, spec: ModelSpec, directory: str | Path | None = None, model: IntModel | None = None,
+                 precision: str = "intonly"):
+        super().__init__(spec, precision)
         if directory is None and model is None:
             raise ModelError("IntegerRunner needs an integer model directory or an IntModel")
         self.directory = None if directory is None else Path(directory)
