@@ -27,9 +27,7 @@ Layout of ``model.json`` (format version 1)::
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +35,10 @@ from typing import Any, Mapping, Sequence
 
 from eipl_trt.atomic import write_json_atomic
 from eipl_trt.errors import ModelError
+from eipl_trt.spec_rules import (
+    CHANNEL_ORDERS, INPUT_NAMES, MODEL_KINDS, OUTPUT_NAMES, OUTPUT_ROLES, PRECISIONS, SIDECAR_NAME, check_spec,
+)
+from eipl_trt.variants import VARIANT_FILES, Variant, sha256_file
 
 __all__ = [
     "FORMAT",
@@ -50,98 +52,14 @@ __all__ = [
     "VARIANT_FILES",
     "sha256_file",
     "joint_bounds_from_rows",
+    "CHANNEL_ORDERS",
+    "OUTPUT_ROLES",
+    "SIDECAR_NAME",
+    "check_spec",
 ]
 
 FORMAT = "eipl_trt.model"
 FORMAT_VERSION = 1
-SIDECAR_NAME = "model.json"
-
-MODEL_KINDS = ("sarnn", "cnnrnn", "cnnrnnln")
-PRECISIONS = ("fp32", "fp16", "int8")
-CHANNEL_ORDERS = ("rgb", "bgr")
-
-#: Tensor names by role, identical to eipl-deploy's so engines and tools stay interchangeable.
-INPUT_NAMES: dict[str, str] = {
-    "image": "i.image",
-    "joint": "i.joint",
-    "state_h": "i.state_h",
-    "state_c": "i.state_c",
-}
-OUTPUT_NAMES: dict[str, str] = {
-    "image": "o.image",
-    "joint": "o.joint",
-    "enc_pts": "o.enc_pts",
-    "dec_pts": "o.dec_pts",
-    "state_h": "o.state_h",
-    "state_c": "o.state_c",
-}
-#: Output roles each model kind has (CNNRNN/CNNRNNLN have no attention points).
-OUTPUT_ROLES: dict[str, tuple[str, ...]] = {
-    "sarnn": ("image", "joint", "enc_pts", "dec_pts", "state_h", "state_c"),
-    "cnnrnn": ("image", "joint", "state_h", "state_c"),
-    "cnnrnnln": ("image", "joint", "state_h", "state_c"),
-}
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Return the hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-#: Conventional file name of each precision variant, beside ``model.json``.
-VARIANT_FILES: dict[str, str] = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One precision variant of the model: an ONNX file beside the sidecar and its hash.
-
-    Attributes:
-        file: file name beside ``model.json`` (see :data:`VARIANT_FILES`).
-        sha256: hex SHA-256 of that file.
-        opset: the ONNX default-domain opset of the file (``None`` when not recorded).
-        min_tensorrt: the oldest TensorRT (``"8.6"``, ``"10.0"``, ...) whose ONNX parser and
-            builder accept the file; ``None`` = any supported version. The TensorRT runner refuses
-            the variant on an older TensorRT with this reason.
-        recipe: how the variant was made (tool and version, method, excluded nodes, calibration
-            data hash, measured error rate, ...): free-form, for people and reports.
-    """
-
-    file: str
-    sha256: str
-    opset: int | None = None
-    min_tensorrt: str | None = None
-    recipe: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON entry: ``file`` and ``sha256`` always, the optional fields when set."""
-        out: dict[str, Any] = {"file": self.file, "sha256": self.sha256}
-        if self.opset is not None:
-            out["opset"] = int(self.opset)
-        if self.min_tensorrt is not None:
-            out["min_tensorrt"] = str(self.min_tensorrt)
-        if self.recipe:
-            out["recipe"] = dict(self.recipe)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Variant":
-        """Parse a JSON entry (older sidecars have only ``file`` and ``sha256``)."""
-        opset = data.get("opset")
-        min_trt = data.get("min_tensorrt")
-        return cls(
-            file=str(data["file"]),
-            sha256=str(data["sha256"]),
-            opset=int(opset) if opset is not None else None,
-            min_tensorrt=str(min_trt) if min_trt is not None else None,
-            recipe=dict(data.get("recipe") or {}),
-        )
-
-
 @dataclass(frozen=True)
 class ModelSpec:
     """The parsed, validated contents of a ``model.json`` sidecar.
@@ -253,58 +171,8 @@ class ModelSpec:
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
-        """Check internal consistency; raise :class:`ModelError` naming the first problem."""
-
-        def fail(msg: str) -> None:
-            where = f" in {self.directory / SIDECAR_NAME}" if self.directory else ""
-            raise ModelError(f"invalid model sidecar{where}: {msg}")
-
-        if self.model not in MODEL_KINDS:
-            fail(f"model kind {self.model!r} is not one of {', '.join(MODEL_KINDS)}")
-        if self.image_height <= 0 or self.image_width <= 0:
-            fail(f"image size {self.image_height}x{self.image_width} must be positive")
-        if self.channel_order not in CHANNEL_ORDERS:
-            fail(f"channel_order {self.channel_order!r} must be 'rgb' or 'bgr'")
-        n = len(self.joint_names)
-        if n == 0:
-            fail("joint_names is empty")
-        if len(set(self.joint_names)) != n:
-            fail(f"joint_names has duplicates: {list(self.joint_names)}")
-        if len(self.joint_min) != n or len(self.joint_max) != n:
-            fail(f"joint bounds have {len(self.joint_min)}/{len(self.joint_max)} entries for {n} joints")
-        for name, lo, hi in zip(self.joint_names, self.joint_min, self.joint_max):
-            if not (math.isfinite(lo) and math.isfinite(hi)):
-                fail(f"joint {name!r} has non-finite bounds [{lo}, {hi}]")
-            if not hi > lo:
-                fail(
-                    f"joint {name!r} has zero-width or inverted bounds [{lo}, {hi}]; min-max "
-                    f"normalization would divide by zero. Widen the bounds in joint_bounds.npy "
-                    f"(e.g. min-0.01, max+0.01 for a joint that never moved)"
-                )
-        if not (math.isfinite(self.vmin) and math.isfinite(self.vmax) and self.vmax > self.vmin):
-            fail(f"normalization range [{self.vmin}, {self.vmax}] must satisfy vmax > vmin")
-        if not (math.isfinite(self.rate_hz) and self.rate_hz > 0):
-            fail(f"rate_hz {self.rate_hz} must be a positive number")
-        if "rec_dim" not in self.architecture or int(self.architecture["rec_dim"]) <= 0:
-            fail("architecture.rec_dim is missing or not positive")
-        if int(self.architecture.get("joint_dim", n)) != n:
-            fail(f"architecture.joint_dim {self.architecture['joint_dim']} != {n} joint names")
-        missing_in = set(INPUT_NAMES) - set(self.inputs)
-        if missing_in:
-            fail(f"tensors.inputs lacks roles {sorted(missing_in)}")
-        expected_out = set(OUTPUT_ROLES[self.model])
-        if set(self.outputs) != expected_out:
-            fail(f"tensors.outputs has roles {sorted(self.outputs)}, expected {sorted(expected_out)}")
-        if self.model == "sarnn":
-            if int(self.architecture.get("k_dim", 0)) <= 0:
-                fail("SARNN needs architecture.k_dim > 0")
-            if self.attention is None:
-                fail("SARNN needs an 'attention' block (feature_height, feature_width, offset_px)")
-        for precision, variant in self.variants.items():
-            if precision not in PRECISIONS:
-                fail(f"variant {precision!r} is not one of {', '.join(PRECISIONS)}")
-            if not variant.file or os.path.isabs(variant.file) or ".." in Path(variant.file).parts:
-                fail(f"variant {precision} file {variant.file!r} must be a plain name beside model.json")
+        """Check internal consistency; raise :class:`ModelError` naming the first problem (see :mod:`eipl_trt.spec_rules`)."""
+        check_spec(self)
 
     # ------------------------------------------------------------------ (de)serialization
     def to_dict(self) -> dict[str, Any]:
