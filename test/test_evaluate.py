@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from eipl_trt import evaluate as ev
+from eipl_trt import evaluate_report
 from eipl_trt.cli import main as cli_main
 from eipl_trt.errors import InputError
 from eipl_trt.metrics import hold_last_predictions, step_errors, summarize
@@ -109,9 +110,9 @@ def test_camera_check_says_when_the_camera_makes_no_difference(model: ModelSpec,
     assert report.camera is None and report.as_dict()["camera_check"] is None
     same = report.runs[0].summary
     blind = dataclasses.replace(report, camera=ev.CameraCheck("fp32", same, same))
-    assert "the camera makes almost no difference (+0.00%)" in ev._markdown(blind)
+    assert "the camera makes almost no difference (+0.00%)" in evaluate_report._markdown(blind)
     seeing = dataclasses.replace(report, camera=ev.CameraCheck("fp32", same, dataclasses.replace(same, mean=3 * same.mean)))
-    assert "the model uses the camera: the error is 3.00x" in ev._markdown(seeing)
+    assert "the model uses the camera: the error is 3.00x" in evaluate_report._markdown(seeing)
 
 
 def test_report_with_two_precisions(model: ModelSpec, bag: Path, tmp_path: Path) -> None:
@@ -148,7 +149,7 @@ def test_plot_and_atomic_report(model: ModelSpec, bag: Path, tmp_path: Path, mon
     def broken_plot(_report: object) -> bytes:
         raise KeyboardInterrupt  # an interruption while rendering
 
-    monkeypatch.setattr(ev, "_plot_png", broken_plot)
+    monkeypatch.setattr(evaluate_report, "_plot_png", broken_plot)
     report.runs[0].errors[0] = step_errors(np.zeros((12, 3)), np.ones((12, 3)))
     with pytest.raises(KeyboardInterrupt):
         ev.write_report(report, tmp_path)
