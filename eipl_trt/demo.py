@@ -19,7 +19,6 @@ Needs rclpy (the PyPI wheels or a ROS install), rosbags and matplotlib; not torc
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import signal
@@ -27,7 +26,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -36,6 +34,7 @@ import numpy as np
 from eipl_trt.atomic import write_bytes_atomic, write_text_atomic
 from eipl_trt.errors import EipltrtError
 from eipl_trt.paths import DEFAULT_MODEL, resolve_model, share_dir
+from eipl_trt.demo_report import DemoResult, plot_png, print_summary, summarize
 from eipl_trt.progress import Progress
 
 __all__ = ["main", "DemoResult"]
@@ -44,15 +43,6 @@ NODE_NAME = "eipl_trt"
 _FRAME_LAG_S = 0.01  # publish a frame this long after the joint states stamped with it (s; joints come at 50 Hz)
 _FIRST_FRAME_LAG_S = 0.05  # ... and the first frame of an episode this long after (s)
 SAMPLE_BAG = "data/pusher_sample"
-
-
-@dataclass
-class DemoResult:
-    """What came back from the node."""
-
-    predictions: dict[int, np.ndarray] = field(default_factory=dict)  # image stamp (ns) -> joints (D,)
-    timings: list[dict[str, float]] = field(default_factory=list)
-    published_frames: int = 0
 
 
 def _node_command(model: str, extra: Sequence[str]) -> list[str]:
@@ -233,84 +223,6 @@ def _joint_msg(client: _Client, streams: Any, index: int, stamp: int) -> Any:
     return client.JointState(header=_header(stamp, ""), name=names, position=[float(v) for v in row[keep]])
 
 
-def summarize(result: DemoResult, streams: Any, episodes: Sequence[slice], joint_names: Sequence[str],
-              rate_hz: float) -> dict[str, Any]:
-    """Frames, latency and EIPL's joint MSE: the prediction made on frame k against the joints
-    recorded at frame k+1 of the same episode (interpolated; hold-last predicts the joints at frame k)."""
-    from eipl_trt.bagio import select_joints
-
-    measured = select_joints(streams.joint_names, streams.joint_positions, joint_names)
-    period = 1.0 / rate_hz
-    pred_err, hold_err = [], []
-    for span in episodes:
-        frames = streams.image_stamps[span]
-        near = (streams.joint_stamps >= frames[0] - period) & (streams.joint_stamps <= frames[-1] + period)
-        t, q = streams.joint_stamps[near], measured[near]
-        if t.size == 0:
-            continue
-
-        def at(s: float, t: np.ndarray = t, q: np.ndarray = q) -> np.ndarray:
-            return np.array([np.interp(s, t, q[:, j]) for j in range(q.shape[1])])
-
-        for now, nxt in zip(frames[:-1], frames[1:]):
-            joints = result.predictions.get(int(round(now * 1e9)))
-            if joints is None or nxt > t[-1] + 0.5 * period + 1e-6:
-                continue  # no prediction for this frame, or no recorded joints for the next one
-            target = at(nxt)
-            pred_err.append(np.mean((joints - target) ** 2))
-            hold_err.append(np.mean((at(now) - target) ** 2))
-    steps = np.array([r.get("step_ms", np.nan) for r in result.timings], dtype=float)
-    infer = np.array([r.get("inference_ms", np.nan) for r in result.timings], dtype=float)
-    steps = steps[np.isfinite(steps)]
-    infer = infer[np.isfinite(infer)]
-    return {
-        "frames_published": result.published_frames,
-        "predictions_received": len(result.predictions),
-        "scored_steps": len(pred_err),
-        "step_ms_p50": float(np.percentile(steps, 50)) if steps.size else None,
-        "step_ms_p99": float(np.percentile(steps, 99)) if steps.size else None,
-        "inference_ms_p50": float(np.percentile(infer, 50)) if infer.size else None,
-        "joint_mse": float(np.mean(pred_err)) if pred_err else None,
-        "hold_last_mse": float(np.mean(hold_err)) if hold_err else None,
-    }
-
-
-def _plot(result: DemoResult, streams: Any, joint_names: Sequence[str], period_s: float) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from eipl_trt.bagio import select_joints
-
-    measured = select_joints(streams.joint_names, streams.joint_positions, joint_names)
-    t_joint = streams.joint_stamps.astype(float).copy()
-    t_joint[1:][np.diff(t_joint) > 1.0] = np.nan  # break the line between episodes
-    t0 = streams.image_stamps.min()
-    stamps = np.array(sorted(result.predictions)) / 1e9
-    preds = np.stack([result.predictions[k] for k in sorted(result.predictions)]) if stamps.size else None
-    cols = 4
-    rows = (len(joint_names) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.6 * rows), squeeze=False)
-    for j, name in enumerate(joint_names):
-        ax = axes[j // cols][j % cols]
-        ax.plot(t_joint - t0, measured[:, j], color="k", lw=1.0, label="recorded")
-        if preds is not None:
-            ax.plot(stamps - t0 + period_s, preds[:, j], ".", color="tab:red", ms=2.5, label="node prediction (t+1)")
-        ax.set_title(name, fontsize=9)
-        ax.tick_params(labelsize=7)
-        if j == 0:
-            ax.legend(fontsize=7)
-    for k in range(len(joint_names), rows * cols):
-        axes[k // cols][k % cols].axis("off")
-    fig.suptitle("eipl_trt demo: node predictions over DDS vs the recorded joints (bag time, s)", fontsize=10)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return buf.getvalue()
-
-
 def run_demo(model: str, bag: Path, out: Path, *, speed: float = 1.0, gap_s: float = 0.5,
              progress: bool = True, node_args: Sequence[str] = (), image_transport: str = "auto") -> dict[str, Any]:
     """Run the whole demo and return the summary (see module docstring).
@@ -358,26 +270,8 @@ def run_demo(model: str, bag: Path, out: Path, *, speed: float = 1.0, gap_s: flo
     rows += [f"{k}," + ",".join(f"{v:.9g}" for v in result.predictions[k]) for k in sorted(result.predictions)]
     write_text_atomic(out / "predictions.csv", "\n".join(rows) + "\n")
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    write_bytes_atomic(out / "demo.png", _plot(result, streams, spec.joint_names, spec.period_s))
+    write_bytes_atomic(out / "demo.png", plot_png(result, streams, spec.joint_names, spec.period_s))
     return summary
-
-
-def _print_summary(summary: dict[str, Any], out: Path) -> None:
-    def ms(v: float | None) -> str:
-        return "n/a" if v is None else f"{v:.2f} ms"
-
-    mse, hold = summary["joint_mse"], summary["hold_last_mse"]
-    print("\n== eipl_trt demo summary ==")
-    print(f"model            {summary['model']} (onnxruntime, one step per camera frame)")
-    print(f"bag              {summary['bag']} ({summary['episodes']} episodes)")
-    print(f"frames           {summary['frames_published']} published, {summary['predictions_received']} predictions received")
-    print(f"step latency     p50 {ms(summary['step_ms_p50'])}, p99 {ms(summary['step_ms_p99'])} "
-          f"(inference p50 {ms(summary['inference_ms_p50'])})")
-    if mse is not None and hold is not None:
-        verdict = (f"{hold / mse:.1f}x lower than hold-last" if 0 < mse < hold
-                   else "not better than hold-last")
-        print(f"joint MSE        {mse:.6f} rad^2 vs the recorded next step; hold-last baseline {hold:.6f} ({verdict})")
-    print(f"plot             {out / 'demo.png'}\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -399,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    _print_summary(summary, args.out)
+    print_summary(summary, args.out)
     return 0 if summary["predictions_received"] > 0 else 1
 
 
