@@ -52,6 +52,18 @@ class PerturbedExpert(PushExpert):
         return self._mass[:7, :7] @ acc + scene.data.qfrc_bias[:7]
 
 
+def record_expert(scene: PusherScene, robot: SimRobot, expert: PushExpert, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``expert`` for ``frames`` camera frames, recording each frame and the joints: (T, H, W, 3), (T, 7) float32."""
+    images, joints = [], []
+    for k in range(frames):
+        images.append(scene.render())
+        joints.append(scene.joint_positions())
+        if k < frames - 1:
+            for _ in range(SUBSTEPS):
+                robot.step_torque(expert.action())
+    return np.stack(images), np.asarray(joints, np.float32)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", type=Path, required=True, help="existing EIPL dataset (test split, bounds)")
@@ -75,18 +87,12 @@ def main() -> None:
             noise = np.random.default_rng((args.seed, e, 7))
             expert = PerturbedExpert(scene, setup.layout, setup.rng, robot.config, sigma=args.sigma, tau=args.tau,
                                      noise=noise)
-            ep_images, ep_joints = [], []
-            for k in range(args.frames):
-                ep_images.append(scene.render())
-                ep_joints.append(scene.joint_positions())
-                if k < args.frames - 1:
-                    for _ in range(SUBSTEPS):
-                        robot.step_torque(expert.action())
+            ep_images, ep_joints = record_expert(scene, robot, expert, args.frames)
             finals.append(robot.finish_episode())
             kept = finals[-1].success or not args.successful_only
             if kept:
-                images.append(np.stack(ep_images))
-                joints.append(np.asarray(ep_joints, np.float32))
+                images.append(ep_images)
+                joints.append(ep_joints)
             print(f"episode {e}: final distance {finals[-1].final_distance_m * 100:.1f} cm"
                   f"{'' if kept else ' (failed: dropped)'}", flush=True)
     train_images, train_joints = np.stack(images), np.stack(joints)

@@ -33,6 +33,7 @@ from eipl_trt.sim.expert import PushExpert
 from eipl_trt.sim.live import robot_limits
 from eipl_trt.sim.pusher import CONTROL_PERIOD_S, JOINT_NAMES, Layout, PusherScene
 from eipl_trt.sim.robot import SUBSTEPS, SimRobot
+from perturbed_demos import record_expert  # scripts/ is on sys.path when this script runs
 
 
 class ReplannedExpert(PushExpert):
@@ -79,19 +80,13 @@ def main() -> None:
                     robot.step_period()
             layout = Layout(object_xy=tuple(float(v) for v in scene.object_xy()), goal_xy=setup.layout.goal_xy)
             expert = ReplannedExpert(scene, layout, setup.rng, robot.config, t0=scene.time_s)
-            ep_images, ep_joints = [], []
-            for f in range(args.frames):
-                ep_images.append(scene.render())
-                ep_joints.append(scene.joint_positions())
-                if f < args.frames - 1:
-                    for _ in range(SUBSTEPS):
-                        robot.step_torque(expert.action())
+            ep_images, ep_joints = record_expert(scene, robot, expert, args.frames)
             finals.append(robot.finish_episode())
             handovers.append(k)
             kept = finals[-1].success
             if kept:
-                images.append(np.stack(ep_images))
-                joints.append(np.asarray(ep_joints, np.float32))
+                images.append(ep_images)
+                joints.append(ep_joints)
             print(f"episode {e}: model for {k} frames, then the expert: final distance "
                   f"{finals[-1].final_distance_m * 100:.1f} cm{'' if kept else ' (failed: dropped)'}", flush=True)
     if not images:
