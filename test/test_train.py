@@ -196,6 +196,39 @@ def test_cached_features_give_the_full_models_joint_loss(kind: str, data128: Pat
     assert float(cached) == pytest.approx(float(full), rel=1e-5)
 
 
+def test_sarnn_cached_points_give_the_full_models_joint_and_point_losses(data32: Path) -> None:
+    """SARNN's --freeze-image caches the attention points; its joint and point losses equal a whole pass."""
+    from eipl_trt.train.frozen import encode_split, recurrent_losses
+
+    torch.manual_seed(0)
+    model = build_model("sarnn", rec_dim=8, k_dim=3, joint_dim=3, im_size=(32, 32)).eval()
+    data = load_dataset(data32, "sarnn", im_size=32)
+    images, joints = to_tensors(data.train, slice(0, 3))
+    x_joint = joints + 0.01 * torch.randn(joints.shape)
+    with torch.no_grad():
+        full = sequence_losses(model, images, x_joint, images, joints)
+        cached = recurrent_losses(model, encode_split(model, data.train)[:3], x_joint, joints)
+    assert float(cached["joint"]) == pytest.approx(float(full["joint"]), rel=1e-5)
+    assert float(cached["pt"]) == pytest.approx(float(full["pt"]), rel=1e-5)
+
+
+def test_sarnn_freeze_image_keeps_its_image_path(data32: Path, tmp_path: Path) -> None:
+    base = TrainConfig(model="sarnn", epochs=1, batch_size=2, im_size=32, rec_dim=8, k_dim=3, threads=1)
+    first = train(base, data32, tmp_path / "first", progress=False)
+    config = TrainConfig(**{**base.__dict__, "epochs": 3, "lr": 1e-2, "init_from": str(first.checkpoint),
+                            "freeze_image": True, "select_by": "joint", "decay_end": 1})
+    result = train(config, data32, tmp_path / "frozen", progress=False)
+    before = torch.load(first.checkpoint, weights_only=True)["model_state_dict"]
+    after = torch.load(result.checkpoint, weights_only=True)["model_state_dict"]
+    for key, value in before.items():
+        if key.startswith(("im_encoder.", "pos_encoder.", "decoder_image.")):
+            assert torch.equal(after[key], value), f"{key} changed under --freeze-image"
+    for part in ("rec.", "decoder_joint.", "decoder_point."):  # the point decoder follows the LSTM
+        assert any(k.startswith(part) and not torch.equal(after[k], before[k]) for k in before), f"{part} did not train"
+    rows = list(csv.DictReader((tmp_path / "frozen" / "log.csv").open(encoding="utf-8")))
+    assert all(float(r["train_pt"]) > 0 and float(r["test_img"]) > 0 for r in rows)
+
+
 def test_freeze_image_trains_only_the_recurrent_part(data128: Path, tmp_path: Path) -> None:
     base = TrainConfig(model="cnnrnn", epochs=1, batch_size=2, rec_dim=8, feat_dim=4, threads=1)
     first = train(base, data128, tmp_path / "first", progress=False)
@@ -401,7 +434,6 @@ def test_bad_datasets_raise_clear_errors(what: str, kind: str, match: str, tmp_p
         ({"img_loss": 0.0, "joint_loss": 0.0, "pt_loss": 0.0}, r"all loss weights are 0"),
         ({"max_minutes": 0.0}, r"--max-minutes"),
         ({"select_by": "img"}, r"--select-by must be 'loss' or 'joint'"),
-        ({"freeze_image": True}, r"--freeze-image is for CNNRNN and CNNRNNLN"),
         ({"model": "cnnrnn", "freeze_image": True, "joint_loss": 0.0}, r"--freeze-image trains on the joint loss only"),
     ],
 )

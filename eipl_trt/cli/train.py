@@ -54,8 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="test score that picks the saved checkpoint: the weighted total loss (EIPL) or "
                         "the joint prediction loss alone (default: %(default)s)")
     parser.add_argument("--freeze-image", action="store_true",
-                        help="CNNRNN/CNNRNNLN: keep the image encoder/decoder of --init-from fixed and train the "
-                        "LSTM and joint decoder on cached image features (joint loss only; far faster on a CPU)")
+                        help="keep the image path of --init-from fixed and train the LSTM and joint decoder (SARNN: "
+                        "and its point decoder) on cached image features (SARNN: attention points); far faster on a CPU")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--export", action="store_true", help="also export the best checkpoint to OUT/onnx (ONNX + model.json)")
 

@@ -70,10 +70,10 @@ class TrainConfig:
         select_by: which test score picks the saved checkpoint: ``"loss"`` (the weighted total,
             as EIPL does) or ``"joint"`` (the joint prediction error alone, what a controller
             and ``eipl-trt evaluate`` care about).
-        freeze_image: CNNRNN/CNNRNNLN only: keep the image encoder and decoder fixed and train
-            the LSTM and joint decoder on the joint loss from cached encoder features (no image
-            noise), many times faster on a CPU; see :mod:`eipl_trt.train.frozen`. Meant for a
-            model whose image path is already trained (with ``init_from``).
+        freeze_image: keep the image path fixed and train the LSTM and joint decoder (SARNN: and
+            its point decoder) from cached encoder features (no image noise), many times faster
+            on a CPU; see :mod:`eipl_trt.train.frozen`. Meant for a model whose image path is
+            already trained (with ``init_from``).
     """
 
     model: str
@@ -163,8 +163,6 @@ class TrainConfig:
             bad(f"--threads must be >= 1, got {self.threads}")
         if self.max_minutes is not None and not (math.isfinite(self.max_minutes) and self.max_minutes > 0):
             bad(f"--max-minutes must be a positive number of minutes, got {self.max_minutes!r}")
-        if self.freeze_image and self.model == "sarnn":
-            bad("--freeze-image is for CNNRNN and CNNRNNLN; SARNN's attention points need its image path")
         if self.freeze_image and self.loss_weights[1] <= 0:
             bad("--freeze-image trains on the joint loss only, but --joint-loss is 0")
         if self.select_by not in ("loss", "joint"):

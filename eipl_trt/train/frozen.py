@@ -1,14 +1,18 @@
-"""Training the recurrent part of CNNRNN/CNNRNNLN with the image path frozen (``--freeze-image``).
+"""Training the recurrent part with the image path frozen (``--freeze-image``).
 
-On a CPU, almost all of a training step is the convolutional encoder and decoder at 128x128 px;
-the LSTM and the joint decoder are a few percent of it. When the image path has already been
+On a CPU, almost all of a training step is the convolutional encoder and decoder (128x128 px for
+CNNRNN/CNNRNNLN, SARNN's two encoders and its decoder at 64 px); the LSTM and the joint decoder
+are a few percent of it. When the image path has already been
 trained (a run continued with ``--init-from``), freezing it lets the recurrent part take
 hundreds of times more optimizer steps in the same wall time:
 
 - the encoder's features of every training frame are computed once, from the clean frames
   (the image noise of EIPL's procedure is not applied in this mode; the joint noise is);
 - each step is the same teacher-forced full BPTT over whole sequences as :mod:`bptt`, scored on
-  the joint loss only (the image decoder is not run; its weights do not change);
+  the joint loss (the image decoder is not run; its weights do not change). SARNN's cached
+  features are its encoder's attention points (``enc_pts``), and its point decoder keeps training
+  on the point loss (the predicted points against the next frame's encoded ones), so the points the
+  node draws and the image decoder reads stay consistent with the retrained LSTM;
 - the test split is still scored with the whole model, so the logged image loss shows what the
   unchanged image decoder makes of the new LSTM state.
 
@@ -24,40 +28,52 @@ from torch import nn
 from eipl_trt.errors import EipltrtError
 from eipl_trt.train.data import Split, to_tensors
 
-__all__ = ["FROZEN_MODULES", "freeze_image_path", "encode_split", "recurrent_losses"]
+__all__ = ["FROZEN_MODULES", "SARNN_FROZEN_MODULES", "freeze_image_path", "encode_split", "recurrent_losses"]
 
 #: The modules frozen in this mode (both CNN models name them alike).
 FROZEN_MODULES = ("encoder_image", "decoder_image")
+#: SARNN's image path: feature encoder, attention-point encoder, image decoder.
+SARNN_FROZEN_MODULES = ("im_encoder", "pos_encoder", "decoder_image")
+
+
+def _is_sarnn(model: nn.Module) -> bool:
+    return isinstance(getattr(model, "pos_encoder", None), nn.Module)
 
 
 def freeze_image_path(model: nn.Module) -> list[nn.Parameter]:
-    """Stop gradients into the image encoder and decoder; returns the parameters left to train.
+    """Stop gradients into the image path; returns the parameters left to train.
 
     Raises:
-        EipltrtError: the model has no separate image encoder/decoder (SARNN).
+        EipltrtError: the model has no separate image encoder/decoder.
     """
-    missing = [name for name in FROZEN_MODULES if not isinstance(getattr(model, name, None), nn.Module)]
+    frozen = SARNN_FROZEN_MODULES if _is_sarnn(model) else FROZEN_MODULES
+    missing = [name for name in frozen if not isinstance(getattr(model, name, None), nn.Module)]
     if missing:
         raise EipltrtError(
-            f"--freeze-image needs a model with {' and '.join(FROZEN_MODULES)} (CNNRNN, CNNRNNLN); "
+            f"--freeze-image needs a model with {' and '.join(frozen)} (SARNN, CNNRNN, CNNRNNLN); "
             f"{type(model).__name__} has no {', '.join(missing)}"
         )
-    for name in FROZEN_MODULES:
+    for name in frozen:
         getattr(model, name).requires_grad_(False)
     return [p for p in model.parameters() if p.requires_grad]
 
 
 @torch.no_grad()
 def encode_split(model: nn.Module, split: Split, batch_size: int = 4) -> torch.Tensor:
-    """The image encoder's features of every frame of ``split``: (N, T, feat_dim) float32."""
-    encoder = model.encoder_image
+    """The image encoder's features of every frame of ``split``: (N, T, feat_dim) float32.
+
+    For SARNN the features are the attention points ``enc_pts``, (N, T, 2K).
+    """
+    sarnn = _is_sarnn(model)
+    encoder = model.pos_encoder if sarnn else model.encoder_image
     was_training = encoder.training
     encoder.eval()
     chunks = []
     for start in range(0, split.num_sequences, batch_size):
         images, _ = to_tensors(split, slice(start, start + batch_size))
         b, t = images.shape[:2]
-        chunks.append(encoder(images.flatten(0, 1)).reshape(b, t, -1))
+        out = encoder(images.flatten(0, 1))
+        chunks.append((out[0] if sarnn else out).reshape(b, t, -1))
     encoder.train(was_training)
     return torch.cat(chunks)
 
@@ -65,20 +81,27 @@ def encode_split(model: nn.Module, split: Split, batch_size: int = 4) -> torch.T
 def recurrent_losses(
     model: nn.Module, features: torch.Tensor, x_joint: torch.Tensor, y_joint: torch.Tensor
 ) -> dict[str, torch.Tensor]:
-    """The joint loss of one teacher-forced pass from precomputed image features.
+    """The joint loss (and SARNN's point loss) of one teacher-forced pass from precomputed features.
 
     Args:
-        model: CNNRNN or CNNRNNLN (uses ``rec`` and ``decoder_joint``).
-        features: (B, T, feat_dim) encoder features of the clean frames.
+        model: uses ``rec`` and ``decoder_joint`` (and SARNN's ``decoder_point``).
+        features: (B, T, F) encoder features of the clean frames (SARNN: attention points).
         x_joint: (B, T, D) model joint inputs (noisy while training).
         y_joint: (B, T, D) clean joints; step t is scored against t + 1.
 
     Returns:
-        ``{"joint": scalar MSE}``, the same term as :func:`eipl_trt.train.bptt.sequence_losses`.
+        ``{"joint": scalar MSE}`` (plus ``"pt"`` for SARNN), the same terms as
+        :func:`eipl_trt.train.bptt.sequence_losses`.
     """
+    sarnn = _is_sarnn(model)
     state = None
-    joints = []
+    joints, points = [], []
     for t in range(features.shape[1] - 1):
         state = model.rec(torch.cat([features[:, t], x_joint[:, t]], dim=-1), state)
         joints.append(model.decoder_joint(state[0]))
-    return {"joint": nn.functional.mse_loss(torch.stack(joints, dim=1), y_joint[:, 1:])}
+        if sarnn:
+            points.append(model.decoder_point(state[0]))
+    losses = {"joint": nn.functional.mse_loss(torch.stack(joints, dim=1), y_joint[:, 1:])}
+    if sarnn:  # as sequence_losses: the points predicted at t against those encoded at t + 1
+        losses["pt"] = nn.functional.mse_loss(torch.stack(points[:-1], dim=1), features[:, 1:-1])
+    return losses

@@ -271,7 +271,8 @@ def _loop(
                     x_joint = add_joint_noise(clean_joint, config.stdev, generator)
                     losses = recurrent_losses(model, features[index], x_joint, clean_joint)
                 pt_weight = scheduler(weights[2])
-                loss = total_loss(losses, weights, pt_weight) if features is None else weights[1] * losses["joint"]
+                loss = total_loss(losses, weights, pt_weight) if features is None else \
+                    weights[1] * losses["joint"] + pt_weight * losses.get("pt", 0.0)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
