@@ -41,10 +41,13 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=70)
     parser.add_argument("--interface", choices=("forward_position", "joint_trajectory"), default="forward_position",
                         help="how commands reach the PD: a step target, or a 0.1 s linear path with velocity reference")
+    parser.add_argument("--input-mix", type=float, default=1.0,
+                        help="the node's input_mix: joint input = a * measured + (1 - a) * previous prediction")
     parser.add_argument("--json", default="", help="also write the per-time table here")
     args = parser.parse_args()
     lower, upper = robot_limits(args.model)
-    predictor = Predictor.from_model(args.model, backend="onnxruntime", precision=args.precision)
+    predictor = Predictor.from_model(args.model, backend="onnxruntime", precision=args.precision,
+                                     input_mix=args.input_mix)
     times = [5, 10, 20, 30, 40, 50, 60, args.frames - 1]
     palm_gap, joint_gap, forced_err = (np.zeros((args.episodes, args.frames)) for _ in range(3))
     finals = []

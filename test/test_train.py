@@ -212,6 +212,30 @@ def test_sarnn_cached_points_give_the_full_models_joint_and_point_losses(data32:
     assert float(cached["pt"]) == pytest.approx(float(full["pt"]), rel=1e-5)
 
 
+def test_input_mix_feeds_the_previous_prediction_back(data32: Path) -> None:
+    """--input-mix: 1.0 is teacher forcing; 0.0 ignores the measured joints after the first step;
+    the cached-feature path blends the same way as the whole-model pass."""
+    from eipl_trt.train.frozen import encode_split, recurrent_losses
+
+    torch.manual_seed(0)
+    model = build_model("sarnn", rec_dim=8, k_dim=3, joint_dim=3, im_size=(32, 32)).eval()
+    data = load_dataset(data32, "sarnn", im_size=32)
+    images, joints = to_tensors(data.train, slice(0, 2))
+    other = joints.clone()
+    other[:, 1:] += 0.3  # different measured joints after the first step
+    with torch.no_grad():
+        forced = sequence_losses(model, images, joints, images, joints)["joint"]
+        assert float(sequence_losses(model, images, joints, images, joints, input_mix=1.0)["joint"]) == float(forced)
+        free = sequence_losses(model, images, joints, images, joints, input_mix=0.0)["joint"]
+        assert float(sequence_losses(model, images, other, images, joints, input_mix=0.0)["joint"]) == pytest.approx(float(free))
+        assert float(free) != pytest.approx(float(forced))
+        half = sequence_losses(model, images, joints, images, joints, input_mix=0.5)
+        cached = recurrent_losses(model, encode_split(model, data.train)[:2], joints, joints, input_mix=0.5)
+    assert float(cached["joint"]) == pytest.approx(float(half["joint"]), rel=1e-5)
+    with pytest.raises(EipltrtError, match="--input-mix must be in"):
+        TrainConfig(model="sarnn", input_mix=1.5).validate()
+
+
 def test_sarnn_freeze_image_keeps_its_image_path(data32: Path, tmp_path: Path) -> None:
     base = TrainConfig(model="sarnn", epochs=1, batch_size=2, im_size=32, rec_dim=8, k_dim=3, threads=1)
     first = train(base, data32, tmp_path / "first", progress=False)

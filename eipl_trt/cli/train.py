@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--freeze-image", action="store_true",
                         help="keep the image path of --init-from fixed and train the LSTM and joint decoder (SARNN: "
                         "and its point decoder) on cached image features (SARNN: attention points); far faster on a CPU")
+    parser.add_argument("--input-mix", type=float, default=1.0,
+                        help="joint input while training = a * measured + (1 - a) * previous prediction, as the "
+                        "node's input_mix at run time; 1.0 = teacher forcing (default %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--export", action="store_true", help="also export the best checkpoint to OUT/onnx (ONNX + model.json)")
 
@@ -95,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         init_from=args.init_from,
         select_by=args.select_by,
         freeze_image=args.freeze_image,
+        input_mix=args.input_mix,
     )
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -14,13 +14,26 @@ from torch import nn
 
 from eipl_trt.train.data import Split, to_tensors
 
-__all__ = ["sequence_losses", "total_loss", "evaluate"]
+__all__ = ["sequence_losses", "mixed_input", "total_loss", "evaluate"]
 
 _mse = nn.functional.mse_loss
 
 
+def mixed_input(x_joint: torch.Tensor, previous: torch.Tensor | None, input_mix: float) -> torch.Tensor:
+    """The joint input of one step: ``input_mix * x_joint + (1 - input_mix) * previous`` prediction.
+
+    The same blend :class:`~eipl_trt.predictor.Predictor` applies at run time (normalized units);
+    training with it (gradients flow through ``previous``) teaches the model to follow its own
+    predictions, which is what a closed loop feeds it. ``input_mix = 1`` is teacher forcing.
+    """
+    if input_mix >= 1.0 or previous is None:
+        return x_joint
+    return input_mix * x_joint + (1.0 - input_mix) * previous
+
+
 def sequence_losses(
-    model: nn.Module, x_img: torch.Tensor, x_joint: torch.Tensor, y_img: torch.Tensor, y_joint: torch.Tensor
+    model: nn.Module, x_img: torch.Tensor, x_joint: torch.Tensor, y_img: torch.Tensor, y_joint: torch.Tensor,
+    input_mix: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """Unweighted losses of one teacher-forced pass over whole sequences.
 
@@ -28,6 +41,7 @@ def sequence_losses(
         model: SARNN (forward returns 5 values) or CNNRNN/CNNRNNLN (3 values).
         x_img, x_joint: (B, T, 3, H, W) / (B, T, D) model inputs (noisy while training).
         y_img, y_joint: the clean targets, same shapes; step t is scored against t + 1.
+        input_mix: blend of measured joints and the previous prediction fed as input (:func:`mixed_input`).
 
     Returns:
         ``{"img", "joint"}`` plus ``"pt"`` for SARNN: scalar MSEs.
@@ -35,7 +49,7 @@ def sequence_losses(
     state = None
     images, joints, enc, dec = [], [], [], []
     for t in range(x_img.shape[1] - 1):
-        out = model(x_img[:, t], x_joint[:, t], state)
+        out = model(x_img[:, t], mixed_input(x_joint[:, t], joints[-1] if joints else None, input_mix), state)
         state = out[-1]
         images.append(out[0])
         joints.append(out[1])
@@ -66,8 +80,9 @@ def total_loss(losses: dict[str, Any], weights: tuple[float, float, float], pt_w
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Split, weights: tuple[float, float, float], batch_size: int = 5) -> dict[str, float]:
-    """Clean (noise-free) losses over a whole split, with full weights.
+def evaluate(model: nn.Module, split: Split, weights: tuple[float, float, float], batch_size: int = 5,
+             input_mix: float = 1.0) -> dict[str, float]:
+    """Clean (noise-free) losses over a whole split, with full weights, fed as in training (``input_mix``).
 
     Returns:
         ``{"loss", "img", "joint", "pt"}``; per-term MSEs averaged over all sequences
@@ -78,7 +93,7 @@ def evaluate(model: nn.Module, split: Split, weights: tuple[float, float, float]
     sums: dict[str, float] = {}
     for start in range(0, split.num_sequences, batch_size):
         images, joints = to_tensors(split, slice(start, start + batch_size))
-        for key, value in sequence_losses(model, images, joints, images, joints).items():
+        for key, value in sequence_losses(model, images, joints, images, joints, input_mix).items():
             sums[key] = sums.get(key, 0.0) + float(value) * images.shape[0]
     model.train(was_training)
     result = {k: v / split.num_sequences for k, v in sums.items()}

@@ -74,6 +74,10 @@ class TrainConfig:
             its point decoder) from cached encoder features (no image noise), many times faster
             on a CPU; see :mod:`eipl_trt.train.frozen`. Meant for a model whose image path is
             already trained (with ``init_from``).
+        input_mix: joint input while training = ``input_mix * measured + (1 - input_mix) *
+            previous prediction`` (normalized, gradients through the prediction), as the node's
+            ``input_mix`` blends them at run time; 1.0 = teacher forcing (EIPL's procedure).
+            Lower values teach the model to follow its own predictions, as a closed loop makes it.
     """
 
     model: str
@@ -99,6 +103,7 @@ class TrainConfig:
     init_from: str | None = None
     select_by: str = "loss"
     freeze_image: bool = False
+    input_mix: float = 1.0
 
     # ------------------------------------------------------------------ resolved values
     @property
@@ -165,6 +170,8 @@ class TrainConfig:
             bad(f"--max-minutes must be a positive number of minutes, got {self.max_minutes!r}")
         if self.freeze_image and self.loss_weights[1] <= 0:
             bad("--freeze-image trains on the joint loss only, but --joint-loss is 0")
+        if not (math.isfinite(self.input_mix) and 0.0 <= self.input_mix <= 1.0):
+            bad(f"--input-mix must be in [0, 1], got {self.input_mix!r}")
         if self.select_by not in ("loss", "joint"):
             bad(f"--select-by must be 'loss' or 'joint', got {self.select_by!r}")
 

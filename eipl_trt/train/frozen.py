@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from eipl_trt.errors import EipltrtError
+from eipl_trt.train.bptt import mixed_input
 from eipl_trt.train.data import Split, to_tensors
 
 __all__ = ["FROZEN_MODULES", "SARNN_FROZEN_MODULES", "freeze_image_path", "encode_split", "recurrent_losses"]
@@ -79,7 +80,7 @@ def encode_split(model: nn.Module, split: Split, batch_size: int = 4) -> torch.T
 
 
 def recurrent_losses(
-    model: nn.Module, features: torch.Tensor, x_joint: torch.Tensor, y_joint: torch.Tensor
+    model: nn.Module, features: torch.Tensor, x_joint: torch.Tensor, y_joint: torch.Tensor, input_mix: float = 1.0
 ) -> dict[str, torch.Tensor]:
     """The joint loss (and SARNN's point loss) of one teacher-forced pass from precomputed features.
 
@@ -88,6 +89,8 @@ def recurrent_losses(
         features: (B, T, F) encoder features of the clean frames (SARNN: attention points).
         x_joint: (B, T, D) model joint inputs (noisy while training).
         y_joint: (B, T, D) clean joints; step t is scored against t + 1.
+        input_mix: blend of measured joints and the previous prediction fed as input
+            (:func:`eipl_trt.train.bptt.mixed_input`).
 
     Returns:
         ``{"joint": scalar MSE}`` (plus ``"pt"`` for SARNN), the same terms as
@@ -97,7 +100,8 @@ def recurrent_losses(
     state = None
     joints, points = [], []
     for t in range(features.shape[1] - 1):
-        state = model.rec(torch.cat([features[:, t], x_joint[:, t]], dim=-1), state)
+        joint_in = mixed_input(x_joint[:, t], joints[-1] if joints else None, input_mix)
+        state = model.rec(torch.cat([features[:, t], joint_in], dim=-1), state)
         joints.append(model.decoder_joint(state[0]))
         if sarnn:
             points.append(model.decoder_point(state[0]))

@@ -92,7 +92,7 @@ class _Run:
         """Score the current model, fill the last row, and save it if it is the best so far."""
         row = self.rows[-1]
         t0 = time.monotonic()
-        scores = evaluate(model, test, self.config.loss_weights, self.config.batch_size)
+        scores = evaluate(model, test, self.config.loss_weights, self.config.batch_size, self.config.input_mix)
         self.eval_s = time.monotonic() - t0
         for key, value in scores.items():
             row[f"test_{key}"] = value
@@ -265,11 +265,11 @@ def _loop(
                 if features is None:
                     clean_img, clean_joint = to_tensors(data.train, index)
                     x_img, x_joint = add_noise(clean_img, clean_joint, config.stdev, generator, data.channel_order)
-                    losses = sequence_losses(model, x_img, x_joint, clean_img, clean_joint)
+                    losses = sequence_losses(model, x_img, x_joint, clean_img, clean_joint, config.input_mix)
                 else:  # --freeze-image: the recurrent part alone, on cached features
                     clean_joint = joint_tensor(data.train, index)
                     x_joint = add_joint_noise(clean_joint, config.stdev, generator)
-                    losses = recurrent_losses(model, features[index], x_joint, clean_joint)
+                    losses = recurrent_losses(model, features[index], x_joint, clean_joint, config.input_mix)
                 pt_weight = scheduler(weights[2])
                 loss = total_loss(losses, weights, pt_weight) if features is None else \
                     weights[1] * losses["joint"] + pt_weight * losses.get("pt", 0.0)
