@@ -172,3 +172,37 @@ def test_a_refused_priority_is_explained_and_the_thread_still_steps(monkeypatch:
         assert stepper.priority_status == message
     finally:
         stepper.stop()
+
+
+def test_frame_wait_is_the_time_until_the_due_frame_or_nothing() -> None:
+    from eipl_trt.ros.inputs import frame_wait_s
+
+    # 30 Hz camera, last frame 25 ms before the tick: the next is due in 8.3 ms (+2 ms to be fresh)
+    assert frame_wait_s(10.025, 10.0, 30.0, 0.05) == pytest.approx(1 / 30 - 0.025 + 0.002)
+    assert frame_wait_s(10.001, 10.0, 30.0, 0.05) == 0.0      # already fresh
+    assert frame_wait_s(10.025, 10.0, 30.0, 0.005) == 0.0     # due later than the longest wait
+    assert frame_wait_s(10.100, 10.0, 30.0, 0.05) == 0.0      # camera late by more than a period
+    assert frame_wait_s(10.025, 10.0, 0.0, 0.05) == 0.0       # camera rate not known yet
+    assert frame_wait_s(10.025, None, 30.0, 0.05) == 0.0      # no frame yet
+    assert frame_wait_s(10.025, 10.0, 30.0, 0.0) == 0.0       # max_frame_wait: 0 = step at the tick
+
+
+def test_a_tick_waits_for_the_due_frame_and_no_longer_than_allowed() -> None:
+    started: list[float] = []
+    stepper = StepThread(lambda: started.append(time.monotonic()))
+    try:
+        t0 = time.monotonic()
+        stepper.kick(wait_for_frame_s=5.0)
+        time.sleep(0.2)
+        assert started == []  # still waiting for the frame
+        stepper.notify_frame()
+        assert wait_until(lambda: len(started) == 1)
+        assert 0.2 <= started[0] - t0 < 4.0 and stepper.frames_caught == 1
+        t1 = time.monotonic()
+        stepper.kick(wait_for_frame_s=0.3)  # the frame never comes: step after the wait anyway
+        assert wait_until(lambda: len(started) == 2)
+        assert 0.25 <= started[1] - t1 < 4.0 and stepper.frame_waits == 2 and stepper.frames_caught == 1
+        stepper.kick()  # no wait: at once
+        assert wait_until(lambda: len(started) == 3, 2.0)
+    finally:
+        assert stepper.stop()

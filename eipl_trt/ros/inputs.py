@@ -17,7 +17,7 @@ from typing import Any, Callable, Generic, Sequence, TypeVar
 
 import numpy as np
 
-__all__ = ["Frame", "LatestSlot", "JointCache", "JointVector"]
+__all__ = ["Frame", "LatestSlot", "JointCache", "JointVector", "frame_wait_s"]
 
 T = TypeVar("T")
 
@@ -193,3 +193,32 @@ class JointCache:
         with self._lock:
             self._positions[:] = np.nan
             self._receipt[:] = -np.inf
+
+
+def frame_wait_s(now_s: float, last_receipt_s: float | None, camera_rate_hz: float, max_wait_s: float,
+                 fresh_s: float = 0.002) -> float:
+    """How long a timer tick should wait for the camera frame that is due, before stepping (s).
+
+    A control timer and a camera are two free-running clocks: at a tick the newest frame is
+    anywhere between 0 and one camera period old, a delay the step adds to every command. When the
+    next frame is due within ``max_wait_s`` (from the last receipt and the measured camera rate),
+    waiting for it gives the step a frame ``fresh_s`` old instead. 0 when the newest frame is
+    already fresh, the camera rate is unknown, or the camera is late by more than a period
+    (stopped or dropping frames: step at once on what there is).
+
+    Args:
+        now_s: the tick's time (s, node clock).
+        last_receipt_s: receipt time of the newest frame (s), ``None`` before the first.
+        camera_rate_hz: the measured camera rate (0 = unknown).
+        max_wait_s: the longest wait allowed (s); 0 disables waiting.
+        fresh_s: a frame at most this old (s) counts as fresh.
+    """
+    if max_wait_s <= 0.0 or last_receipt_s is None or camera_rate_hz <= 0.0:
+        return 0.0
+    age = now_s - last_receipt_s
+    period = 1.0 / camera_rate_hz
+    if age <= fresh_s or age >= period + fresh_s:
+        return 0.0
+    due_in = period - age + fresh_s
+    return due_in if due_in <= max_wait_s else 0.0
+

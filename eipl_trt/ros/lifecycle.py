@@ -81,6 +81,7 @@ class EiplTrtNode(StepCallbacks, LifecycleNode):
         self._step_timer: Any = None
         self._step_lock = threading.Lock()
         self._active = False
+        self._sim_time = False
         self._throttle = Throttle(period_s=5.0)
         self._step_group = MutuallyExclusiveCallbackGroup()
         self._input_group = MutuallyExclusiveCallbackGroup()
@@ -135,6 +136,7 @@ class EiplTrtNode(StepCallbacks, LifecycleNode):
         rt.reset("activated")
         rt.clear_inputs()
         image_trigger = self._cfg.trigger == "image"
+        self._sim_time = bool(self.get_parameter("use_sim_time").value)
         image_qos = qos_profile_sensor_data if image_trigger else QoSProfile(
             depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
         joint_qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)

@@ -105,6 +105,12 @@ PARAMETERS: tuple[ParamDef, ...] = (
     ParamDef("trigger", "string", "timer",
              "timer: step at rate_hz with the latest image and joint state; image: step once per new image "
              "(offline replay parity).", choices=TRIGGERS),
+    ParamDef("max_frame_wait", "double", -1.0,
+             "Timer trigger: after a tick, wait at most this many seconds for the camera frame that is due "
+             "(from the measured camera rate) and step on it rather than on an older one, so the command "
+             "follows the newest image by a step instead of by up to a camera period; -1 = half the control "
+             "period, 0 = step at the tick. Not used with use_sim_time or the image trigger.",
+             range=(-1.0, 10.0)),
     ParamDef("image_transport", "string", "raw",
              "raw: subscribe to sensor_msgs/Image on image_raw; compressed: sensor_msgs/CompressedImage (JPEG or "
              "PNG, as compressed_image_transport publishes it) on image_raw/compressed, decoded with OpenCV "
@@ -163,6 +169,7 @@ class NodeConfig:
     thread_priority: int = 50
     rate_hz: float = 0.0
     trigger: str = "timer"
+    max_frame_wait: float = -1.0
     image_transport: str = "raw"
     max_input_age: float = 0.5
     joint_names: tuple[str, ...] = ()
@@ -223,6 +230,10 @@ class NodeConfig:
             default_lower=spec.joint_min, default_upper=spec.joint_max,
             max_step=self.max_step, max_input_age=self.max_input_age,
         )
+
+    def frame_wait_limit(self, period_s: float) -> float:
+        """The longest wait for a due frame after a tick (s): ``max_frame_wait``, -1 = half ``period_s``."""
+        return 0.5 * period_s if self.max_frame_wait < 0 else self.max_frame_wait
 
     def runner_options(self) -> dict[str, Any]:
         """Backend options for :func:`eipl_trt.runners.create_runner` (TensorRT's; others ignore them)."""

@@ -64,7 +64,12 @@ class StepThread:
         self._cond = threading.Condition()
         self._kicked = False
         self._stopping = False
+        self._frame_wait_s = 0.0
+        self._frame_came = False
         self.kicks = 0
+        #: Steps that waited for a due frame, and how many of those got it in time.
+        self.frame_waits = 0
+        self.frames_caught = 0
         self.runs = 0
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -75,13 +80,26 @@ class StepThread:
         """Kicks that did not get a step of their own (a step was already due or running)."""
         return self.kicks - self.runs
 
-    def kick(self) -> None:
-        """Ask for one step with the newest inputs (returns at once; never blocks on a step)."""
+    def kick(self, wait_for_frame_s: float = 0.0) -> None:
+        """Ask for one step with the newest inputs (returns at once; never blocks on a step).
+
+        Args:
+            wait_for_frame_s: let the step wait up to this long (s) for :meth:`notify_frame`
+                (a camera frame that is due, see :func:`eipl_trt.ros.inputs.frame_wait_s`).
+        """
         with self._cond:
             self.kicks += 1
+            self._frame_wait_s = max(0.0, float(wait_for_frame_s))
+            self._frame_came = False
             if not self._kicked:
                 self._kicked = True
                 self._cond.notify()
+
+    def notify_frame(self) -> None:
+        """A camera frame arrived: a step waiting for one starts now."""
+        with self._cond:
+            self._frame_came = True
+            self._cond.notify()
 
     def stop(self, timeout_s: float = 5.0) -> bool:
         """Finish a step in progress and end the thread; True when it ended within ``timeout_s`` s."""
@@ -103,6 +121,13 @@ class StepThread:
                     self._cond.wait()
                 if self._stopping:
                     return
+                if self._frame_wait_s > 0.0:
+                    self.frame_waits += 1
+                    self._cond.wait_for(lambda: self._frame_came or self._stopping, self._frame_wait_s)
+                    self.frames_caught += int(self._frame_came)
+                    self._frame_wait_s = 0.0
+                    if self._stopping:
+                        return
                 self._kicked = False
                 self.runs += 1
             try:

@@ -22,6 +22,7 @@ from eipl_trt.control import Throttle
 from eipl_trt.errors import InputError
 from eipl_trt.ros import convert
 from eipl_trt.ros.diagnostics import DiagnosticsPublisher
+from eipl_trt.ros.inputs import frame_wait_s
 from eipl_trt.ros.outputs import Outputs
 from eipl_trt.ros.params import NodeConfig
 from eipl_trt.ros.runtime import NodeRuntime
@@ -44,6 +45,7 @@ class StepCallbacks:
     _active: bool
     _throttle: Throttle
     _diagnostics: DiagnosticsPublisher
+    _sim_time: bool
     get_clock: Any
     get_logger: Any
 
@@ -73,12 +75,14 @@ class StepCallbacks:
         if frame.decoder is None:  # a view; deferred frames are decoded (and timed) by the step that uses them
             rt.stages.add("decode", frame.decode_s)
         rt.on_image(frame)
-        if self._cfg.trigger == "image":
-            stepper = self._stepper
+        stepper = self._stepper
+        if self._cfg.trigger != "image":
             if stepper is not None:
-                stepper.kick()
-            else:
-                self._step(new_image_only=True)
+                stepper.notify_frame()  # a tick waiting for this frame steps now
+        elif stepper is not None:
+            stepper.kick()
+        else:
+            self._step(new_image_only=True)
 
     def _on_joints(self, msg: JointState) -> None:
         rt = self._runtime
@@ -103,9 +107,18 @@ class StepCallbacks:
     def _on_step_timer(self) -> None:
         stepper = self._stepper
         if stepper is not None:
-            stepper.kick()
+            stepper.kick(wait_for_frame_s=self._frame_wait())
         else:
             self._step(new_image_only=False)
+
+    def _frame_wait(self) -> float:
+        """How long this tick's step may wait for the camera frame that is due (0 with sim time)."""
+        rt = self._runtime
+        if rt is None or self._sim_time:
+            return 0.0
+        now_s = self._now_s()
+        return frame_wait_s(now_s, rt.image_rate.last(), rt.image_rate.rate_hz(now_s),
+                            self._cfg.frame_wait_limit(rt.period_s))
 
     def _step(self, *, new_image_only: bool) -> None:
         with self._step_lock:
