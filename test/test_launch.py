@@ -150,7 +150,7 @@ def test_given_arguments_become_typed_overrides_and_remaps(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ({"backend": "cuda"}, "backend must be one of auto, onnxruntime, tensorrt, openvino, got 'cuda'"),
+        ({"backend": "cuda"}, "backend must be one of auto, onnxruntime, tensorrt, openvino, integer, got 'cuda'"),
         ({"precision": "bf16"}, "precision must be one of fp32, fp16, int8"),
         ({"command_interface": "velocity"}, "command_interface must be one of none, joint_state"),
         ({"use_sim_time": "maybe"}, "use_sim_time must be true or false, got 'maybe'"),
