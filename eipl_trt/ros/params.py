@@ -109,8 +109,9 @@ PARAMETERS: tuple[ParamDef, ...] = (
              "Timer trigger: after a tick, wait at most this many seconds for the camera frame that is due "
              "(from the measured camera rate) and step on it rather than on an older one, so the command "
              "follows the newest image by a step instead of by up to a camera period; the tick period is "
-             "unchanged, the step moves by a nearly constant phase. -1 = one control period, 0 = step at the "
-             "tick. Not used with use_sim_time or the image trigger.",
+             "unchanged, the step moves by a nearly constant phase. -1 = half the control period (a wait plus "
+             "a step then ends before the next tick), 0 = step at the tick. Not used with use_sim_time or the "
+             "image trigger.",
              range=(-1.0, 10.0)),
     ParamDef("image_transport", "string", "raw",
              "raw: subscribe to sensor_msgs/Image on image_raw; compressed: sensor_msgs/CompressedImage (JPEG or "
@@ -233,8 +234,8 @@ class NodeConfig:
         )
 
     def frame_wait_limit(self, period_s: float) -> float:
-        """The longest wait for a due frame after a tick (s): ``max_frame_wait``, -1 = the control period."""
-        return period_s if self.max_frame_wait < 0 else self.max_frame_wait
+        """The longest wait for a due frame after a tick (s): ``max_frame_wait``, -1 = half ``period_s``."""
+        return 0.5 * period_s if self.max_frame_wait < 0 else self.max_frame_wait
 
     def runner_options(self) -> dict[str, Any]:
         """Backend options for :func:`eipl_trt.runners.create_runner` (TensorRT's; others ignore them)."""

@@ -89,9 +89,9 @@ class StepThread:
         """
         with self._cond:
             self.kicks += 1
-            self._frame_wait_s = max(0.0, float(wait_for_frame_s))
-            self._frame_came = False
-            if not self._kicked:
+            if not self._kicked:  # a kick that coalesces into a pending step leaves its wait alone
+                self._frame_wait_s = max(0.0, float(wait_for_frame_s))
+                self._frame_came = False
                 self._kicked = True
                 self._cond.notify()
 
