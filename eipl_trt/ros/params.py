@@ -105,13 +105,12 @@ PARAMETERS: tuple[ParamDef, ...] = (
     ParamDef("trigger", "string", "timer",
              "timer: step at rate_hz with the latest image and joint state; image: step once per new image "
              "(offline replay parity).", choices=TRIGGERS),
-    ParamDef("max_frame_wait", "double", -1.0,
+    ParamDef("max_frame_wait", "double", 0.0,
              "Timer trigger: after a tick, wait at most this many seconds for the camera frame that is due "
              "(from the measured camera rate) and step on it rather than on an older one, so the command "
              "follows the newest image by a step instead of by up to a camera period; the tick period is "
-             "unchanged, the step moves by a nearly constant phase. -1 = half the control period (a wait plus "
-             "a step then ends before the next tick), 0 = step at the tick. Not used with use_sim_time or the "
-             "image trigger.",
+             "unchanged, the step moves by a nearly constant phase. -1 = half the control period, 0 = step at "
+             "the tick (default; opt in, see the README). Not used with use_sim_time or the image trigger.",
              range=(-1.0, 10.0)),
     ParamDef("image_transport", "string", "raw",
              "raw: subscribe to sensor_msgs/Image on image_raw; compressed: sensor_msgs/CompressedImage (JPEG or "
@@ -171,7 +170,7 @@ class NodeConfig:
     thread_priority: int = 50
     rate_hz: float = 0.0
     trigger: str = "timer"
-    max_frame_wait: float = -1.0
+    max_frame_wait: float = 0.0
     image_transport: str = "raw"
     max_input_age: float = 0.5
     joint_names: tuple[str, ...] = ()
