@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 
-from eipl_trt.atomic import write_json_atomic
+from eipl_trt.sim.derived import write_derived_dataset
 
 
 def main() -> None:
@@ -30,19 +29,13 @@ def main() -> None:
     shapes = {(i.shape[1:], j.shape[1:]) for i, j in zip(images, joints)}
     if len(shapes) != 1:
         raise SystemExit(f"the train splits differ in (T, H, W, C) / (T, D): {sorted(shapes)}; regenerate them alike")
-    args.out.mkdir(parents=True, exist_ok=False)
-    (args.out / "train").mkdir()
-    np.save(args.out / "train" / "images.npy", np.concatenate(images))
-    np.save(args.out / "train" / "joints.npy", np.concatenate(joints).astype(np.float32))
     first = args.sources[0]
-    shutil.copytree(first / "test", args.out / "test")
-    shutil.copy2(first / "joint_bounds.npy", args.out / "joint_bounds.npy")
     meta = json.loads((first / "dataset.json").read_text())
     meta["episodes"] = {"train": int(sum(len(j) for j in joints)), "test": meta["episodes"]["test"]}
     if "episode_seeds" in meta:  # train seeds are per source (in each source's dataset.json); test is the first's
         meta["episode_seeds"] = {"test": meta["episode_seeds"].get("test", [])}
     meta["merged_from"] = [{"path": str(src), "train_episodes": len(j)} for src, j in zip(args.sources, joints)]
-    write_json_atomic(args.out / "dataset.json", meta)
+    write_derived_dataset(args.out, first, np.concatenate(images), np.concatenate(joints).astype(np.float32), meta)
     print(f"wrote {meta['episodes']['train']} train episodes from {len(args.sources)} datasets to {args.out}")
 
 

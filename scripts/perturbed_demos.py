@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
 
-from eipl_trt.atomic import write_json_atomic
 from eipl_trt.sim.expert import PushExpert
+from eipl_trt.sim.derived import write_derived_dataset
 from eipl_trt.sim.pusher import CONTROL_PERIOD_S, PusherScene
 from eipl_trt.sim.robot import SUBSTEPS, SimRobot
 
@@ -99,12 +98,6 @@ def main() -> None:
     if not args.no_base_train:
         train_images = np.concatenate([np.load(args.base / "train" / "images.npy"), train_images])
         train_joints = np.concatenate([np.load(args.base / "train" / "joints.npy"), train_joints])
-    args.out.mkdir(parents=True, exist_ok=False)
-    (args.out / "train").mkdir()
-    np.save(args.out / "train" / "images.npy", train_images)
-    np.save(args.out / "train" / "joints.npy", train_joints)
-    shutil.copytree(args.base / "test", args.out / "test")
-    shutil.copy2(args.base / "joint_bounds.npy", args.out / "joint_bounds.npy")
     success = float(np.mean([f.success for f in finals]))
     meta.update({"episodes": {"train": int(len(train_joints)), "test": meta["episodes"]["test"]},
                  "perturbed": {"episodes": args.episodes, "seed": args.seed, "sigma_rad": args.sigma, "tau_s": args.tau,
@@ -112,7 +105,7 @@ def main() -> None:
                                "base_train_included": not args.no_base_train,
                                "successful_only": args.successful_only, "kept": len(images),
                                "final_distances_m": [round(f.final_distance_m, 4) for f in finals]}})
-    write_json_atomic(args.out / "dataset.json", meta)
+    write_derived_dataset(args.out, args.base, train_images, train_joints, meta)
     print(f"wrote {len(train_joints)} train episodes ({len(images)} of {args.episodes} perturbed kept, expert success "
           f"{success * 100:.0f}%) "
           f"to {args.out}")

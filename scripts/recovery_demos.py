@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 
-from eipl_trt.atomic import write_json_atomic
 from eipl_trt.control import CommandSafety, SafetyConfig
 from eipl_trt.predictor import Predictor
+from eipl_trt.sim.derived import write_derived_dataset
 from eipl_trt.sim.expert import PushExpert
 from eipl_trt.sim.live import robot_limits
 from eipl_trt.sim.pusher import CONTROL_PERIOD_S, JOINT_NAMES, Layout, PusherScene
@@ -91,19 +90,13 @@ def main() -> None:
                   f"{finals[-1].final_distance_m * 100:.1f} cm{'' if kept else ' (failed: dropped)'}", flush=True)
     if not images:
         raise SystemExit("the expert rescued no episode; nothing written")
-    args.out.mkdir(parents=True, exist_ok=False)
-    (args.out / "train").mkdir()
-    np.save(args.out / "train" / "images.npy", np.stack(images))
-    np.save(args.out / "train" / "joints.npy", np.stack(joints))
-    shutil.copytree(args.base / "test", args.out / "test")
-    shutil.copy2(args.base / "joint_bounds.npy", args.out / "joint_bounds.npy")
     meta.pop("episode_seeds", None)
     meta.update({"episodes": {"train": len(images), "test": meta["episodes"]["test"]},
                  "recovery": {"model": str(args.model), "episodes": args.episodes, "seed": args.seed,
                               "handover_frames": handovers, "kept": len(images),
                               "final_distances_m": [round(f.final_distance_m, 4) for f in finals],
                               "control_period_s": CONTROL_PERIOD_S}})
-    write_json_atomic(args.out / "dataset.json", meta)
+    write_derived_dataset(args.out, args.base, np.stack(images), np.stack(joints), meta)
     print(f"wrote {len(images)} recovery episodes (of {args.episodes}; the expert rescued "
           f"{sum(f.success for f in finals)}) to {args.out}")
 

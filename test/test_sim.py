@@ -116,6 +116,23 @@ def test_generate_dataset_refuses_bad_arguments(tmp_path: Path, small_dataset: t
         PusherScene(image_size=8)
 
 
+def test_derived_dataset_keeps_the_base_test_split_and_bounds(tmp_path: Path,
+                                                             small_dataset: tuple[Path, dict[str, Any]]) -> None:
+    from eipl_trt.sim.derived import write_derived_dataset
+
+    base, _ = small_dataset
+    images = np.zeros((2, STEPS, 64, 64, 3), np.uint8)
+    joints = np.ones((2, STEPS, 7), np.float32)
+    write_derived_dataset(tmp_path / "d", base, images, joints, {"format": "eipl", "note": "derived"})
+    assert np.array_equal(np.load(tmp_path / "d/train/joints.npy"), joints)
+    assert np.array_equal(np.load(tmp_path / "d/joint_bounds.npy"), np.load(base / "joint_bounds.npy"))
+    assert np.array_equal(np.load(tmp_path / "d/test/joints.npy"), np.load(base / "test/joints.npy"))
+    assert json.loads((tmp_path / "d/dataset.json").read_text())["note"] == "derived"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]  # the staging directory is gone
+    with pytest.raises(InputError, match="already exists; choose another --out"):
+        write_derived_dataset(tmp_path / "d", base, images, joints, {})
+
+
 def test_cli_bag_test_only_and_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cli"
     args = ["sim", "--out", str(out), "--train", "1", "--test", "1", "--steps", "3", "--image-size", "32",

@@ -18,6 +18,7 @@ partial dataset.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -25,7 +26,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -153,6 +154,21 @@ def _prepare_target(out: Path, overwrite: bool) -> None:
         raise InputError(f"{out} already exists and is not empty; pass --overwrite to replace it")
 
 
+@contextlib.contextmanager
+def staging_dir(out: Path) -> Iterator[Path]:
+    """A fresh directory beside ``out`` to build a dataset in (readable like any new directory),
+    removed on exit; :func:`_install` moves it into place when it is complete."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _install(tmp: Path, out: Path) -> None:
     """Move the finished dataset ``tmp`` to ``out``, replacing an old one only at the very end.
 
@@ -265,12 +281,7 @@ def generate_dataset(
                   "camera": {"lookat": list(DEFAULT_CAMERA.lookat), "distance": DEFAULT_CAMERA.distance,
                              "elevation": DEFAULT_CAMERA.elevation, "azimuth": DEFAULT_CAMERA.azimuth}},
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private
+    with staging_dir(out) as tmp:
         for split in ("train", "test"):
             (tmp / split).mkdir()
             recs = records[split]
@@ -292,10 +303,7 @@ def generate_dataset(
             }
         summary["generation_s"] = round(time.perf_counter() - started, 2)
         write_json_atomic(tmp / "dataset.json", summary)
-        os.chmod(tmp / "dataset.json", 0o666 & ~umask)
         _install(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     logger.info("wrote %d+%d episodes to %s in %.1f s; expert success %.0f%%", n_train, n_test, out,
                 summary["generation_s"], 100 * summary["expert"]["success_rate"])
     return summary
