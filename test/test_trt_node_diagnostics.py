@@ -15,18 +15,23 @@ from eipl_trt.ros.runtime import NodeRuntime  # noqa: E402
 from standins.install import install  # noqa: E402
 
 
+def inference_values(cfg: NodeConfig) -> dict[str, str]:
+    """Open the node runtime for ``cfg`` and return its inference diagnostics as key -> value."""
+    rt = NodeRuntime.open(cfg)
+    try:
+        msg = DiagnosticsReporter("eipl_trt").build(TimeMsg(), 1.0, "active", rt.cfg, rt, "", None, "",
+                                                    PowerReading(None, None, "none"))
+    finally:
+        rt.predictor.close()
+    return {kv.key: kv.value for kv in msg.status[0].values}
+
+
 def test_diagnostics_show_engine_and_graphs(monkeypatch, tmp_path):
     monkeypatch.setenv("EIPL_TRT_ENGINE_CACHE", str(tmp_path))
     install(monkeypatch, "10.13.0.35")
     values = {}
     for expected in ("built in", "cache hit"):
-        rt = NodeRuntime.open(NodeConfig.from_values({"model": "sarnn", "backend": "auto"}))
-        try:
-            msg = DiagnosticsReporter("eipl_trt").build(TimeMsg(), 1.0, "active", rt.cfg, rt, "", None, "",
-                                                        PowerReading(None, None, "none"))
-        finally:
-            rt.predictor.close()
-        values = {kv.key: kv.value for kv in msg.status[0].values}
+        values = inference_values(NodeConfig.from_values({"model": "sarnn", "backend": "auto"}))
         assert values["backend"] == "tensorrt" and values["engine"].startswith(expected)
     assert values["tensorrt"] == "10.13.0.35" and values["cuda_graphs"].startswith("on")
 
@@ -38,12 +43,6 @@ def test_node_parameters_reach_the_tensorrt_runner(monkeypatch, tmp_path):
     cache = tmp_path / "from_param"
     cfg = NodeConfig.from_values({"model": "sarnn", "backend": "tensorrt", "engine_cache_dir": str(cache),
                                   "cuda_graphs": False})
-    rt = NodeRuntime.open(cfg)
-    try:
-        msg = DiagnosticsReporter("eipl_trt").build(TimeMsg(), 1.0, "active", rt.cfg, rt, "", None, "",
-                                                    PowerReading(None, None, "none"))
-    finally:
-        rt.predictor.close()
-    values = {kv.key: kv.value for kv in msg.status[0].values}
+    values = inference_values(cfg)
     assert values["cuda_graphs"].startswith("off")
     assert any(cache.rglob("*")) and not (tmp_path / "from_env").exists()
