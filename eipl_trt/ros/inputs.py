@@ -221,4 +221,3 @@ def frame_wait_s(now_s: float, last_receipt_s: float | None, camera_rate_hz: flo
         return 0.0
     due_in = period - age + fresh_s
     return due_in if due_in <= max_wait_s else 0.0
-

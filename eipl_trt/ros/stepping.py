@@ -116,9 +116,11 @@ class StepCallbacks:
         rt = self._runtime
         if rt is None or self._sim_time:
             return 0.0
+        limit = self._cfg.frame_wait_limit(rt.period_s)
+        if limit <= 0.0:  # off (the default): nothing to look up on this tick
+            return 0.0
         now_s = self._now_s()
-        return frame_wait_s(now_s, rt.image_rate.last(), rt.image_rate.rate_hz(now_s),
-                            self._cfg.frame_wait_limit(rt.period_s))
+        return frame_wait_s(now_s, rt.image_rate.last(), rt.image_rate.rate_hz(now_s), limit)
 
     def _step(self, *, new_image_only: bool) -> None:
         with self._step_lock:
