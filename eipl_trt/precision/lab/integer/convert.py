@@ -217,7 +217,8 @@ class _Converter:
 
     def softmax(self, n: Node, act: Node | None) -> None:
         one = 1 << (self.state_bits - 1) if self.pow2 else qmax(self.state_bits)  # the code of probability 1
-        x, y = self.declare(n.inputs[0]), self.declare(n.outputs[0], scale=1.0 / one)
+        x = self.declare(n.inputs[0])
+        self.declare(n.outputs[0], scale=1.0 / one)  # probabilities: code `one` is 1.0
         # exp(d * s) for d = q - max(q) <= 0, as unsigned Q16; entries below half an LSB are 0
         d = np.arange(0, 2 * qmax(x["bits"]) + 1, dtype=np.float64)
         table = np.floor(np.exp(-d * x["scale"]) * 65536 + 0.5).astype(np.int64)
