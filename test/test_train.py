@@ -180,6 +180,46 @@ def test_init_from_continues_from_a_checkpoint(data32: Path, tmp_path: Path) -> 
     assert not (tmp_path / "x").exists()
 
 
+def _stepped_sarnn_losses(model, x_img, x_joint, y_img, y_joint, input_mix):  # type: ignore[no-untyped-def]
+    """The reference: SARNN's forward called once per step, as the node runs it."""
+    from eipl_trt.train.bptt import mixed_input
+
+    state, images, joints, enc, dec = None, [], [], [], []
+    for t in range(x_img.shape[1] - 1):
+        out = model(x_img[:, t], mixed_input(x_joint[:, t], joints[-1] if joints else None, input_mix), state)
+        state = out[-1]
+        images.append(out[0])
+        joints.append(out[1])
+        enc.append(out[2])
+        dec.append(out[3])
+    mse = torch.nn.functional.mse_loss
+    return {
+        "img": mse(torch.stack(images, dim=1), y_img[:, 1:]),
+        "joint": mse(torch.stack(joints, dim=1), y_joint[:, 1:]),
+        "pt": mse(torch.stack(dec[:-1]), torch.stack(enc[1:])),
+    }
+
+
+@pytest.mark.parametrize("input_mix", [1.0, 0.6])
+def test_sarnn_batched_image_path_equals_stepping_forward(input_mix: float, data32: Path) -> None:
+    data = load_dataset(data32, "sarnn", im_size=32)
+    torch.manual_seed(3)
+    model = build_model("sarnn", rec_dim=8, k_dim=3, joint_dim=3, im_size=(32, 32))
+    images, joints = to_tensors(data.train, slice(0, 3))
+    x_img, x_joint = add_noise(images, joints, 0.02, torch.Generator().manual_seed(0))
+    results = []
+    for fn in (sequence_losses, _stepped_sarnn_losses):
+        model.zero_grad()
+        losses = fn(model, x_img, x_joint, images, joints, input_mix)
+        (losses["img"] + losses["joint"] + losses["pt"]).backward()
+        grads = [p.grad.clone() for p in model.parameters()]
+        results.append(({k: float(v.detach()) for k, v in losses.items()}, grads))
+    (batched, g_batched), (stepped, g_stepped) = results
+    assert batched == pytest.approx(stepped, rel=1e-5)
+    for a, b in zip(g_batched, g_stepped):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("kind", ["cnnrnn", "cnnrnnln"])
 def test_cached_features_give_the_full_models_joint_loss(kind: str, data128: Path) -> None:
     """--freeze-image's fast path scores exactly what a whole-model pass scores for the joints."""
@@ -311,6 +351,43 @@ def test_cli_reports_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[s
     code = main(["train", "--model", "cnnrnn", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
     assert code == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------- --device
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this PyTorch sees a CUDA device")
+def test_a_cuda_device_that_torch_cannot_see_is_refused_with_the_fix(
+    data32: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = TrainConfig(model="sarnn", epochs=1, batch_size=2, im_size=32, rec_dim=8, threads=1, device="cuda")
+    with pytest.raises(EipltrtError, match=r"--device cuda: this PyTorch .* sees no CUDA device.*--device cpu"):
+        train(config, data32, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+    code = main(["train", "--model", "sarnn", "--data", str(data32), "--out", str(tmp_path / "cli"), "--device", "cuda:0"])
+    assert code == 1 and "sees no CUDA device" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA build of torch and an NVIDIA GPU")
+@pytest.mark.parametrize("freeze_image", [False, True])
+def test_training_on_cuda_matches_the_cpu_and_saves_a_cpu_checkpoint(
+    freeze_image: bool, data32: Path, tmp_path: Path
+) -> None:
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    base = TrainConfig(model="sarnn", epochs=1, batch_size=2, im_size=32, rec_dim=8, threads=1, stdev=0.0)
+    first = train(base, data32, tmp_path / "init", progress=False)
+    runs = {}
+    for device in ("cpu", "cuda"):
+        config = TrainConfig(**{**base.__dict__, "epochs": 2, "init_from": str(first.checkpoint),
+                                "freeze_image": freeze_image, "device": device})
+        runs[device] = train(config, data32, tmp_path / device, progress=False)
+    cpu, cuda = runs["cpu"], runs["cuda"]
+    assert cuda.best_test_loss == pytest.approx(cpu.best_test_loss, rel=1e-3)
+    assert cuda.metrics["model_mse"] == pytest.approx(cpu.metrics["model_mse"], rel=1e-3)
+    saved = torch.load(cuda.checkpoint, map_location=None, weights_only=True)["model_state_dict"]
+    assert {t.device.type for t in saved.values()} == {"cpu"}
+    assert json.loads(cuda.args_json.read_text(encoding="utf-8"))["device"] == "cuda"
 
 
 # ---------------------------------------------------------------------------------- pieces
@@ -459,6 +536,8 @@ def test_bad_datasets_raise_clear_errors(what: str, kind: str, match: str, tmp_p
         ({"max_minutes": 0.0}, r"--max-minutes"),
         ({"select_by": "img"}, r"--select-by must be 'loss' or 'joint'"),
         ({"model": "cnnrnn", "freeze_image": True, "joint_loss": 0.0}, r"--freeze-image trains on the joint loss only"),
+        ({"device": "gpu"}, r"--device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'"),
+        ({"device": "cuda:first"}, r"--device must be 'cpu', 'cuda' or 'cuda:N'"),
     ],
 )
 def test_bad_settings_raise_before_any_work(changes: dict, match: str, tmp_path: Path) -> None:

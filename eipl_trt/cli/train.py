@@ -1,4 +1,4 @@
-"""Train SARNN / CNNRNN / CNNRNNLN on an EIPL dataset with EIPL's procedure, on CPU.
+"""Train SARNN / CNNRNN / CNNRNNLN on an EIPL dataset with EIPL's procedure, on the CPU or a CUDA GPU.
 
 Full BPTT with teacher forcing, EIPL's loss weights, input noise and optimizer. Writes into --out:
 model.pth (EIPL checkpoint of the best test loss), args.json, log.csv, joint_bounds.npy and
@@ -18,7 +18,7 @@ import signal
 from pathlib import Path
 from types import FrameType
 
-HELP = "train a model on an EIPL dataset (EIPL's full-BPTT procedure, CPU) and write model.pth"
+HELP = "train a model on an EIPL dataset (EIPL's full-BPTT procedure, CPU or CUDA) and write model.pth"
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-mix", type=float, default=1.0,
                         help="joint input while training = a * measured + (1 - a) * previous prediction, as the "
                         "node's input_mix at run time; 1.0 = teacher forcing (default %(default)s)")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu, or cuda / cuda:N to train on an NVIDIA GPU with a CUDA build of torch (default %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--export", action="store_true", help="also export the best checkpoint to OUT/onnx (ONNX + model.json)")
 
@@ -99,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         select_by=args.select_by,
         freeze_image=args.freeze_image,
         input_mix=args.input_mix,
+        device=args.device,
     )
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -78,6 +78,9 @@ class TrainConfig:
             previous prediction`` (normalized, gradients through the prediction), as the node's
             ``input_mix`` blends them at run time; 1.0 = teacher forcing (EIPL's procedure).
             Lower values teach the model to follow its own predictions, as a closed loop makes it.
+        device: where the model trains: ``"cpu"`` or a CUDA device (``"cuda"``, ``"cuda:1"``).
+            The frames are converted and noised on that device; checkpoints are always saved
+            as CPU tensors, so a model trained on a GPU loads anywhere.
     """
 
     model: str
@@ -104,6 +107,7 @@ class TrainConfig:
     select_by: str = "loss"
     freeze_image: bool = False
     input_mix: float = 1.0
+    device: str = "cpu"
 
     # ------------------------------------------------------------------ resolved values
     @property
@@ -174,6 +178,9 @@ class TrainConfig:
             bad(f"--input-mix must be in [0, 1], got {self.input_mix!r}")
         if self.select_by not in ("loss", "joint"):
             bad(f"--select-by must be 'loss' or 'joint', got {self.select_by!r}")
+        kind, _, index = str(self.device).partition(":")
+        if kind not in ("cpu", "cuda") or (index and not (kind == "cuda" and index.isdigit())):
+            bad(f"--device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
 
 
 @dataclass

@@ -233,17 +233,24 @@ def load_dataset(data_dir: str | Path, model: str, im_size: int = 64) -> TrainDa
     )
 
 
-def to_tensors(split: Split, index: np.ndarray | slice) -> tuple[torch.Tensor, torch.Tensor]:
-    """Clean model inputs for the sequences ``index`` of ``split``.
+def to_tensors(
+    split: Split, index: np.ndarray | slice, device: torch.device | str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clean model inputs for the sequences ``index`` of ``split``, on ``device`` (default: the CPU).
+
+    The frames travel to the device as uint8 and are converted there (4x less to copy).
 
     Returns:
         ``(images (B, T, 3, H, W) float32 in [0, 1], joints (B, T, D) float32 normalized)``.
     """
     images = torch.from_numpy(np.ascontiguousarray(split.images[index]))
+    if device is not None:
+        images = images.to(device)
     images = images.permute(0, 1, 4, 2, 3).to(torch.float32).div_(255.0).contiguous()
-    return images, joint_tensor(split, index)
+    return images, joint_tensor(split, index, device)
 
 
-def joint_tensor(split: Split, index: np.ndarray | slice) -> torch.Tensor:
+def joint_tensor(split: Split, index: np.ndarray | slice, device: torch.device | str | None = None) -> torch.Tensor:
     """Clean normalized joints (B, T, D) float32 of the sequences ``index`` of ``split`` (no images loaded)."""
-    return torch.from_numpy(np.ascontiguousarray(split.joints[index]))
+    joints = torch.from_numpy(np.ascontiguousarray(split.joints[index]))
+    return joints if device is None else joints.to(device)

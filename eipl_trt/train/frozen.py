@@ -27,6 +27,7 @@ from torch import nn
 
 from eipl_trt.errors import EipltrtError
 from eipl_trt.train.bptt import mixed_input
+from eipl_trt.train.device import model_device
 from eipl_trt.train.data import Split, to_tensors
 
 __all__ = ["FROZEN_MODULES", "SARNN_FROZEN_MODULES", "freeze_image_path", "encode_split", "recurrent_losses"]
@@ -63,7 +64,8 @@ def freeze_image_path(model: nn.Module) -> list[nn.Parameter]:
 def encode_split(model: nn.Module, split: Split, batch_size: int = 4) -> torch.Tensor:
     """The image encoder's features of every frame of ``split``: (N, T, feat_dim) float32.
 
-    For SARNN the features are the attention points ``enc_pts``, (N, T, 2K).
+    For SARNN the features are the attention points ``enc_pts``, (N, T, 2K). They are left on the
+    model's device.
     """
     sarnn = _is_sarnn(model)
     encoder = model.pos_encoder if sarnn else model.encoder_image
@@ -71,7 +73,7 @@ def encode_split(model: nn.Module, split: Split, batch_size: int = 4) -> torch.T
     encoder.eval()
     chunks = []
     for start in range(0, split.num_sequences, batch_size):
-        images, _ = to_tensors(split, slice(start, start + batch_size))
+        images, _ = to_tensors(split, slice(start, start + batch_size), model_device(model))
         b, t = images.shape[:2]
         out = encoder(images.flatten(0, 1))
         chunks.append((out[0] if sarnn else out).reshape(b, t, -1))

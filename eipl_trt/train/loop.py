@@ -31,6 +31,7 @@ from eipl_trt.progress import Progress
 from eipl_trt.train.bptt import evaluate, sequence_losses, total_loss
 from eipl_trt.train.config import TrainConfig, TrainResult
 from eipl_trt.train.data import Split, TrainData, joint_tensor, load_dataset, to_tensors
+from eipl_trt.train.device import model_device, training_device
 from eipl_trt.train.frozen import encode_split, freeze_image_path, recurrent_losses
 from eipl_trt.train.metrics import joint_prediction_mse
 from eipl_trt.train.noise import add_joint_noise, add_noise
@@ -139,6 +140,7 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, progre
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise EipltrtError(f"--out {out} exists and is not a directory; choose another output directory")
+    device = training_device(config.device)
     data = load_dataset(data_dir, config.model, config.im_size)
     initial = _initial_state(config.init_from) if config.init_from else None
     out.mkdir(parents=True, exist_ok=True)
@@ -149,7 +151,7 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, progre
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.num_threads)
     try:
-        return _train(config, data, out, started, progress, initial)
+        return _train(config, data, out, started, progress, initial, device)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -168,6 +170,7 @@ def _train(
     started: float,
     progress: bool,
     initial: dict[str, torch.Tensor] | None,
+    device: torch.device,
 ) -> TrainResult:
     from eipl_trt.models import build_model
 
@@ -186,6 +189,7 @@ def _train(
                 f"as the run that wrote it"
             ) from exc
         logger.info("starting from the weights in %s", config.init_from)
+    model.to(device)
     model.train()
     trainable = freeze_image_path(model) if config.freeze_image else list(model.parameters())
     optimizer = torch.optim.Adam(trainable, lr=config.lr, eps=ADAM_EPS)
@@ -195,9 +199,9 @@ def _train(
     write_json_atomic(out / ARGS, args_dict(config, data))
     write_bounds(out / BOUNDS, data.path / "joint_bounds.npy")
     logger.info(
-        "training %s on %s: %d train / %d test sequences of %d steps, %dx%d px, %d joints, %d threads",
+        "training %s on %s: %d train / %d test sequences of %d steps, %dx%d px, %d joints, %s, %d threads",
         config.model, data.path, data.train.num_sequences, data.test.num_sequences, data.train.seq_len,
-        *data.image_size, data.joint_dim, config.num_threads,
+        *data.image_size, data.joint_dim, device, config.num_threads,
     )
     run = _Run(config, out, started)
     stop_reason = _loop(run, model, optimizer, scheduler, generator, rng, data, progress)
@@ -252,6 +256,7 @@ def _loop(
     bar = Progress(config.epochs, config.model, "epoch", enabled=progress)
     epoch, sums, batches, pt_weight = 0, {}, 0, 0.0
     features = encode_split(model, data.train) if config.freeze_image else None
+    device = model_device(model)
     try:
         for epoch in range(config.epochs):
             sums, batches = {}, 0
@@ -263,11 +268,11 @@ def _loop(
                 t0 = time.monotonic()
                 index = order[start : start + config.batch_size]
                 if features is None:
-                    clean_img, clean_joint = to_tensors(data.train, index)
+                    clean_img, clean_joint = to_tensors(data.train, index, device)
                     x_img, x_joint = add_noise(clean_img, clean_joint, config.stdev, generator, data.channel_order)
                     losses = sequence_losses(model, x_img, x_joint, clean_img, clean_joint, config.input_mix)
                 else:  # --freeze-image: the recurrent part alone, on cached features
-                    clean_joint = joint_tensor(data.train, index)
+                    clean_joint = joint_tensor(data.train, index, device)
                     x_joint = add_joint_noise(clean_joint, config.stdev, generator)
                     losses = recurrent_losses(model, features[index], x_joint, clean_joint, config.input_mix)
                 pt_weight = scheduler(weights[2])

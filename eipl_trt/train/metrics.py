@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from eipl_trt.imaging import JointScaler
+from eipl_trt.train.device import model_device
 from eipl_trt.train.data import Split, to_tensors
 
 __all__ = ["predict_joints", "joint_prediction_mse"]
@@ -35,15 +36,16 @@ def predict_joints(model: nn.Module, split: Split, batch_size: int = 5) -> np.nd
     was_training = model.training
     model.eval()
     chunks = []
+    device = model_device(model)
     for start in range(0, split.num_sequences, batch_size):
-        images, joints = to_tensors(split, slice(start, start + batch_size))
+        images, joints = to_tensors(split, slice(start, start + batch_size), device)
         state = None
         steps = []
         for t in range(split.seq_len - 1):
             out = model(images[:, t], joints[:, t], state)
             state = out[-1]
             steps.append(out[1])
-        chunks.append(torch.stack(steps, dim=1).numpy())
+        chunks.append(torch.stack(steps, dim=1).cpu().numpy())
     model.train(was_training)
     return np.concatenate(chunks, axis=0)
 

@@ -15,6 +15,20 @@ __all__ = ["color_jitter", "add_noise", "add_joint_noise"]
 _GRAY_RGB = (0.2989, 0.587, 0.114)
 
 
+def _gaussian(shape: torch.Size, like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """N(0, 1) noise of ``shape`` on ``like``'s device and dtype, drawn from ``generator``.
+
+    The generator stays on the CPU (the small draws of :func:`color_jitter` use it directly); on
+    another device a generator there is seeded from it, so a run is as reproducible on a GPU as on
+    the CPU and the frames' noise never crosses the bus.
+    """
+    if like.device == generator.device:
+        return torch.randn(shape, generator=generator, dtype=like.dtype)
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    local = torch.Generator(device=like.device).manual_seed(seed)
+    return torch.randn(shape, generator=local, dtype=like.dtype, device=like.device)
+
+
 def _uniform(n: int, spread: float, generator: torch.Generator) -> torch.Tensor:
     low = max(0.0, 1.0 - spread)
     return low + (1.0 + spread - low) * torch.rand(n, generator=generator)
@@ -45,7 +59,7 @@ def color_jitter(
     """
     b = images.shape[0]
     weights = _GRAY_RGB if channel_order == "rgb" else _GRAY_RGB[::-1]
-    gray_w = torch.tensor(weights, dtype=images.dtype).view(3, 1, 1)
+    gray_w = torch.tensor(weights, dtype=images.dtype, device=images.device).view(3, 1, 1)
     factors = torch.stack([_uniform(b, s, generator) for s in (brightness, contrast, saturation)], dim=1)
     orders = torch.stack([torch.randperm(3, generator=generator) for _ in range(b)])
     out = []
@@ -84,12 +98,12 @@ def add_noise(
     """
     x_img = color_jitter(images, generator, channel_order=channel_order)
     if stdev > 0:
-        x_img = x_img + stdev * torch.randn(x_img.shape, generator=generator, dtype=x_img.dtype)
+        x_img = x_img + stdev * _gaussian(x_img.shape, x_img, generator)
     return x_img.clamp_(0.0, 1.0), add_joint_noise(joints, stdev, generator)
 
 
 def add_joint_noise(joints: torch.Tensor, stdev: float, generator: torch.Generator) -> torch.Tensor:
     """EIPL training noise on the joints alone: a new tensor ``joints + N(0, stdev)`` (a copy when 0)."""
     if stdev > 0:
-        return joints + stdev * torch.randn(joints.shape, generator=generator, dtype=joints.dtype)
+        return joints + stdev * _gaussian(joints.shape, joints, generator)
     return joints.clone()

@@ -65,7 +65,7 @@ LOG_COLUMNS = (
 
 def save_checkpoint(path: Path, model: nn.Module, epoch: int, train_loss: float, test_loss: float) -> None:
     """Write an EIPL checkpoint dict atomically (loadable with ``torch.load(weights_only=True)``)."""
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     payload = {"epoch": int(epoch), "model_state_dict": state, "train_loss": float(train_loss), "test_loss": float(test_loss)}
     with atomic_open(path, "wb") as handle:
         torch.save(payload, handle)
@@ -103,6 +103,8 @@ def args_dict(config: TrainConfig, data: TrainData) -> dict[str, Any]:
         "init_from": str(Path(config.init_from).resolve()) if config.init_from else None,
         "select_by": config.select_by,
         "freeze_image": config.freeze_image,
+        "input_mix": config.input_mix,
+        "device": str(config.device),
         "joint_dim": data.joint_dim,
         "joint_names": list(data.joint_names),
         "channel_order": data.channel_order,
