@@ -111,6 +111,47 @@ def _phases_note(phases: list[dict]) -> list[str]:
             "  on a CPU. The test split was scored with the whole model throughout."]
 
 
+def _data_lines(args: dict, data: Path) -> list[str]:
+    """Where the last phase's training episodes came from (a merged dataset lists its sources)."""
+    meta = _dataset_meta(Path(str(args.get("data", ""))))
+    if not meta.get("merged_from"):
+        return [f"- `eipl-trt sim --out {data} --train 32 --test 8 --seed 0`: {args.get('train_sequences')} training and "
+                f"{args.get('test_sequences')} test episodes."]
+    return [f"- `eipl-trt sim --out {data} --train 32 --test 8 --seed 0` gives the test split ({args.get('test_sequences')} "
+            "held-out episodes) and the calibration episodes of the precision variants.",
+            f"- The last training phase read {args.get('train_sequences')} episodes, merged by `scripts/merge_datasets.py`:",
+            *_source_lines(meta["merged_from"], "  ")]
+
+
+def _dataset_meta(path: Path) -> dict:
+    meta = path / "dataset.json"
+    return json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
+
+
+def _source_lines(sources: list[dict], indent: str) -> list[str]:
+    """One line per merged source, nested merges expanded."""
+    lines = []
+    for src in sources:
+        meta = _dataset_meta(Path(src["path"]))
+        head = f"{indent}- {src['train_episodes']} from `{src['path']}`"
+        if "recovery" in meta:
+            r = meta["recovery"]
+            frames = r.get("handover_frames") or [0]
+            lines.append(f"{head}: DAgger-style rescues (`scripts/recovery_demos.py --seed {r.get('seed')}`): `{r.get('model')}` "
+                         f"drove for {min(frames)}-{max(frames)} frames, then the expert replanned from there")
+        elif meta.get("merged_from"):
+            lines += [f"{head}, itself merged from:", *_source_lines(meta["merged_from"], indent + "  ")]
+        elif meta.get("perturbed", {}).get("sigma_rad"):
+            q = meta["perturbed"]
+            lines.append(f"{head}: the expert under joint perturbations (`scripts/perturbed_demos.py --sigma "
+                         f"{q['sigma_rad']} --seed {q.get('seed')}" + (" --successful-only`" if q.get("successful_only") else "`")
+                         + f"; {q.get('kept')} of {q.get('episodes')} kept)")
+        else:
+            seed = (meta.get("perturbed") or {}).get("seed", meta.get("seed"))
+            lines.append(f"{head}: expert demonstrations (layout seed {seed})")
+    return lines
+
+
 def _v(log: dict, key: str) -> str:
     return log.get(key) or "not computed (image path frozen)"
 
@@ -130,8 +171,7 @@ def _card(kind: str, run: Path, data: Path, metrics: dict, args: dict, log: dict
         "",
         "- MuJoCo (gymnasium Pusher-v5) 7-joint arm pushing an object to a goal; scripted expert, object and",
         "  goal positions varied per episode; 128x128 RGB camera and joint positions at 10 Hz, 70 steps (7 s).",
-        f"- `eipl-trt sim --out {data} --train 32 --test 8 --seed 0`: {args.get('train_sequences')} training and "
-        f"{args.get('test_sequences')} test episodes.",
+        *_data_lines(args, data),
         f"- Joints (model order): {', '.join(args['joint_names'])}.",
         "",
         "## Training",
