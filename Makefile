@@ -63,7 +63,7 @@ $(DEMO_VENV)/.stamp-live: $(DEMO_VENV)/.stamp-demo requirements/live.txt
 
 live: $(DEMO_VENV)/.stamp-live
 	$(DEMO_PY) -m pip install $(PIP_FLAGS) --no-deps --no-build-isolation --force-reinstall .
-	AMENT_PREFIX_PATH=$(abspath $(DEMO_VENV)) $(DEMO_VENV)/bin/eipl-trt control --model sarnn --precision fp32 \
+	AMENT_PREFIX_PATH=$(abspath $(DEMO_VENV)) $(DEMO_VENV)/bin/eipl-trt control --model sarnn8 --precision fp32 --interface joint_trajectory \
 		--episodes $(LIVE_EPISODES) --clock lockstep --out results/live
 
 clean:

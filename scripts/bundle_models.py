@@ -68,8 +68,9 @@ def _lineage(phases: list[dict]) -> list[str]:
         log = list(csv.DictReader(log_csv.open(encoding="utf-8"))) if log_csv.is_file() else []
         minutes = float(log[-1]["seconds"]) / 60 if log and log[-1].get("seconds") else float("nan")
         trained = "LSTM + joint head (image path frozen)" if a.get("freeze_image") else "whole model"
+        where = f"GPU ({a['device']})" if str(a.get("device", "cpu")).startswith("cuda") else f"CPU, {a.get('threads')} thread(s)"
         rows.append(f"| {len(log)} | {trained} | {a.get('batch_size')} | {a.get('lr')} | {a.get('stdev')} | "
-                    f"{a.get('joint_loss')} | {a.get('select_by', 'loss')} | {minutes:.0f} |")
+                    f"{a.get('joint_loss')} | {a.get('input_mix', 1.0)} | {a.get('select_by', 'loss')} | {where} | {minutes:.0f} |")
     return rows
 
 
@@ -156,12 +157,12 @@ def _v(log: dict, key: str) -> str:
     return log.get(key) or "not computed (image path frozen)"
 
 
-def _card(kind: str, run: Path, data: Path, metrics: dict, args: dict, log: dict, files: dict[str, int],
+def _card(name: str, kind: str, run: Path, data: Path, metrics: dict, args: dict, log: dict, files: dict[str, int],
           camera: CameraCheck, dark: float | None, spec: ModelSpec) -> str:
     phases = _phases(run)
     fp32 = metrics["runs"]["fp32"]
     lines = [
-        f"# Model card: {kind}",
+        f"# Model card: {name}",
         "",
         f"{DESCRIPTIONS[kind]}, trained with eipl_trt's implementation of EIPL's procedure (full BPTT, teacher",
         "forcing, input noise) on a **simulated** robot. For demos, tests and benchmarks only: it knows one",
@@ -184,15 +185,15 @@ def _card(kind: str, run: Path, data: Path, metrics: dict, args: dict, log: dict
         f"{_v(log, 'train_img')}, joint {_v(log, 'train_joint')}; test total {_v(log, 'test_loss')}, image "
         f"{_v(log, 'test_img')}, joint {_v(log, 'test_joint')}.",
         f"- Training log: `{run / 'log.csv'}` (not bundled). Arguments: `args.json`.",
-        "- Phases (each continues from the previous one's checkpoint with `--init-from`; 1 CPU thread, shared):",
+        "- Phases (each continues from the previous one's checkpoint with `--init-from`):",
         "",
-        "| epochs | trained | batch | lr | noise stdev | joint loss weight | checkpoint picked by | minutes |",
-        "|---|---|---|---|---|---|---|---|",
+        "| epochs | trained | batch | lr | noise stdev | joint loss weight | input mix | checkpoint picked by | where | minutes |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *_lineage(phases),
         "",
         *_phases_note(phases),
         "",
-        *_metrics_block(kind, metrics),
+        *_metrics_block(name, metrics),
     ]
     if kind != "sarnn" and log.get("test_img"):
         mean_img, repeat_img = _image_baselines(data)
@@ -220,7 +221,7 @@ def _card(kind: str, run: Path, data: Path, metrics: dict, args: dict, log: dict
     else:
         lines += ["", f"The model's error is {ratio:.2f}x the hold-last baseline's "
                   f"({1 / ratio:.2f}x lower) on held-out episodes."]
-    lines += ["", "Reproduce: `eipl-trt evaluate --bag data_work/pusher --model engines/" + kind + " --camera-check --out results/eval_" + kind + "`.",
+    lines += ["", "Reproduce: `eipl-trt evaluate --bag data_work/pusher --model engines/" + name + " --camera-check --out results/eval_" + name + "`.",
               "", *_precision_section(spec), "", *_files_section(files)]
     return "\n".join(lines) + "\n"
 
@@ -343,11 +344,13 @@ def remake_variants(kind: str, data: Path, out: Path, remake: bool = True) -> di
     return metrics
 
 
-def bundle(kind: str, run: Path, data: Path, out: Path) -> dict:
+def bundle(name: str, run: Path, data: Path, out: Path) -> dict:
+    """Bundle the run as ``out/name`` (the kind comes from its args.json; ``name`` may differ, e.g. sarnn8)."""
     args = json.loads((run / "args.json").read_text(encoding="utf-8"))
-    target = out / kind
+    kind = args.get("model", name)
+    target = out / name
     with tempfile.TemporaryDirectory(dir=out) as tmp:
-        stage = Path(tmp) / kind
+        stage = Path(tmp) / name
         spec = export_checkpoint(
             kind, run / "model.pth", args_json=run / "args.json", joint_bounds=run / "joint_bounds.npy",
             leaky_slope=args.get("leaky_slope") if kind == "sarnn" else None,
@@ -364,10 +367,10 @@ def bundle(kind: str, run: Path, data: Path, out: Path) -> dict:
         report = evaluate(spec, test, precisions=["fp32", "fp16", "int8"], backend="onnxruntime", source=str(data),
                           camera_check=True)
         metrics = report.as_dict()
-        write_report(report, Path("results") / f"eval_{kind}")
+        write_report(report, Path("results") / f"eval_{name}")
         files = {p.name: p.stat().st_size for p in stage.iterdir()}
         write_text_atomic(stage / "MODEL_CARD.md",
-                          _card(kind, run, data, metrics, args, _last_log_row(run), files, report.camera,
+                          _card(name, kind, run, data, metrics, args, _last_log_row(run), files, report.camera,
                                 dark_pixel_fraction(spec, test[:2]) if kind == "cnnrnnln" else None, spec))
         if target.exists():
             shutil.rmtree(target)
@@ -380,7 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=Path("data_work/train"), help="training output root (<kind>/model.pth)")
     parser.add_argument("--data", type=Path, default=Path("data_work/pusher"), help="the EIPL dataset directory")
     parser.add_argument("--out", type=Path, default=Path("engines"), help="bundled models root")
-    parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated kinds (default %(default)s)")
+    parser.add_argument("--kinds", default=",".join(KINDS),
+                        help="comma-separated names to bundle as OUT/<name>: a kind, or a new name given a --run "
+                        "(e.g. --kinds sarnn8 --run sarnn8=DIR; the kind comes from its args.json) (default %(default)s)")
     parser.add_argument("--run", action="append", default=[], metavar="KIND=DIR",
                         help="training output of one kind, overriding RUNS/KIND (repeatable)")
     parser.add_argument("--variants-only", action="store_true",

@@ -32,6 +32,12 @@ def _run(runner, inputs):  # noqa: ANN001, ANN202
     return [{k: v.copy() for k, v in runner.infer(i, j).items()} for i, j in inputs]
 
 
+#: SARNN's spatial softmax runs at temperature 1e-4: it multiplies the last bits in which two fp32
+#: convolution libraries differ by 1e4, so attention points agree to ~3e-4 (sarnn8) of the feature map's
+#: width (0.02 px), while joints, images and state stay within 2e-4. 1e-3 is 0.06 px.
+POINT_ATOL = 1e-3
+
+
 @pytest.mark.parametrize("model", BUNDLED)
 def test_openvino_fp32_matches_onnxruntime_over_50_fed_back_steps(model: str) -> None:
     spec = resolve_model(model)
@@ -42,7 +48,8 @@ def test_openvino_fp32_matches_onnxruntime_over_50_fed_back_steps(model: str) ->
         for step, (x, y) in enumerate(zip(a, b)):
             assert set(x) == set(y)
             for role in x:
-                np.testing.assert_allclose(y[role], x[role], rtol=0, atol=2e-4, err_msg=f"{model} step {step} {role}")
+                np.testing.assert_allclose(y[role], x[role], rtol=0, atol=POINT_ATOL if role.endswith("_pts") else 2e-4,
+                                           err_msg=f"{model} step {step} {role}")
         np.testing.assert_allclose(cand.get_state().h, ref.get_state().h, atol=2e-4)
         np.testing.assert_allclose(cand.get_state().c, ref.get_state().c, atol=2e-4)
 

@@ -77,9 +77,10 @@ def _sarnn_sequence_losses(
 
     SARNN's two encoders read only the frame and its image decoder only the frame's features and
     the step's predicted points, so just the LSTM and the two small decoders need the time loop.
-    The result equals stepping ``forward`` (to float rounding; a test checks it), with far fewer,
-    larger convolutions: the difference between hours and minutes of training on a GPU, and a
-    large gain on a CPU.
+    The result equals stepping ``forward`` (to float rounding; a test checks it), with 3 large
+    convolution passes per batch instead of 3 small ones per step: on a GPU that removes most
+    kernel launches; on a CPU the two cost about the same (10.8 vs 13.1 s for a 16 x 70-step
+    batch at k_dim 8, 2 threads).
     """
     b, t_all = x_img.shape[:2]
     steps = t_all - 1
