@@ -211,6 +211,19 @@ def test_sensitivity_ranks_every_layer(lab) -> None:  # type: ignore[no-untyped-
     rows = lab.sensitivity(4)
     assert {r.layer for r in rows} == set(lab.graph.compute_nodes())
     assert rows[0].deviation >= rows[-1].deviation
+    assert lab.sensitivity(4, jobs=2) == rows  # the same rows, scored in two forked workers
+
+
+def test_scoring_in_worker_processes_gives_the_serial_results_in_order(lab) -> None:  # type: ignore[no-untyped-def]
+    from eipl_trt.precision.lab.executor import QuantConfig
+    from eipl_trt.precision.lab.sweep import score_many
+
+    items = [(QuantConfig(b, b, s, r), "", "") for b, s, r in
+             [(8, "float", "stochastic"), (4, "pow2", "floor"), (6, "channel", "nearest")]]
+    seen: list[int] = []
+    parallel = score_many(lab, items, jobs=2, on_result=lambda n, _: seen.append(n))
+    assert parallel == score_many(lab, items, jobs=1) and seen == [1, 2, 3]
+    assert [r.label for r in parallel] == ["W8A8 float stochastic", "W4A4 pow2 floor", "W6A6 channel nearest"]
 
 
 # ---------------------------------------------------------------------- integer model
@@ -295,7 +308,7 @@ def test_cli_sweep_and_integer_on_bundled_sarnn(tmp_path: Path) -> None:
 
     common = ["--model", str(ROOT / "engines/sarnn"), "--steps", "3", "--headroom", "1.25"]
     assert main(["quantlab", "sweep", *common, "--data", str(ROOT / "data/pusher_sample"), "--out", str(tmp_path / "s"),
-                 "--bits", "8", "--scales", "float", "pow2", "--rounding", "nearest", "--no-plot"]) == 0
+                 "--bits", "8", "--scales", "float", "pow2", "--rounding", "nearest", "--no-plot", "--jobs", "2"]) == 0
     md = (tmp_path / "s/sweep.md").read_text()
     assert "| 8 |" in md and "fixed point" in md
     assert len((tmp_path / "s/sweep.csv").read_text().splitlines()) == 3
@@ -306,6 +319,8 @@ def test_cli_sweep_and_integer_on_bundled_sarnn(tmp_path: Path) -> None:
     assert np.isfinite(report["score"]["error_rate"])
     assert main(["quantlab", "sweep", *common, "--data", str(ROOT / "data/pusher_sample"), "--out", str(tmp_path / "x"),
                  "--bits", "20"]) == 1
+    assert main(["quantlab", "sweep", *common, "--data", str(ROOT / "data/pusher_sample"), "--out", str(tmp_path / "x"),
+                 "--jobs", "0"]) == 1
 
 
 def test_pow2_integer_model_requantizes_by_shifts_only(sarnn_small) -> None:  # type: ignore[no-untyped-def]

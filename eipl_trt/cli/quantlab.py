@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--sensitivity-bits", type=int, default=0,
                    help="also quantize one layer at a time at this width (0 = skip)")
     s.add_argument("--no-plot", action="store_true", help="skip sweep.png")
+    s.add_argument("--jobs", type=int, default=1,
+                   help="score configurations in this many processes (Linux; results do not depend on it; "
+                   "set OMP_NUM_THREADS=1) (default %(default)s)")
     i = sub.add_parser("integer", help="convert to an integer-only model and score it against FP32")
     _common(i, "--calibration")
     i.add_argument("--float-layers", nargs="*", default=[], help="node names (or op types) left in float (hybrid)")
@@ -94,10 +97,12 @@ def run(args: argparse.Namespace) -> int:
 def _run_sweep(args: argparse.Namespace) -> int:
     from eipl_trt.errors import InputError
     from eipl_trt.precision.lab.report import write_sweep
-    from eipl_trt.precision.lab.sweep import Lab, sweep_configs
+    from eipl_trt.precision.lab.sweep import Lab, Result, score_many, sweep_configs
 
     if any(not 2 <= b <= 16 for b in args.bits) or not 0 <= args.sensitivity_bits <= 16:
         raise InputError("--bits and --sensitivity-bits must be in 2..16")
+    if args.jobs < 1:
+        raise InputError(f"--jobs must be at least 1, got {args.jobs}")
     spec, calibration, held, k = _episodes(args)
     started = time.perf_counter()
     lab = Lab(spec, calibration, held, steps=args.steps or None, headroom=args.headroom)
@@ -105,15 +110,15 @@ def _run_sweep(args: argparse.Namespace) -> int:
                             [a or None for a in args.acc_bits], args.quantize)
     print(f"{spec.model}: FP32 reference mse {lab.reference_mse:.4g} rad² on {len(held)} held-out episode(s); "
           f"{len(configs)} configurations", flush=True)
-    rows = []
-    for n, cfg in enumerate(configs, 1):
-        r = lab.score(cfg)
-        rows.append(r)
+    def report(n: int, r: Result) -> None:
         print(f"[{n}/{len(configs)}] {r.label}: error rate {r.error_rate:.3f}, h drift {r.h_drift_final:.3g}", flush=True)
-    sens = lab.sensitivity(args.sensitivity_bits) if args.sensitivity_bits else []
+
+    rows = score_many(lab, [(cfg, "", "") for cfg in configs], args.jobs, report)
+    sens = lab.sensitivity(args.sensitivity_bits, jobs=args.jobs) if args.sensitivity_bits else []
     meta = {"model": spec.model, "model_dir": str(spec.directory), "data": f"{args.data} ({args.split})",
             "calibration_episodes": k, "held_out_episodes": f"{len(held)} (episodes {k}..{k + len(held) - 1})",
-            "steps_per_episode": args.steps or "all", "headroom": args.headroom, "quantize": args.quantize,
+            "steps_per_episode": args.steps or "all", "jobs": args.jobs, "headroom": args.headroom,
+            "quantize": args.quantize,
             "fp32_mse_rad2": lab.reference_mse, "wall_s": round(time.perf_counter() - started, 1)}
     for path in write_sweep(args.out, rows, sens, meta, plot=not args.no_plot):
         print(f"wrote {path}")

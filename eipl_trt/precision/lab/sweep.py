@@ -17,6 +17,7 @@ held-out ones when the data has more than one episode).
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -170,13 +171,57 @@ class Lab:
                       float(np.mean([d[-1] for d in dh])), float(np.mean([d[-1] for d in dc])))
 
     def sensitivity(self, bits: int, scale: str = "float", rounding: str = "nearest",
-                    progress: Callable[[int], None] | None = None) -> list[Result]:
-        """One layer at a time at ``bits`` (input activation, weights, output), everything else FP32; worst first."""
-        rows = []
-        for name in self.graph.compute_nodes():
-            cfg = QuantConfig(weight_bits=bits, act_bits=bits, scale=scale, rounding=rounding, nodes=frozenset([name]))
-            rows.append(self.score(cfg, label=f"{name} @ {bits} bit", layer=name, progress=progress))
+                    progress: Callable[[int], None] | None = None, jobs: int = 1) -> list[Result]:
+        """One layer at a time at ``bits`` (input activation, weights, output), everything else FP32; worst first.
+
+        ``jobs > 1`` scores the layers in that many processes (:func:`score_many`; ``progress`` is then not called).
+        """
+        items = [(QuantConfig(weight_bits=bits, act_bits=bits, scale=scale, rounding=rounding, nodes=frozenset([name])),
+                  f"{name} @ {bits} bit", name) for name in self.graph.compute_nodes()]
+        if jobs > 1:
+            rows = score_many(self, items, jobs)
+        else:
+            rows = [self.score(cfg, label=label, layer=layer, progress=progress) for cfg, label, layer in items]
         return sorted(rows, key=lambda r: -r.deviation)
+
+
+#: The lab a forked worker of :func:`score_many` scores with (inherited from the parent, never pickled).
+_FORKED_LAB: Lab | None = None
+
+
+def _score_in_worker(item: tuple[QuantConfig, str, str]) -> Result:
+    assert _FORKED_LAB is not None, "score_many sets the lab before forking its workers"
+    return _FORKED_LAB.score(item[0], item[1], item[2])
+
+
+def score_many(lab: Lab, items: Sequence[tuple[QuantConfig, str, str]], jobs: int = 1,
+               on_result: Callable[[int, Result], None] | None = None) -> list[Result]:
+    """Score ``(config, label, layer)`` items, results in the items' order.
+
+    Every configuration replays the held-out episodes on its own (stochastic rounding is seeded by the
+    config), so the results do not depend on ``jobs``. ``jobs > 1`` forks that many worker processes,
+    which inherit the lab (its graph, ranges and FP32 reference are not copied or pickled); set
+    ``OMP_NUM_THREADS=1`` so they do not also compete in numpy's thread pools. Where ``fork`` is not
+    available (not Linux), it scores in this process.
+    """
+    global _FORKED_LAB
+    results: list[Result] = []
+    if jobs <= 1 or len(items) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        for item in items:
+            results.append(lab.score(item[0], item[1], item[2]))
+            if on_result:
+                on_result(len(results), results[-1])
+        return results
+    _FORKED_LAB = lab
+    try:
+        with multiprocessing.get_context("fork").Pool(min(jobs, len(items))) as pool:
+            for result in pool.imap(_score_in_worker, items):
+                results.append(result)
+                if on_result:
+                    on_result(len(results), result)
+    finally:
+        _FORKED_LAB = None
+    return results
 
 
 def describe(c: QuantConfig) -> str:
