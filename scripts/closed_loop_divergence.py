@@ -43,6 +43,12 @@ def main() -> None:
                         help="how commands reach the PD: a step target, or a 0.1 s linear path with velocity reference")
     parser.add_argument("--input-mix", type=float, default=1.0,
                         help="the node's input_mix: joint input = a * measured + (1 - a) * previous prediction")
+    parser.add_argument("--command-delay", type=int, default=0, metavar="K",
+                        help="the scene runs K of the frame's physics periods (20 ms each) on the previous command "
+                        "before the new one lands, as the node's step and DDS delay it in real time (default 0: lockstep)")
+    parser.add_argument("--frame-anchored", action="store_true",
+                        help="with --command-delay: the trajectory point is due at the next frame's time, not one "
+                        "period after the command lands (the node's trajectory_timing: frame)")
     parser.add_argument("--json", default="", help="also write the per-time table here")
     args = parser.parse_args()
     lower, upper = robot_limits(args.model)
@@ -79,11 +85,14 @@ def main() -> None:
                     break
                 pred = predictor.step(scene.render(), q, encoding="rgb8").joints
                 decision = safety.filter(pred, q)
+                for _ in range(args.command_delay):
+                    robot.step_period()
                 if decision.command is not None and args.interface == "forward_position":
                     robot.command_positions(decision.command)
                 elif decision.command is not None:
-                    robot.command_trajectory(JOINT_NAMES, [(0.1, decision.command)])
-                for _ in range(SUBSTEPS):
+                    robot.command_trajectory(JOINT_NAMES, [(0.1 - (0.02 * args.command_delay if args.frame_anchored else 0.0),
+                                                            decision.command)])
+                for _ in range(SUBSTEPS - args.command_delay):
                     robot.step_period()
             finals.append(robot.finish_episode())
     rows = [{"t_s": k / 10.0, "palm_gap_cm": float(palm_gap[:, k].mean() * 100),

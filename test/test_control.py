@@ -139,3 +139,17 @@ def test_throttle_lets_one_through_per_period_and_counts_the_rest() -> None:
     assert throttle.take_suppressed("stale") == 2 and throttle.take_suppressed("stale") == 0
     assert throttle.should_log("stale", 11.0)
     assert throttle.should_log("stale", 5.0)  # the clock went backwards: let it through
+
+
+def test_trajectory_point_is_due_one_period_after_its_frame() -> None:
+    from eipl_trt.trajectory import MIN_LEAD_FRACTION, trajectory_lead_s
+
+    period = 0.1
+    assert trajectory_lead_s(period, 10.0, 10.012) == pytest.approx(0.088)  # sent 12 ms after the frame
+    assert trajectory_lead_s(period, 10.0, 10.0) == pytest.approx(period)  # lockstep: sent at the frame's time
+    assert trajectory_lead_s(period, 10.0, 10.5) == pytest.approx(MIN_LEAD_FRACTION * period)  # a stale frame
+    assert trajectory_lead_s(period, 10.0, 9.9) == pytest.approx(period)  # a camera clock ahead of ours
+    assert trajectory_lead_s(period, 0.0, 10.0) == period  # unstamped frame
+    assert trajectory_lead_s(period, 10.0, 10.012, "period") == period  # the old behaviour, on request
+    with pytest.raises(ValueError, match="frame, period"):
+        trajectory_lead_s(period, 10.0, 10.0, "deadline")

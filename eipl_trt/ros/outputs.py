@@ -133,14 +133,19 @@ class Outputs:
         values.update(extra_timing)
         self.timing.publish(convert.named_values_msg(values, header))
 
-    def publish_command(self, positions: np.ndarray, stamp: Any) -> None:
-        """Send ``positions`` (rad, model order) on the command interface (no-op when it is ``none``)."""
+    def publish_command(self, positions: np.ndarray, stamp: Any, lead_s: float | None = None) -> None:
+        """Send ``positions`` (rad, model order) on the command interface (no-op when it is ``none``).
+
+        ``lead_s``: a joint_trajectory point's ``time_from_start`` (default: one period; see
+        :func:`eipl_trt.trajectory.trajectory_lead_s`).
+        """
         if self.command is None:
             return
         if self.interface == "forward_position":
             self.command.publish(convert.forward_command_msg(positions))
         elif self.interface == "joint_trajectory":
-            self.command.publish(convert.trajectory_msg(self.joint_names, positions, self.period_s))
+            lead = self.period_s if lead_s is None else lead_s
+            self.command.publish(convert.trajectory_msg(self.joint_names, positions, lead))
         else:
             from std_msgs.msg import Header
 

@@ -23,6 +23,7 @@ from eipl_trt.errors import InputError
 from eipl_trt.paths import DEFAULT_MODEL
 from eipl_trt.runners import BACKENDS
 from eipl_trt.spec import PRECISIONS, ModelSpec
+from eipl_trt.trajectory import TRAJECTORY_TIMINGS
 
 __all__ = [
     "ParamDef",
@@ -139,6 +140,10 @@ PARAMETERS: tuple[ParamDef, ...] = (
              "Robot command output: none, joint_state (sensor_msgs/JointState), forward_position "
              "(std_msgs/Float64MultiArray for a forward_command_controller) or joint_trajectory "
              "(trajectory_msgs/JointTrajectory, one point at 1/rate).", choices=COMMAND_INTERFACES),
+    ParamDef("trajectory_timing", "string", "period",
+             "joint_trajectory: when the point is due. period = 1/rate after sending; frame = at the input frame's "
+             "stamp + 1/rate (what the model predicts; absorbs the camera, step and DDS delay; at least 0.2/rate).",
+             choices=TRAJECTORY_TIMINGS),
     ParamDef("command_topic", "string", "",
              "Topic for commands; empty = the interface default (~/joint_commands, "
              "forward_position_controller/commands, joint_trajectory_controller/joint_trajectory)."),
@@ -179,6 +184,7 @@ class NodeConfig:
     max_step: float = 0.35
     input_mix: float = 1.0
     command_interface: str = "none"
+    trajectory_timing: str = "period"
     command_topic: str = ""
     power_source: str = "auto"
     autostart: bool = True
