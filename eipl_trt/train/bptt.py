@@ -15,7 +15,7 @@ from torch import nn
 from eipl_trt.train.data import Split, to_tensors
 from eipl_trt.train.device import model_device
 
-__all__ = ["sequence_losses", "mixed_input", "total_loss", "evaluate"]
+__all__ = ["sequence_losses", "mixed_input", "recurrent_rollout", "total_loss", "evaluate"]
 
 _mse = nn.functional.mse_loss
 
@@ -87,21 +87,38 @@ def _sarnn_sequence_losses(
     frames = x_img[:, :steps].flatten(0, 1)
     im_hid = model.im_encoder(frames)
     enc = model.pos_encoder(frames)[0].reshape(b, steps, 2 * model.k_dim)
-    state = None
-    joints, dec = [], []
-    for t in range(steps):
-        joint_in = mixed_input(x_joint[:, t], joints[-1] if joints else None, input_mix)
-        state = model.rec(torch.cat([enc[:, t], joint_in], dim=-1), state)
-        joints.append(model.decoder_joint(state[0]))
-        dec.append(model.decoder_point(state[0]))
-    dec_pts = torch.stack(dec, dim=1)
+    joints, dec_pts = recurrent_rollout(model, enc, x_joint, steps, input_mix, points=True)
     heatmap = model.issm(dec_pts.reshape(b * steps, model.k_dim, 2))
     y_image = model.decoder_image(heatmap * im_hid).reshape(b, steps, *y_img.shape[2:])
     return {
         "img": _mse(y_image, y_img[:, 1:]),
-        "joint": _mse(torch.stack(joints, dim=1), y_joint[:, 1:]),
+        "joint": _mse(joints, y_joint[:, 1:]),
         "pt": _mse(dec_pts[:, :-1], enc[:, 1:]),
     }
+
+
+def recurrent_rollout(
+    model: nn.Module, features: torch.Tensor, x_joint: torch.Tensor, steps: int, input_mix: float, points: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The recurrent part alone for ``steps`` steps: ``model.rec`` on ``[features[:, t], joint input]``,
+    then the joint head (and SARNN's point head when ``points``).
+
+    Shared by SARNN's batched pass above and ``--freeze-image`` training
+    (:func:`eipl_trt.train.frozen.recurrent_losses`), which feed it encoder features computed
+    outside the time loop.
+
+    Returns:
+        ``(joints (B, steps, D), points (B, steps, 2K) or None)``: the predictions made at each step.
+    """
+    state = None
+    joints, dec = [], []
+    for t in range(steps):
+        joint_in = mixed_input(x_joint[:, t], joints[-1] if joints else None, input_mix)
+        state = model.rec(torch.cat([features[:, t], joint_in], dim=-1), state)
+        joints.append(model.decoder_joint(state[0]))
+        if points:
+            dec.append(model.decoder_point(state[0]))
+    return torch.stack(joints, dim=1), torch.stack(dec, dim=1) if points else None
 
 
 def total_loss(losses: dict[str, Any], weights: tuple[float, float, float], pt_weight: float) -> Any:

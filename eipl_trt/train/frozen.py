@@ -26,9 +26,9 @@ import torch
 from torch import nn
 
 from eipl_trt.errors import EipltrtError
-from eipl_trt.train.bptt import mixed_input
-from eipl_trt.train.device import model_device
+from eipl_trt.train.bptt import recurrent_rollout
 from eipl_trt.train.data import Split, to_tensors
+from eipl_trt.train.device import model_device
 
 __all__ = ["FROZEN_MODULES", "SARNN_FROZEN_MODULES", "freeze_image_path", "encode_split", "recurrent_losses"]
 
@@ -99,15 +99,8 @@ def recurrent_losses(
         :func:`eipl_trt.train.bptt.sequence_losses`.
     """
     sarnn = _is_sarnn(model)
-    state = None
-    joints, points = [], []
-    for t in range(features.shape[1] - 1):
-        joint_in = mixed_input(x_joint[:, t], joints[-1] if joints else None, input_mix)
-        state = model.rec(torch.cat([features[:, t], joint_in], dim=-1), state)
-        joints.append(model.decoder_joint(state[0]))
-        if sarnn:
-            points.append(model.decoder_point(state[0]))
-    losses = {"joint": nn.functional.mse_loss(torch.stack(joints, dim=1), y_joint[:, 1:])}
+    joints, points = recurrent_rollout(model, features, x_joint, features.shape[1] - 1, input_mix, points=sarnn)
+    losses = {"joint": nn.functional.mse_loss(joints, y_joint[:, 1:])}
     if sarnn:  # as sequence_losses: the points predicted at t against those encoded at t + 1
-        losses["pt"] = nn.functional.mse_loss(torch.stack(points[:-1], dim=1), features[:, 1:-1])
+        losses["pt"] = nn.functional.mse_loss(points[:, :-1], features[:, 1:-1])
     return losses

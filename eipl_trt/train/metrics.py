@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from eipl_trt.imaging import JointScaler
-from eipl_trt.train.device import model_device
 from eipl_trt.train.data import Split, to_tensors
+from eipl_trt.train.device import model_device
 
 __all__ = ["predict_joints", "joint_prediction_mse"]
 
