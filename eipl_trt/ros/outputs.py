@@ -34,6 +34,7 @@ from eipl_trt.imaging import to_channel_order
 from eipl_trt.ros import convert
 from eipl_trt.ros.params import NodeConfig
 from eipl_trt.ros.runtime import StepResult
+from eipl_trt.trajectory import trajectory_lead_s
 
 __all__ = ["Outputs", "TIMING_FIELDS"]
 
@@ -59,7 +60,7 @@ class Outputs:
         cfg: parameters (command interface and topic).
         joint_names: model joints in model order (names used in every joint message).
         has_points: the model has attention points (SARNN).
-        period_s: control period (s), the trajectory point's time_from_start.
+        period_s: control period (s): the model predicts one period ahead (see ``trajectory_timing``).
     """
 
     def __init__(self, node: Any, cfg: NodeConfig, joint_names: tuple[str, ...], has_points: bool, period_s: float):
@@ -71,6 +72,7 @@ class Outputs:
         self.joint_names = joint_names
         self.period_s = period_s
         self.interface = cfg.command_interface
+        self.trajectory_timing = cfg.trajectory_timing
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         images = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
         pub = node.create_lifecycle_publisher
@@ -133,18 +135,20 @@ class Outputs:
         values.update(extra_timing)
         self.timing.publish(convert.named_values_msg(values, header))
 
-    def publish_command(self, positions: np.ndarray, stamp: Any, lead_s: float | None = None) -> None:
+    def publish_command(self, positions: np.ndarray, stamp: Any, frame_stamp_s: float = 0.0) -> None:
         """Send ``positions`` (rad, model order) on the command interface (no-op when it is ``none``).
 
-        ``lead_s``: a joint_trajectory point's ``time_from_start`` (default: one period; see
-        :func:`eipl_trt.trajectory.trajectory_lead_s`).
+        ``frame_stamp_s``: the stamp of the frame the command was computed from (0 = none, e.g. a hold
+        command); a joint_trajectory point is due as ``trajectory_timing`` says
+        (:func:`eipl_trt.trajectory.trajectory_lead_s`, read against the node's clock when sending).
         """
         if self.command is None:
             return
         if self.interface == "forward_position":
             self.command.publish(convert.forward_command_msg(positions))
         elif self.interface == "joint_trajectory":
-            lead = self.period_s if lead_s is None else lead_s
+            now_s = self._node.get_clock().now().nanoseconds * 1e-9
+            lead = trajectory_lead_s(self.period_s, frame_stamp_s, now_s, self.trajectory_timing)
             self.command.publish(convert.trajectory_msg(self.joint_names, positions, lead))
         else:
             from std_msgs.msg import Header

@@ -27,7 +27,6 @@ from eipl_trt.ros.outputs import Outputs
 from eipl_trt.ros.params import NodeConfig
 from eipl_trt.ros.runtime import NodeRuntime
 from eipl_trt.ros.stepper import StepThread
-from eipl_trt.trajectory import trajectory_lead_s
 
 __all__ = ["StepCallbacks"]
 
@@ -139,10 +138,8 @@ class StepCallbacks:
             decision = result.decision
             if decision is not None:
                 if decision.command is not None:
-                    sent_s = self.get_clock().now().nanoseconds * 1e-9
                     stamp_s = result.frame.stamp_s if result.frame is not None else 0.0
-                    lead = trajectory_lead_s(rt.period_s, stamp_s, sent_s, self._cfg.trajectory_timing)
-                    out.publish_command(decision.command, now.to_msg(), lead)
+                    out.publish_command(decision.command, now.to_msg(), stamp_s)
                 if decision.message:
                     self._warn(f"command_{decision.reason}", decision.message)
             frame = result.frame
