@@ -28,7 +28,7 @@ from eipl_trt.control import CommandSafety, SafetyConfig
 from eipl_trt.predictor import Predictor
 from eipl_trt.sim.expert import PushExpert
 from eipl_trt.sim.live import robot_limits
-from eipl_trt.sim.pusher import JOINT_NAMES, PusherScene
+from eipl_trt.sim.pusher import CONTROL_PERIOD_S, JOINT_NAMES, PusherScene
 from eipl_trt.sim.robot import SUBSTEPS, SimRobot
 
 
@@ -51,6 +51,11 @@ def main() -> None:
                         "period after the command lands (the node's trajectory_timing: frame)")
     parser.add_argument("--json", default="", help="also write the per-time table here")
     args = parser.parse_args()
+    if not 0 <= args.command_delay < SUBSTEPS:
+        parser.error(f"--command-delay must be 0..{SUBSTEPS - 1} physics periods (a frame has {SUBSTEPS})")
+    frame_period = SUBSTEPS * CONTROL_PERIOD_S
+    # time_from_start: one frame period after the command lands, or (anchored) at the next frame's time
+    lead = frame_period - args.command_delay * CONTROL_PERIOD_S if args.frame_anchored else frame_period
     lower, upper = robot_limits(args.model)
     predictor = Predictor.from_model(args.model, backend="onnxruntime", precision=args.precision,
                                      input_mix=args.input_mix)
@@ -90,8 +95,7 @@ def main() -> None:
                 if decision.command is not None and args.interface == "forward_position":
                     robot.command_positions(decision.command)
                 elif decision.command is not None:
-                    robot.command_trajectory(JOINT_NAMES, [(0.1 - (0.02 * args.command_delay if args.frame_anchored else 0.0),
-                                                            decision.command)])
+                    robot.command_trajectory(JOINT_NAMES, [(lead, decision.command)])
                 for _ in range(SUBSTEPS - args.command_delay):
                     robot.step_period()
             finals.append(robot.finish_episode())
