@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -191,7 +191,7 @@ _FORKED_LAB: Lab | None = None
 
 def _score_in_worker(item: tuple[QuantConfig, str, str]) -> Result:
     assert _FORKED_LAB is not None, "score_many sets the lab before forking its workers"
-    return _FORKED_LAB.score(item[0], item[1], item[2])
+    return _FORKED_LAB.score(*item)
 
 
 def score_many(lab: Lab, items: Sequence[tuple[QuantConfig, str, str]], jobs: int = 1,
@@ -205,23 +205,24 @@ def score_many(lab: Lab, items: Sequence[tuple[QuantConfig, str, str]], jobs: in
     available (not Linux), it scores in this process.
     """
     global _FORKED_LAB
-    results: list[Result] = []
     if jobs <= 1 or len(items) < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        for item in items:
-            results.append(lab.score(item[0], item[1], item[2]))
-            if on_result:
-                on_result(len(results), results[-1])
-        return results
+        return _collect((lab.score(*item) for item in items), on_result)
     _FORKED_LAB = lab
     try:
         with multiprocessing.get_context("fork").Pool(min(jobs, len(items))) as pool:
-            for result in pool.imap(_score_in_worker, items):
-                results.append(result)
-                if on_result:
-                    on_result(len(results), result)
+            return _collect(pool.imap(_score_in_worker, items), on_result)
     finally:
         _FORKED_LAB = None
-    return results
+
+
+def _collect(results: Iterable[Result], on_result: Callable[[int, Result], None] | None) -> list[Result]:
+    """The results as they come, each reported to ``on_result`` with its 1-based count."""
+    out: list[Result] = []
+    for result in results:
+        out.append(result)
+        if on_result:
+            on_result(len(out), result)
+    return out
 
 
 def describe(c: QuantConfig) -> str:
