@@ -233,3 +233,29 @@ def test_control_command_writes_the_report(tmp_path: Path) -> None:
     assert Path(fp32["video"]["gif"]).stat().st_size > 1000
     assert report["runs"]["hold_still"]["mean_object_moved_m"] < 1e-3
     assert "| fp32 |" in (out / "report.md").read_text() and "success" in proc.stdout
+
+
+def test_the_harness_waits_for_the_node_and_says_why_it_gave_up(tmp_path: Path, monkeypatch: Any) -> None:
+    """Episodes start only once the node's ``~/timing`` matched the listener (a late match lost latency samples)."""
+    from eipl_trt.errors import EipltrtError
+    from eipl_trt.sim.live import _Listener
+
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(new_domain_id()))
+    log = tmp_path / "node.log"
+    log.write_text("model file not found\n")
+    listener = _Listener()
+    listener.start()
+    try:
+        dead = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+        dead.wait()
+        with pytest.raises(EipltrtError, match=r"exited with code 3 before it published(.|\n)*model file not found"):
+            listener.wait_for_node(dead, 30.0, log)
+        silent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        try:
+            with pytest.raises(EipltrtError, match="timing publisher did not appear within 0 s"):
+                listener.wait_for_node(silent, 0.3, log)
+        finally:
+            silent.kill()
+            silent.wait()
+    finally:
+        listener.close()

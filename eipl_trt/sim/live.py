@@ -31,6 +31,8 @@ from eipl_trt.errors import EipltrtError, InputError
 __all__ = ["ControlConfig", "launch_plan", "robot_limits", "run_baselines", "run_control", "NODE_NAME"]
 
 NODE_NAME = "eipl_trt"
+#: How long the node may take to load its model and announce its publishers (s).
+NODE_START_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ class _Listener:
         self.context = Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node("eipl_trt_control_listener", context=self.context)
-        self.node.create_subscription(JointState, f"/{NODE_NAME}/timing", self._on_timing, 100)
+        self.timing_sub = self.node.create_subscription(JointState, f"/{NODE_NAME}/timing", self._on_timing, 100)
         self.node.create_subscription(PolygonStamped, f"/{NODE_NAME}/enc_points", lambda m: self._on_points(m, 0), 100)
         self.node.create_subscription(PolygonStamped, f"/{NODE_NAME}/dec_points", lambda m: self._on_points(m, 1), 100)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
@@ -138,6 +140,23 @@ class _Listener:
             pair = list(self.points.get(stamp, (None, None)))
             pair[which] = pts
             self.points[stamp] = (pair[0], pair[1])
+
+    def wait_for_node(self, node: subprocess.Popen[bytes], timeout_s: float, log: Path) -> None:
+        """Wait until the node's ``~/timing`` publisher has matched this listener.
+
+        Discovery between two DDS participants can take seconds on a loaded machine (a missed
+        announcement is repeated only every few seconds); started before it completes, an episode's
+        first steps would be missing from the latency figures. Raises if the node exits or never matches.
+        """
+        deadline = time.monotonic() + timeout_s
+        while self.timing_sub.get_publisher_count() == 0:
+            if node.poll() is not None:
+                raise EipltrtError(f"the node exited with code {node.returncode} before it published; "
+                                   f"its log ({log}):\n{_tail(log)}")
+            if time.monotonic() > deadline:
+                raise EipltrtError(f"the node's /{NODE_NAME}/timing publisher did not appear within {timeout_s:.0f} s "
+                                   f"(check ROS_DOMAIN_ID and ROS_LOCALHOST_ONLY match); its log ({log}):\n{_tail(log)}")
+            time.sleep(0.05)
 
     def wait_reports(self, n: int, timeout_s: float) -> bool:
         """Wait until ``n`` more node reports arrived on /diagnostics (1 Hz); False on timeout."""
@@ -208,6 +227,11 @@ def run_precision(cfg: ControlConfig, precision: str, listener: _Listener, limit
         plan = launch_plan(cfg, precision, limits, results, video)
         node = subprocess.Popen(plan.node_command(_script("eipl_trt_node", "eipl_trt.ros.node")),
                                 stdout=nlog, stderr=subprocess.STDOUT, env=_env())
+        try:
+            listener.wait_for_node(node, NODE_START_TIMEOUT_S, node_log)
+        except BaseException:
+            _stop(node)
+            raise
         robot = subprocess.Popen(plan.robot_command(_script("eipl_trt_sim_robot", "eipl_trt.sim.ros_robot")),
                                  stdout=rlog, stderr=subprocess.STDOUT, env=_env())
         try:
