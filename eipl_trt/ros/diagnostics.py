@@ -130,6 +130,9 @@ class DiagnosticsReporter:
         if rt.step_thread:
             s.add("step_thread", rt.step_thread)  # "SCHED_FIFO 50", or "normal..." with the reason
         s.add("target_rate_hz", _fmt(1.0 / rt.period_s))
+        if rt.cfg.trigger == "timer":
+            s.add("timer_phase", rt.cfg.timer_phase)
+            s.add("timer_relocks", rt.timer_relocks)
         step_rate = rt.step_rate.rate_hz(now_s)
         s.add("step_rate_hz", _fmt(step_rate))
         for stage, summary in rt.stages.summaries().items():

@@ -42,6 +42,7 @@ from eipl_trt.ros import log_bridge
 from eipl_trt.ros.diagnostics import DiagnosticsPublisher
 from eipl_trt.ros.outputs import Outputs
 from eipl_trt.ros.params import NodeConfig, declare_parameters, read_values
+from eipl_trt.ros.phase import CameraPhaseLock
 from eipl_trt.ros.reconfigure import validate_change
 from eipl_trt.ros.runtime import NodeRuntime
 from eipl_trt.ros.stepper import StepThread
@@ -79,6 +80,8 @@ class EiplTrtNode(StepCallbacks, LifecycleNode):
         self._reverting = False
         self._subs: list[Any] = []
         self._step_timer: Any = None
+        self._phase_lock = CameraPhaseLock()
+        self._relock_pending = False
         self._step_lock = threading.Lock()
         self._active = False
         self._sim_time = False
@@ -157,6 +160,7 @@ class EiplTrtNode(StepCallbacks, LifecycleNode):
         elif self._cfg.thread_priority > 0:
             self.get_logger().info("thread_priority is not used with --no-step-thread (the step runs in callbacks)")
         if not image_trigger:
+            self._phase_lock, self._relock_pending = CameraPhaseLock(), False
             self._step_timer = self.create_timer(rt.period_s, self._on_step_timer, callback_group=self._step_group)
         self._active = True
         self._state = "active"

@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 TRIGGERS = ("timer", "image")
+#: ``timer_phase`` values: lock the step timer to the camera, or leave it free running.
+TIMER_PHASES = ("camera", "free")
 #: ``raw``: sensor_msgs/Image on ``image_raw``; ``compressed``: sensor_msgs/CompressedImage on ``image_raw/compressed``.
 IMAGE_TRANSPORTS = ("raw", "compressed")
 COMMAND_INTERFACES = ("none", "joint_state", "forward_position", "joint_trajectory")
@@ -106,12 +108,20 @@ PARAMETERS: tuple[ParamDef, ...] = (
     ParamDef("trigger", "string", "timer",
              "timer: step at rate_hz with the latest image and joint state; image: step once per new image "
              "(offline replay parity).", choices=TRIGGERS),
+    ParamDef("timer_phase", "string", "camera",
+             "Timer trigger: camera = when the camera runs at the control rate (or a whole multiple of it), "
+             "restart the step timer once so its ticks fall when the frames arrive, and wait for a frame that "
+             "is due within a quarter camera period; the command then follows the newest image by a step, "
+             "not by up to a camera period, and the ticks stay periodic (re-locked when the clocks drift "
+             "apart). free = the timer keeps the phase it started with (max_frame_wait applies). Not used with "
+             "use_sim_time or the image trigger.", choices=TIMER_PHASES),
     ParamDef("max_frame_wait", "double", 0.0,
              "Timer trigger: after a tick, wait at most this many seconds for the camera frame that is due "
              "(from the measured camera rate) and step on it rather than on an older one, so the command "
              "follows the newest image by a step instead of by up to a camera period; the tick period is "
              "unchanged, the step moves by a nearly constant phase. -1 = half the control period, 0 = step at "
-             "the tick (default; opt in, see the README). Not used with use_sim_time or the image trigger.",
+             "the tick (default; opt in, see the README). Used when timer_phase is free or the camera rate is not a "
+             "whole multiple of the control rate; not used with use_sim_time or the image trigger.",
              range=(-1.0, 10.0)),
     ParamDef("image_transport", "string", "raw",
              "raw: subscribe to sensor_msgs/Image on image_raw; compressed: sensor_msgs/CompressedImage (JPEG or "
@@ -175,6 +185,7 @@ class NodeConfig:
     thread_priority: int = 50
     rate_hz: float = 0.0
     trigger: str = "timer"
+    timer_phase: str = "camera"
     max_frame_wait: float = 0.0
     image_transport: str = "raw"
     max_input_age: float = 0.5

@@ -109,6 +109,8 @@ class NodeRuntime:
         self._last_frame: Frame | None = None
         #: How the step thread is scheduled (set by the ROS node; "" = steps run in callbacks).
         self.step_thread = ""
+        #: Times the step timer was re-locked to the camera (``timer_phase: camera``; set by the node).
+        self.timer_relocks = 0
 
     @classmethod
     def open(cls, cfg: NodeConfig) -> "NodeRuntime":

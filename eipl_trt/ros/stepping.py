@@ -25,6 +25,7 @@ from eipl_trt.ros.diagnostics import DiagnosticsPublisher
 from eipl_trt.ros.inputs import frame_wait_s
 from eipl_trt.ros.outputs import Outputs
 from eipl_trt.ros.params import NodeConfig
+from eipl_trt.ros.phase import CameraPhaseLock
 from eipl_trt.ros.runtime import NodeRuntime
 from eipl_trt.ros.stepper import StepThread
 
@@ -46,6 +47,9 @@ class StepCallbacks:
     _throttle: Throttle
     _diagnostics: DiagnosticsPublisher
     _sim_time: bool
+    _step_timer: Any
+    _phase_lock: CameraPhaseLock
+    _relock_pending: bool
     get_clock: Any
     get_logger: Any
 
@@ -77,6 +81,9 @@ class StepCallbacks:
         rt.on_image(frame)
         stepper = self._stepper
         if self._cfg.trigger != "image":
+            if self._relock_pending and self._step_timer is not None:
+                self._relock_pending = False
+                self._step_timer.reset()  # the next ticks fall one period after this frame's arrival
             if stepper is not None:
                 stepper.notify_frame()  # a tick waiting for this frame steps now
         elif stepper is not None:
@@ -112,15 +119,26 @@ class StepCallbacks:
             self._step(new_image_only=False)
 
     def _frame_wait(self) -> float:
-        """How long this tick's step may wait for the camera frame that is due (0 with sim time)."""
+        """How long this tick's step may wait for the camera frame that is due (0 with sim time).
+
+        With ``timer_phase: camera`` and a camera at a whole multiple of the control rate, the
+        :class:`~eipl_trt.ros.phase.CameraPhaseLock` decides (and may ask :meth:`_on_image` to
+        restart the timer on the next frame); otherwise ``max_frame_wait`` does.
+        """
         rt = self._runtime
         if rt is None or self._sim_time:
             return 0.0
-        limit = self._cfg.frame_wait_limit(rt.period_s)
-        if limit <= 0.0:  # off (the default): nothing to look up on this tick
-            return 0.0
         now_s = self._now_s()
-        return frame_wait_s(now_s, rt.image_rate.last(), rt.image_rate.rate_hz(now_s), limit)
+        camera_hz = rt.image_rate.rate_hz(now_s)
+        if self._cfg.timer_phase == "camera" and self._phase_lock.lockable(camera_hz, rt.period_s):
+            plan = self._phase_lock.plan(now_s, rt.image_rate.last(), camera_hz, rt.period_s)
+            self._relock_pending = plan.relock
+            rt.timer_relocks = self._phase_lock.relocks
+            return plan.wait_s
+        limit = self._cfg.frame_wait_limit(rt.period_s)
+        if limit <= 0.0:  # off (the default): nothing more to look up on this tick
+            return 0.0
+        return frame_wait_s(now_s, rt.image_rate.last(), camera_hz, limit)
 
     def _step(self, *, new_image_only: bool) -> None:
         with self._step_lock:
