@@ -15,7 +15,9 @@ or ROS time so that rates follow simulated time during bag replay).
 
 from __future__ import annotations
 
+import itertools
 import math
+import statistics
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -187,6 +189,18 @@ class RateMeter:
                 return 0.0
             span = self._times[-1] - self._times[0]
             return (len(self._times) - 1) / span if span > 0 else 0.0
+
+    def recent_period_s(self, n: int = 8) -> float:
+        """Median interval (s) between the last ``n + 1`` events; NaN with fewer than three events.
+
+        Unlike :meth:`rate_hz` it follows a change of rate within a few events, and a pause (a camera
+        restarted, a gap between runs) moves it by nothing: one long interval is not the median.
+        """
+        with self._lock:
+            newest_first = list(itertools.islice(reversed(self._times), int(n) + 1))
+        if len(newest_first) < 3:
+            return float("nan")
+        return statistics.median(a - b for a, b in zip(newest_first, newest_first[1:]))
 
     def clear(self) -> None:
         """Forget the window (the count is kept)."""

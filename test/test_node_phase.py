@@ -90,7 +90,11 @@ def test_the_lock_keeps_steps_on_fresh_frames_through_jitter_and_drift(camera_hz
 
 @pytest.mark.ros
 def test_the_node_puts_its_ticks_back_on_the_frames_after_the_camera_jumps(tmp_path: Path) -> None:
-    """10 Hz camera and control; the camera's phase jumps by half a period: the ticks follow it."""
+    """10 Hz camera and control; the camera pauses and resumes half a period off: the ticks follow it.
+
+    The pause also checks the node's estimate of the camera period: a rate averaged over seconds
+    would read 7.5 Hz for seconds after it and leave the timer unlocked.
+    """
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import Image, JointState
     from std_msgs.msg import Header
@@ -125,7 +129,7 @@ def test_the_node_puts_its_ticks_back_on_the_frames_after_the_camera_jumps(tmp_p
                 images.publish(Image(header=stamp, height=96, width=128, encoding="rgb8", step=384, data=data))
                 next_frame += 0.1
             waits.append([dict(zip(m.name, m.position))["frame_wait_ms"] for m in timing.snapshot()][-10:])
-            next_frame += 0.05  # the camera jumps by half a period
+            next_frame += 1.05  # the camera pauses for a second and comes back half a period off
         relocks = [int(kv.value) for m in diagnostics.snapshot() for s in m.status for kv in s.values
                    if kv.key == "timer_relocks"]
         log = node.log()[-3000:]

@@ -93,3 +93,25 @@ def test_stage_stats_named_and_thread_safe() -> None:
     assert isinstance(stages.summary("unknown"), Summary) and stages.summary("unknown").count == 0
     stages.clear()
     assert stages.summary("preprocess").count == 0
+
+
+def test_recent_period_follows_a_new_rate_within_a_few_events_and_ignores_a_pause() -> None:
+    from eipl_trt.stats import RateMeter
+
+    meter = RateMeter(window_s=5.0)
+    assert math.isnan(meter.recent_period_s())
+    t = 0.0
+    for _ in range(30):
+        t += 1 / 30
+        meter.tick(t)
+    assert meter.recent_period_s() == pytest.approx(1 / 30)
+    t += 2.0  # a pause: one long interval is not the median
+    for _ in range(3):
+        t += 1 / 30
+        meter.tick(t)
+    assert meter.recent_period_s() == pytest.approx(1 / 30)
+    assert meter.rate_hz(t) < 0.9 * 30  # the windowed rate still remembers the pause
+    for _ in range(5):  # a 200 Hz burst
+        t += 1 / 200
+        meter.tick(t)
+    assert meter.recent_period_s() == pytest.approx(1 / 200)

@@ -129,7 +129,8 @@ class StepCallbacks:
         if rt is None or self._sim_time:
             return 0.0
         now_s = self._now_s()
-        camera_hz = rt.image_rate.rate_hz(now_s)
+        frame_period = rt.image_rate.recent_period_s()  # follows a new rate or phase within a few frames
+        camera_hz = 1.0 / frame_period if frame_period > 0.0 else 0.0  # NaN (under 3 frames) compares False
         if self._cfg.timer_phase == "camera" and self._phase_lock.lockable(camera_hz, rt.period_s):
             plan = self._phase_lock.plan(now_s, rt.image_rate.last(), camera_hz, rt.period_s)
             self._relock_pending = plan.relock
