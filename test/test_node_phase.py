@@ -41,12 +41,17 @@ def test_no_lock_without_a_camera_at_a_whole_multiple_of_the_rate() -> None:
     assert lock.plan(10.05, 10.0, 10.0, 1 / 30) == TickPlan()
     assert not lock.lockable(45.0, 1 / 30)                              # 1.5 frames per tick
     assert lock.lockable(29.97, 1 / 30) and lock.lockable(60.0, 1 / 30) and lock.lockable(31.0, 1 / 30)
+    assert lock.lockable(120.0, 1 / 30) and lock.lockable(121.0, 1 / 30)
+    assert not lock.lockable(150.0, 1 / 30) and not lock.lockable(182.0, 1 / 30)  # a burst is never "6 per tick"
+    assert not lock.lockable(float("nan"), 1 / 30) and not lock.lockable(124.0, 1 / 30)
     assert lock.plan(10.2, 10.0, 30.0, 1 / 30) == TickPlan()            # camera stalled: step on what there is
     assert lock.relocks == 0
     with pytest.raises(ValueError, match="window"):
         CameraPhaseLock(window=0.5)
     with pytest.raises(ValueError, match="rate_tolerance"):
         CameraPhaseLock(rate_tolerance=0.0)
+    with pytest.raises(ValueError, match="max_frames_per_tick"):
+        CameraPhaseLock(max_frames_per_tick=0)
 
 
 def _simulate(camera_hz: float, control_hz: float, first_tick_s: float, seconds: float, jitter_s: float,

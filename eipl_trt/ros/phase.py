@@ -42,28 +42,35 @@ class CameraPhaseLock:
     Args:
         window: fraction of a camera period around the frame's arrival that counts as in phase
             (a frame at most this old is fresh; one due within it is waited for). 0 < window < 0.5.
-        rate_tolerance: how far the camera-to-control rate ratio may be from a whole number for
-            the lock to apply (a 29.97 Hz camera under a 30 Hz timer locks; a 10 Hz camera under a
-            30 Hz timer does not, and every tick then steps on the newest frame).
+        rate_tolerance: how far the frames per tick may be from a whole number, 1 to
+            ``max_frames_per_tick``, for the lock to apply (a 29.97 Hz camera under a 30 Hz timer
+            locks; a 10 Hz camera under a 30 Hz timer does not, and every tick then steps on the
+            newest frame).
+        max_frames_per_tick: the fastest camera the lock follows, in frames per tick. A faster
+            camera's newest frame is young at any tick anyway, and a jittery 200 Hz camera would
+            read as a whole multiple of 30 Hz one tick in three.
     """
 
-    def __init__(self, window: float = 0.25, rate_tolerance: float = 0.1):
+    def __init__(self, window: float = 0.25, rate_tolerance: float = 0.1, max_frames_per_tick: int = 4):
         if not 0.0 < window < 0.5:
             raise ValueError(f"window must be in (0, 0.5), got {window}")
         if not 0.0 < rate_tolerance < 0.5:
             raise ValueError(f"rate_tolerance must be in (0, 0.5), got {rate_tolerance}")
+        if int(max_frames_per_tick) < 1:
+            raise ValueError(f"max_frames_per_tick must be >= 1, got {max_frames_per_tick}")
         self.window = float(window)
         self.rate_tolerance = float(rate_tolerance)
+        self.max_frames_per_tick = int(max_frames_per_tick)
         #: Ticks that found the timer out of phase and re-locked it.
         self.relocks = 0
 
     def lockable(self, camera_rate_hz: float, period_s: float) -> bool:
-        """True when the camera runs at the control rate or a whole multiple of it."""
-        if camera_rate_hz <= 0.0 or period_s <= 0.0:
+        """True when the camera runs at the control rate or a small whole multiple of it."""
+        if not (camera_rate_hz > 0.0 and period_s > 0.0):
             return False
         ratio = camera_rate_hz * period_s  # frames per tick
         whole = round(ratio)
-        return whole >= 1 and abs(ratio - whole) <= self.rate_tolerance * whole
+        return 1 <= whole <= self.max_frames_per_tick and abs(ratio - whole) <= self.rate_tolerance
 
     def plan(self, now_s: float, last_receipt_s: float | None, camera_rate_hz: float, period_s: float) -> TickPlan:
         """The plan for a tick at ``now_s`` (s, node clock).
