@@ -110,7 +110,7 @@ PARAMETERS: tuple[ParamDef, ...] = (
              "timer: step at rate_hz with the latest image and joint state; image: step once per new image "
              "(offline replay parity).", choices=TRIGGERS),
     ParamDef("timer_phase", "string", "camera",
-             "Timer trigger: camera = when the camera runs at the control rate (or a whole multiple of it), "
+             "Timer trigger: camera = when the camera runs at 1-4 frames per control period (within 0.1 frame), "
              "restart the step timer once so its ticks fall when the frames arrive, and wait for a frame that "
              "is due within a quarter camera period; the command then follows the newest image by a step, "
              "not by up to a camera period, and the ticks stay periodic (re-locked when the clocks drift "
@@ -121,8 +121,8 @@ PARAMETERS: tuple[ParamDef, ...] = (
              "(from the measured camera rate) and step on it rather than on an older one, so the command "
              "follows the newest image by a step instead of by up to a camera period; the tick period is "
              "unchanged, the step moves by a nearly constant phase. -1 = half the control period, 0 = step at "
-             "the tick (default; opt in, see the README). Used when timer_phase is free or the camera rate is not a "
-             "whole multiple of the control rate; not used with use_sim_time or the image trigger.",
+             "the tick (default; opt in, see the README). Used with timer_phase free or a camera "
+             "the timer does not lock to; not used with use_sim_time or the image trigger.",
              range=(-1.0, 10.0)),
     ParamDef("image_transport", "string", "raw",
              "raw: subscribe to sensor_msgs/Image on image_raw; compressed: sensor_msgs/CompressedImage (JPEG or "

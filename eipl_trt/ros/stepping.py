@@ -121,7 +121,7 @@ class StepCallbacks:
     def _frame_wait(self) -> float:
         """How long this tick's step may wait for the camera frame that is due (0 with sim time).
 
-        With ``timer_phase: camera`` and a camera at a whole multiple of the control rate, the
+        With ``timer_phase: camera`` and a camera at 1-4 frames per control period, the
         :class:`~eipl_trt.ros.phase.CameraPhaseLock` decides (and may ask :meth:`_on_image` to
         restart the timer on the next frame); otherwise ``max_frame_wait`` does.
         """
