@@ -16,7 +16,9 @@ nothing beyond its receipt, and an overrunning step never queues timer events. S
 parameters and lifecycle transitions answer while a step runs. ``--no-step-thread`` runs the step
 inside the callback instead (A/B only). Callback groups still matter for the ``multi`` executor.
 The callbacks and the step live in :mod:`eipl_trt.ros.stepping`; ``thread_priority`` puts the
-step thread under ``SCHED_FIFO`` (:mod:`eipl_trt.ros.stepper`).
+step thread under ``SCHED_FIFO`` (:mod:`eipl_trt.ros.stepper`); with ``timer_phase: camera`` the
+step timer is restarted on a frame's arrival when it drifts out of phase with the camera
+(:mod:`eipl_trt.ros.phase`).
 """
 
 from __future__ import annotations
