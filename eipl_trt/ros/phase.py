@@ -7,9 +7,9 @@ does not have. Waiting after each tick for the frame that is due (``max_frame_wa
 age but moves every step away from its tick.
 
 :class:`CameraPhaseLock` removes it at the source, the way a frame grabber's trigger would: when
-the camera runs at 1-4 frames per control period and a tick finds its newest
-frame neither fresh nor just about to arrive, the node waits for that frame once, steps on it and
-restarts its timer at that instant (``rclpy`` ``Timer.reset``). From then on the ticks fall when
+the camera runs at 1-4 frames per control period and a tick finds its newest frame neither fresh
+nor just about to arrive, the node waits for the due frame once, steps on it and restarts its
+timer at that instant (``rclpy`` ``Timer.reset``). From then on the ticks fall when
 the frames arrive; a frame that comes a little after its tick is waited for (at most ``window`` of
 a camera period), and the slow drift between two real clocks costs one re-lock when the frames
 leave that window. The ticks stay periodic between re-locks; :attr:`CameraPhaseLock.relocks`
