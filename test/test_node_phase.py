@@ -105,7 +105,7 @@ def test_the_node_puts_its_ticks_back_on_the_frames_after_the_camera_jumps(tmp_p
     from std_msgs.msg import Header
 
     from model_cache import make_test_model
-    from ros_helpers import NodeProcess, RosClient, new_domain_id, write_params
+    from ros_helpers import NodeProcess, RosClient, new_domain_id, stamp_msg, write_params
 
     model = tmp_path / "sarnn"
     make_test_model("sarnn", model, seed=4, joint_dim=6, rate_hz=10.0)
@@ -129,7 +129,7 @@ def test_the_node_puts_its_ticks_back_on_the_frames_after_the_camera_jumps(tmp_p
             while next_frame < end:
                 time.sleep(max(0.0, next_frame - time.monotonic()))
                 now = time.time()
-                stamp = Header(stamp=_stamp(now))
+                stamp = Header(stamp=stamp_msg(now))
                 joints.publish(JointState(header=stamp, name=names, position=[0.1] * 6))
                 images.publish(Image(header=stamp, height=96, width=128, encoding="rgb8", step=384, data=data))
                 next_frame += 0.1
@@ -146,8 +146,3 @@ def test_the_node_puts_its_ticks_back_on_the_frames_after_the_camera_jumps(tmp_p
         client.close()
         node.stop()
 
-
-def _stamp(t: float):  # type: ignore[no-untyped-def]
-    from builtin_interfaces.msg import Time as TimeMsg
-
-    return TimeMsg(sec=int(t), nanosec=int((t % 1) * 1e9))

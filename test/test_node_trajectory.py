@@ -14,13 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from builtin_interfaces.msg import Time as TimeMsg
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory
 
 from model_cache import make_test_model  # exported by torch, or copied from the cache where torch is missing
-from ros_helpers import NodeProcess, RosClient, new_domain_id, write_params
+from ros_helpers import NodeProcess, RosClient, new_domain_id, stamp_msg, write_params
 
 pytestmark = pytest.mark.ros
 
@@ -45,8 +44,8 @@ def test_frame_timing_makes_the_point_due_one_period_after_the_frame(tmp_path: P
         deadline = time.monotonic() + 30.0
         while len(commands.snapshot()) < 5 and time.monotonic() < deadline:
             now = time.time()
-            joints.publish(JointState(header=Header(stamp=_stamp(now)), name=names, position=[0.1] * 6))
-            images.publish(Image(header=Header(stamp=_stamp(now - DELAY_S), frame_id="cam"), height=96, width=128,
+            joints.publish(JointState(header=Header(stamp=stamp_msg(now)), name=names, position=[0.1] * 6))
+            images.publish(Image(header=Header(stamp=stamp_msg(now - DELAY_S), frame_id="cam"), height=96, width=128,
                                  encoding="rgb8", step=384, data=array.array("B", pixels.tobytes())))
             time.sleep(0.1)
         got = commands.snapshot()
@@ -58,7 +57,3 @@ def test_frame_timing_makes_the_point_due_one_period_after_the_frame(tmp_path: P
     finally:
         client.close()
         node.stop()
-
-
-def _stamp(t: float) -> TimeMsg:
-    return TimeMsg(sec=int(t), nanosec=int((t % 1) * 1e9))
