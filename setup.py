@@ -42,7 +42,7 @@ setup(
         *tree("data", "data"),
     ],
     python_requires=">=3.10",
-    install_requires=["setuptools", "numpy>=1.23", "onnxruntime>=1.16", "pyyaml>=5.4"],
+    install_requires=["setuptools", "numpy>=1.23", "onnxruntime>=1.16", "onnx>=1.15", "pyyaml>=5.4"],
     extras_require={
         "models": ["torch>=2.1", "onnx>=1.15"],
         "bags": ["rosbags>=0.10", "matplotlib>=3.7", "tqdm>=4.60"],

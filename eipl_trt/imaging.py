@@ -238,8 +238,10 @@ def image_to_tensor(image: np.ndarray, vmin: float = 0.0, vmax: float = 1.0, out
 def tensor_to_image(tensor: np.ndarray, vmin: float = 0.0, vmax: float = 1.0) -> np.ndarray:
     """``(1, 3, H, W)`` or ``(3, H, W)`` model image -> ``(H, W, 3)`` uint8, clipped to ``[vmin, vmax]``."""
     chw = tensor[0] if tensor.ndim == 4 else tensor
-    scaled = (np.clip(chw, vmin, vmax) - vmin) * (255.0 / (vmax - vmin))
-    return np.ascontiguousarray(np.rint(scaled).astype(np.uint8).transpose(1, 2, 0))
+    scaled = np.multiply(np.subtract(chw.transpose(1, 2, 0), vmin), 255.0 / (vmax - vmin))  # one HWC copy
+    np.clip(scaled, 0.0, 255.0, out=scaled)
+    np.rint(scaled, out=scaled)
+    return scaled.astype(np.uint8)
 
 
 class JointScaler:

@@ -188,7 +188,8 @@ class Predictor:
                 (rgb8, bgr8, rgba8, bgra8, mono8; mono8 may also be ``(H, W)``).
             joints: ``(D,)`` measured joint positions in model joint order, raw units (rad).
             encoding: ROS encoding of ``image``.
-            want_image: also convert the predicted image to uint8 (skip it to save time).
+            want_image: also produce the predicted image. ``False`` skips its conversion to uint8, and
+                on runners that :attr:`~eipl_trt.runners.base.Runner.skips_image`, the image decoder.
 
         Raises:
             InputError: bad frame, encoding or joint vector (the state is left unchanged).
@@ -198,7 +199,7 @@ class Predictor:
         joint_in = self.preprocess_joints(joints)
         image_in = self._preprocess_image(image, encoding)
         t1 = time.perf_counter()
-        out = self.runner.infer(image_in, joint_in)
+        out = self.runner.infer(image_in, joint_in, want_image=want_image)
         t2 = time.perf_counter()
         y = out["joint"].reshape(-1)
         if not np.all(np.isfinite(y)):

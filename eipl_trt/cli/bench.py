@@ -43,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frame-size", type=int, nargs=2, metavar=("H", "W"), default=None,
                         help="camera frame size fed to the predictor (default: the model's input size)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the eager PyTorch column")
+    parser.add_argument("--no-image", action="store_true",
+                        help="steps without the predicted image, as the node runs while nobody subscribes to "
+                             "~/predicted_image (ONNX Runtime and eager PyTorch then skip the image decoder)")
+    parser.add_argument("--plain-graph", action="store_true",
+                        help="add a column: ONNX Runtime on the exported graph as it is (no CPU rewrites, "
+                             "image decoder always run)")
     parser.add_argument("--power", default="auto", help="power source: auto | none | ina3221 | jtop | nvml (default %(default)s)")
     parser.add_argument("--out", type=Path, default=None, help="write bench.md, bench.csv, environment.json here")
 
@@ -61,6 +67,12 @@ def _cases(spec, args):  # noqa: ANN001, ANN202 - small helper
             for t in threads:
                 label = backend if len(threads) == 1 else f"{backend} x{t}"
                 cases.append(BenchCase(name, label, p, lambda p=p, b=backend, t=t: Predictor(create_runner(spec, b, p, t))))
+                if backend == "onnxruntime" and getattr(args, "plain_graph", False):
+                    from eipl_trt.runners.onnxrt import OrtRunner
+
+                    cases.append(BenchCase(name, label.replace("onnxruntime", "onnxruntime-plain"), p,
+                                           lambda p=p, t=t: Predictor(OrtRunner(spec, p, t, graph_rewrites=False,
+                                                                                skip_image=False))))
     if not args.no_baseline:
         reason = _baseline_unavailable(spec)
         if reason:
@@ -108,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
             cases = _cases(spec, args)
             print(f"# {name}: {', '.join(f'{c.backend}/{c.precision}' for c in cases)}; {args.steps} steps each", flush=True)
             results += run_benchmark(cases, inputs, steps=args.steps, warm_up=args.warm_up,
+                                     want_image=not getattr(args, "no_image", False),
                                      power=monitor, idle_power_w=idle_w)
     finally:
         if monitor is not None:
@@ -115,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
     env = environment(",".join(map(str, args.threads)) if isinstance(args.threads, list) else args.threads)  # type: ignore[arg-type]
     env["power"] = power_note if monitor is None else f"{power_note} (idle {idle_w:.2f} W subtracted)"
     env["frame_size"] = "model input size" if not args.frame_size else f"{args.frame_size[0]}x{args.frame_size[1]}"
+    env["outputs"] = ("joints and points, no predicted image (--no-image)" if getattr(args, "no_image", False)
+                      else "all, predicted image included")
     print(markdown_table(results))
     print("".join(f"- {k}: {v}\n" for k, v in env.items()))
     if args.out:

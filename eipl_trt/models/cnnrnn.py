@@ -79,18 +79,19 @@ class CNNRNN(nn.Module):
         return {"rec_dim": self.rec_dim, "joint_dim": self.joint_dim, "feat_dim": self.feat_dim}
 
     def forward(
-        self, xi: torch.Tensor, xv: torch.Tensor, state: State | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, State]:
+        self, xi: torch.Tensor, xv: torch.Tensor, state: State | None = None, decode_image: bool = True
+    ) -> tuple[torch.Tensor | None, torch.Tensor, State]:
         """One time step.
 
         Args:
             xi: image (B, 3, 128, 128), normalized, channel order of the training data.
             xv: normalized joints (B, D).
             state: LSTM ``(h, c)``, each (B, rec_dim); ``None`` means zeros.
+            decode_image: ``False`` skips the image decoder and returns ``None`` for the image.
 
         Returns:
             ``(y_image (B,3,128,128), y_joint (B,D), (h, c))``.
         """
         im_feat = self.encoder_image(xi)
         h, c = self.rec(torch.cat([im_feat, xv], dim=-1), state)
-        return self.decoder_image(h), self.decoder_joint(h), (h, c)
+        return self.decoder_image(h) if decode_image else None, self.decoder_joint(h), (h, c)

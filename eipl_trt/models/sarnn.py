@@ -113,14 +113,16 @@ class SARNN(nn.Module):
         }
 
     def forward(
-        self, xi: torch.Tensor, xv: torch.Tensor, state: State | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, State]:
+        self, xi: torch.Tensor, xv: torch.Tensor, state: State | None = None, decode_image: bool = True
+    ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, State]:
         """One time step.
 
         Args:
             xi: image (B, 3, H, W), normalized to [vmin, vmax], channel order of the training data.
             xv: normalized joints (B, D).
             state: LSTM ``(h, c)``, each (B, rec_dim); ``None`` means zeros (sequence start).
+            decode_image: ``False`` skips the image encoder and decoder and returns ``None`` for
+                the image (the joints, points and state do not depend on them).
 
         Returns:
             ``(y_image (B,3,H,W), y_joint (B,D), enc_pts (B,2K), dec_pts (B,2K), (h, c))``:
@@ -128,12 +130,13 @@ class SARNN(nn.Module):
             those predicted for the next step (``[x0, y0, x1, y1, ...]`` in [0, 1] on the
             H'xW' feature map), and the new LSTM state.
         """
-        im_hid = self.im_encoder(xi)
         keys, _ = self.pos_encoder(xi)
         enc_pts = keys.reshape(-1, 2 * self.k_dim)
         h, c = self.rec(torch.cat([enc_pts, xv], dim=-1), state)
         y_joint = self.decoder_joint(h)
         dec_pts = self.decoder_point(h)
-        heatmap = self.issm(dec_pts.reshape(-1, self.k_dim, 2))
-        y_image = self.decoder_image(heatmap * im_hid)
+        y_image = None
+        if decode_image:
+            heatmap = self.issm(dec_pts.reshape(-1, self.k_dim, 2))
+            y_image = self.decoder_image(heatmap * self.im_encoder(xi))
         return y_image, y_joint, enc_pts, dec_pts, (h, c)

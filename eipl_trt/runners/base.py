@@ -113,16 +113,26 @@ class Runner(abc.ABC):
             raise EipltrtError(f"{self.name} runner is not open; call open() first")
 
     # ------------------------------------------------------------------ stepping
-    def infer(self, image: np.ndarray, joint: np.ndarray) -> Mapping[str, np.ndarray]:
+    @property
+    def skips_image(self) -> bool:
+        """Whether ``infer(..., want_image=False)`` skips the image decoder (a cheaper step).
+
+        Runners that cannot skip it compute the image anyway and return it.
+        """
+        return False
+
+    def infer(self, image: np.ndarray, joint: np.ndarray, *, want_image: bool = True) -> Mapping[str, np.ndarray]:
         """Run one step and advance the recurrent state.
 
         Args:
             image: ``(1, 3, H, W)`` float32, normalized as the model was trained.
             joint: ``(1, D)`` float32, normalized.
+            want_image: ``False`` lets a runner that :attr:`skips_image` leave the predicted image
+                out (the recurrent state and the other outputs are the same either way).
 
         Returns:
-            Outputs by role: ``image`` (1,3,H,W), ``joint`` (1,D), and for SARNN ``enc_pts`` and
-            ``dec_pts`` (1,2K). The state outputs are kept inside the runner.
+            Outputs by role: ``image`` (1,3,H,W) (absent when skipped), ``joint`` (1,D), and for
+            SARNN ``enc_pts`` and ``dec_pts`` (1,2K). The state outputs are kept inside the runner.
         """
         self._require_open()
         shapes = self.spec.input_shapes()
@@ -133,7 +143,7 @@ class Runner(abc.ABC):
                     f"use Predictor for raw frames and joint positions"
                 )
         started = time.perf_counter()
-        outputs = self._infer_impl(image, joint)
+        outputs = self._infer_impl(image, joint) if want_image or not self.skips_image else self._infer_control_impl(image, joint)
         self.last_timings["total"] = time.perf_counter() - started
         return outputs
 
@@ -142,8 +152,8 @@ class Runner(abc.ABC):
         shapes = self.spec.input_shapes()
         image = np.zeros(shapes["image"], np.float32)
         joint = np.zeros(shapes["joint"], np.float32)
-        for _ in range(steps):
-            self.infer(image, joint)
+        for k in range(steps):
+            self.infer(image, joint, want_image=k % 2 == 0)  # both graphs, where the image can be skipped
         self.reset_state()
 
     # ------------------------------------------------------------------ state
@@ -174,6 +184,10 @@ class Runner(abc.ABC):
     @abc.abstractmethod
     def _infer_impl(self, image: np.ndarray, joint: np.ndarray) -> Mapping[str, np.ndarray]:
         """One step; update the internal state; fill :attr:`last_timings` with stage seconds."""
+
+    def _infer_control_impl(self, image: np.ndarray, joint: np.ndarray) -> Mapping[str, np.ndarray]:
+        """One step without the predicted image; only called when :attr:`skips_image` is true."""
+        raise NotImplementedError(f"{type(self).__name__} does not skip the image decoder")
 
     @abc.abstractmethod
     def _get_state_impl(self) -> RecurrentState:

@@ -31,6 +31,11 @@ class OrtRunner(Runner):
             nothing. ``False`` uses ``session.run`` with a feed dict (new output arrays every step).
         allow_spinning: let idle intra-op threads spin (ONNX Runtime's default). Only matters with
             ``num_threads > 1``; ``False`` gives the cores back to ROS between steps.
+        graph_rewrites: open the graph with :func:`~eipl_trt.runners.cpu_graph.rewrite_for_cpu`'s
+            exact reformulations of the layers ONNX Runtime's CPU kernels run slowly (listed in
+            :attr:`rewrites`). ``False`` runs the exported graph as it is.
+        skip_image: also open the graph without the image decoder, stepped when the caller does not
+            want the predicted image (``infer(..., want_image=False)``); the LSTM state is shared.
     """
 
     backend = "onnxruntime"
@@ -43,6 +48,8 @@ class OrtRunner(Runner):
         providers: Sequence[str] | None = None,
         io_binding: bool = True,
         allow_spinning: bool = True,
+        graph_rewrites: bool = True,
+        skip_image: bool = True,
     ):
         super().__init__(spec, precision)
         self.num_threads = 1 if num_threads is None else int(num_threads)
@@ -59,6 +66,13 @@ class OrtRunner(Runner):
         self._out_bufs: dict[str, np.ndarray] = {}
         self._state_bufs: list[tuple[np.ndarray, np.ndarray]] = []
         self._cur = 0
+        self.graph_rewrites = bool(graph_rewrites)
+        self.skip_image = bool(skip_image)
+        #: the layers rewritten at open (one line each), empty when none or ``graph_rewrites=False``
+        self.rewrites: list[str] = []
+        self._control: Any = None  # the session without the image decoder
+        self._control_bindings: list[Any] = []
+        self._control_out: dict[str, np.ndarray] = {}
 
     def _open_impl(self) -> None:
         try:
@@ -85,17 +99,48 @@ class OrtRunner(Runner):
             )
         if providers != self.providers:
             log.warning("ONNX Runtime providers %s unavailable; using %s", sorted(set(self.providers) - set(providers)), providers)
+        full, control = self._graphs(path)
         try:
-            self._session = ort.InferenceSession(str(path), options, providers=providers)
+            self._session = ort.InferenceSession(full, options, providers=providers)
+            if control is not None:
+                self._control = ort.InferenceSession(control, options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
             raise ModelError(f"ONNX Runtime cannot load {path}: {exc}. Re-export the model.") from exc
         self._check_io()
         if self.io_binding:
             self._bind()
         log.info(
-            "ONNX Runtime %s, providers %s, %d thread(s), model %s",
-            ort.__version__, self._session.get_providers(), self.num_threads, path,
+            "ONNX Runtime %s, providers %s, %d thread(s), model %s, %d layer(s) rewritten for the CPU, image decoder %s",
+            ort.__version__, self._session.get_providers(), self.num_threads, path, len(self.rewrites),
+            "skipped while the image is not wanted" if self._control is not None else "always run",
         )
+
+    def _graphs(self, path: Any) -> tuple[Any, Any]:
+        """The graph to open (a path, or serialized bytes when rewritten) and the one without the image decoder."""
+        if not (self.graph_rewrites or self.skip_image) or "image" not in self.spec.outputs:
+            return str(path), None
+        try:
+            import onnx
+
+            from eipl_trt.runners.cpu_graph import rewrite_for_cpu, without_outputs
+        except ImportError:
+            log.warning("the onnx package is not installed: ONNX Runtime runs the exported graph without the CPU "
+                        "rewrites and always runs the image decoder (pip install onnx)")
+            return str(path), None
+        try:
+            model = onnx.load(str(path))
+        except Exception as exc:  # protobuf's DecodeError and onnx's own types
+            raise ModelError(f"ONNX Runtime cannot load {path}: it is not a readable ONNX file ({exc}). "
+                             f"Re-export the model.") from exc
+        if self.graph_rewrites:
+            self.rewrites = rewrite_for_cpu(model)
+        pruned = without_outputs(model, [self.spec.outputs["image"]]) if self.skip_image else None
+        full = model.SerializeToString() if self.rewrites else str(path)
+        return full, None if pruned is None else pruned[0].SerializeToString()
+
+    @property
+    def skips_image(self) -> bool:
+        return self._control is not None
 
     def _check_io(self) -> None:
         """The graph must have exactly the tensors and shapes the sidecar promises."""
@@ -120,7 +165,11 @@ class OrtRunner(Runner):
         self._out_names = [self.spec.outputs[r] for r in self._out_roles]
 
     def _bind(self) -> None:
-        """Two I/O bindings over preallocated buffers; binding ``k`` reads state pair ``k`` and writes pair ``1 - k``."""
+        """Two I/O bindings per session over preallocated buffers; binding ``k`` reads state pair ``k``, writes ``1 - k``.
+
+        The session without the image decoder binds the same buffers (less the image), so either
+        session can take any step.
+        """
         if any(t.type != "tensor(float)" for t in [*self._session.get_inputs(), *self._session.get_outputs()]):
             log.info("%s has non-float32 I/O; stepping with session.run", self.spec.variant_path(self.precision))
             self.io_binding = False
@@ -130,34 +179,53 @@ class OrtRunner(Runner):
         self._out_bufs = {r: np.zeros(s, np.float32) for r, s in out_shapes.items() if not r.startswith("state_")}
         rec = (1, self.spec.rec_dim)
         self._state_bufs = [(np.zeros(rec, np.float32), np.zeros(rec, np.float32)) for _ in range(2)]
+        self._bindings = self._bindings_of(self._session, self._out_bufs)
+        if self._control is not None:
+            self._control_out = {r: a for r, a in self._out_bufs.items() if r != "image"}
+            self._control_bindings = self._bindings_of(self._control, self._control_out)
+        self._cur = 0
+
+    def _bindings_of(self, session: Any, outputs: dict[str, np.ndarray]) -> list[Any]:
         names_in, names_out = self.spec.inputs, self.spec.outputs
-        self._bindings = []
+        bindings = []
         for k in range(2):
-            binding = self._session.io_binding()
+            binding = session.io_binding()
             src, dst = self._state_bufs[k], self._state_bufs[1 - k]
             for name, arr in ((names_in["image"], self._in_bufs["image"]), (names_in["joint"], self._in_bufs["joint"]),
                               (names_in["state_h"], src[0]), (names_in["state_c"], src[1])):
                 binding.bind_input(name, "cpu", 0, np.float32, list(arr.shape), arr.ctypes.data)
-            outs = [(names_out[r], a) for r, a in self._out_bufs.items()]
+            outs = [(names_out[r], a) for r, a in outputs.items()]
             for name, arr in (*outs, (names_out["state_h"], dst[0]), (names_out["state_c"], dst[1])):
                 binding.bind_output(name, "cpu", 0, np.float32, list(arr.shape), arr.ctypes.data)
-            self._bindings.append(binding)
-        self._cur = 0
+            bindings.append(binding)
+        return bindings
 
     def _close_impl(self) -> None:
-        self._session = None
+        self._session = self._control = None
         self._feed = {}
-        self._bindings, self._in_bufs, self._out_bufs, self._state_bufs = [], {}, {}, []
+        self._bindings, self._control_bindings, self._in_bufs, self._out_bufs, self._state_bufs = [], [], {}, {}, []
 
     def _infer_impl(self, image: np.ndarray, joint: np.ndarray) -> Mapping[str, np.ndarray]:
         if self._bindings:
-            np.copyto(self._in_bufs["image"], image)
-            np.copyto(self._in_bufs["joint"], joint)
-            started = time.perf_counter()
-            self._session.run_with_iobinding(self._bindings[self._cur])
-            self.last_timings = {"compute": time.perf_counter() - started}
-            self._cur = 1 - self._cur
-            return self._out_bufs
+            return self._run_bound(self._session, self._bindings, self._out_bufs, image, joint)
+        return self._run_plain(self._session, self._out_roles, image, joint)
+
+    def _infer_control_impl(self, image: np.ndarray, joint: np.ndarray) -> Mapping[str, np.ndarray]:
+        if self._control_bindings:
+            return self._run_bound(self._control, self._control_bindings, self._control_out, image, joint)
+        return self._run_plain(self._control, [r for r in self._out_roles if r != "image"], image, joint)
+
+    def _run_bound(self, session: Any, bindings: list[Any], outputs: dict[str, np.ndarray],
+                   image: np.ndarray, joint: np.ndarray) -> Mapping[str, np.ndarray]:
+        np.copyto(self._in_bufs["image"], image)
+        np.copyto(self._in_bufs["joint"], joint)
+        started = time.perf_counter()
+        session.run_with_iobinding(bindings[self._cur])
+        self.last_timings = {"compute": time.perf_counter() - started}
+        self._cur = 1 - self._cur
+        return outputs
+
+    def _run_plain(self, session: Any, roles: list[str], image: np.ndarray, joint: np.ndarray) -> Mapping[str, np.ndarray]:
         names = self.spec.inputs
         feed = {
             names["image"]: image,
@@ -166,9 +234,9 @@ class OrtRunner(Runner):
             names["state_c"]: self._state.c,
         }
         started = time.perf_counter()
-        values = self._session.run(self._out_names, feed)
+        values = session.run([self.spec.outputs[r] for r in roles], feed)
         self.last_timings = {"compute": time.perf_counter() - started}
-        out = dict(zip(self._out_roles, values))
+        out = dict(zip(roles, values))
         self._state = RecurrentState(out.pop("state_h"), out.pop("state_c"))
         return out
 

@@ -38,6 +38,7 @@ class TorchRunner(Runner):
         self.num_threads = 1 if num_threads is None else int(num_threads)
         self._torch: Any = None
         self._state: tuple[Any, Any] | None = None
+        self._can_skip = False  # the module's forward takes decode_image (eipl_trt's models do)
 
     def _open_impl(self) -> None:
         try:
@@ -49,6 +50,9 @@ class TorchRunner(Runner):
         if self._model is None:
             self._model = self._load_checkpoint()
         self._model.eval()
+        import inspect
+
+        self._can_skip = "decode_image" in inspect.signature(self._model.forward).parameters
 
     def _load_checkpoint(self) -> Any:
         from eipl_trt.models.checkpoint import load_state_dict_file, model_from_checkpoint, read_args_json
@@ -75,20 +79,33 @@ class TorchRunner(Runner):
     def _close_impl(self) -> None:
         self._state = None
 
+    @property
+    def skips_image(self) -> bool:
+        return self._can_skip
+
     def _infer_impl(self, image: np.ndarray, joint: np.ndarray) -> Mapping[str, np.ndarray]:
+        return self._step(image, joint, True)
+
+    def _infer_control_impl(self, image: np.ndarray, joint: np.ndarray) -> Mapping[str, np.ndarray]:
+        return self._step(image, joint, False)
+
+    def _step(self, image: np.ndarray, joint: np.ndarray, decode_image: bool) -> Mapping[str, np.ndarray]:
         torch = self._torch
         if torch.get_num_threads() != self.num_threads:  # process-wide: another runner may have changed it
             torch.set_num_threads(self.num_threads)
         started = time.perf_counter()
         with torch.inference_mode():
-            out = self._model(torch.from_numpy(image), torch.from_numpy(joint), self._state)
+            args = (torch.from_numpy(image), torch.from_numpy(joint), self._state)
+            out = self._model(*args, decode_image=False) if not decode_image else self._model(*args)
         self.last_timings = {"compute": time.perf_counter() - started}
         if self.spec.has_points:
             y_image, y_joint, enc, dec, state = out
-            result = {"image": y_image.numpy(), "joint": y_joint.numpy(), "enc_pts": enc.numpy(), "dec_pts": dec.numpy()}
+            result = {"joint": y_joint.numpy(), "enc_pts": enc.numpy(), "dec_pts": dec.numpy()}
         else:
             y_image, y_joint, state = out
-            result = {"image": y_image.numpy(), "joint": y_joint.numpy()}
+            result = {"joint": y_joint.numpy()}
+        if y_image is not None:
+            result["image"] = y_image.numpy()
         self._state = (state[0], state[1])
         return result
 
