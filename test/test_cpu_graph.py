@@ -155,6 +155,8 @@ def test_steps_without_the_image_keep_the_state_and_outputs_of_full_steps(name: 
     with OrtRunner(spec, graph_rewrites=False, skip_image=False) as full, \
             OrtRunner(spec, io_binding=io_binding) as mixed:
         assert mixed.skips_image
+        assert mixed.diagnostics()["image_decoder"] == "run only while the predicted image is wanted"
+        assert full.diagnostics() == {"threads": "1", "cpu_graph_rewrites": "off", "image_decoder": "every step"}
         for t, (image, joint) in enumerate(inputs):
             want = {k: v.copy() for k, v in full.infer(image, joint).items()}
             wanted = t % 3 == 0

@@ -216,6 +216,9 @@ def test_precision_switch_keeps_lstm_state(replay: Any, model_dir: Path) -> None
         offline = switched
     report = step.diagnostics_after(time.monotonic())
     assert values(report["inference"])["precision"] == "int8"
+    # nobody subscribes to ~/predicted_image here: the steps above ran the graph without the decoder
+    assert values(report["inference"])["image_decoder"] == "run only while the predicted image is wanted"
+    assert int(values(report["inference"])["cpu_graph_rewrites"]) >= 0
     # thread_priority (default 50): SCHED_FIFO where the user may, else normal with the reason
     assert re.fullmatch(r"SCHED_FIFO 50|normal: SCHED_FIFO 50 refused .*", values(report["inference"])["step_thread"])
 

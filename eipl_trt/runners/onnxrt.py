@@ -142,6 +142,14 @@ class OrtRunner(Runner):
     def skips_image(self) -> bool:
         return self._control is not None
 
+    def diagnostics(self) -> dict[str, str]:
+        """Key/values for the node's ``/diagnostics``: threads, CPU graph rewrites, image decoder."""
+        return {
+            "threads": str(self.num_threads),
+            "cpu_graph_rewrites": str(len(self.rewrites)) if self.graph_rewrites else "off",
+            "image_decoder": "run only while the predicted image is wanted" if self.skips_image else "every step",
+        }
+
     def _check_io(self) -> None:
         """The graph must have exactly the tensors and shapes the sidecar promises."""
         graph_in = {i.name: tuple(i.shape) for i in self._session.get_inputs()}
