@@ -205,7 +205,7 @@ def csv_text(results: Sequence[BenchResult]) -> str:
     writer = csv.writer(buf)
     writer.writerow(["model", "backend", "precision", "stage", "p50_ms", "p90_ms", "p99_ms", "max_ms", "steps", "energy_j_per_frame"])
     for r in results:
-        for stage in [*STAGES, *sorted(r.detail)]:
+        for stage in [*STAGES, *sorted(k for k in r.detail if k not in STAGES)]:  # the runner's own 'total' is the inference stage
             values = r.stages.get(stage) or r.detail.get(stage) or []
             writer.writerow([
                 r.model, r.backend, r.precision, stage,
