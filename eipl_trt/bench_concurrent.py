@@ -41,7 +41,7 @@ class ConcurrentResult:
 
 
 def _run_block(predictors: Sequence[Predictor], inputs: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]],
-               start: int, n: int, result: ConcurrentResult) -> None:
+               start: int, n: int, result: ConcurrentResult, want_image: bool = True) -> None:
     k = len(predictors)
     barrier = threading.Barrier(k + 1)
     done = threading.Barrier(k + 1)
@@ -54,7 +54,7 @@ def _run_block(predictors: Sequence[Predictor], inputs: Sequence[Sequence[tuple[
             frame, q = inputs[i][t % len(inputs[i])]
             t0 = time.perf_counter()
             try:
-                predictors[i].step(frame, q, want_image=True)
+                predictors[i].step(frame, q, want_image=want_image)
             except BaseException as exc:  # noqa: BLE001 - reported by the caller after the block
                 errors.append(exc)
             times.append(time.perf_counter() - t0)
@@ -85,8 +85,12 @@ def run_concurrent(
     steps: int = 300,
     warm_up: int = 20,
     block: int = 25,
+    want_image: bool = True,
 ) -> list[ConcurrentResult]:
-    """Results for ``k = 1..n_max`` models stepping together, interleaved in blocks of ``block`` ticks."""
+    """Results for ``k = 1..n_max`` models stepping together, interleaved in blocks of ``block`` ticks.
+
+    ``want_image=False`` steps without the predicted image, as the node does while nobody watches it.
+    """
     if n_max < 1 or not models:
         raise ValueError("need at least one model and --concurrent >= 1")
     groups = [[models[i % len(models)] for i in range(k)] for k in range(1, n_max + 1)]
@@ -96,14 +100,14 @@ def run_concurrent(
     try:
         for preds, ins in zip(predictors, inputs):
             warm = ConcurrentResult([])
-            _run_block(preds, ins, 0, warm_up, warm)
+            _run_block(preds, ins, 0, warm_up, warm, want_image)
             for p in preds:
                 p.reset_state()
         done = 0
         while done < steps:
             n = min(block, steps - done)
             for preds, ins, result in zip(predictors, inputs, results):
-                _run_block(preds, ins, done, n, result)
+                _run_block(preds, ins, done, n, result, want_image)
             done += n
     finally:
         for preds in predictors:
@@ -113,7 +117,7 @@ def run_concurrent(
 
 
 def _process_worker(model_dir: str, backend: str, precision: str, threads: int, frame_hw: tuple[int, int] | None,
-                    ticks: int, warm_up: int, barrier: Any, done: Any, queue: Any) -> None:
+                    ticks: int, warm_up: int, barrier: Any, done: Any, queue: Any, want_image: bool = True) -> None:
     """One model in its own process: warm up, then ``ticks`` lockstep steps; puts its step seconds on ``queue``."""
     from eipl_trt.bench import synthetic_inputs
     from eipl_trt.paths import resolve_model
@@ -123,13 +127,13 @@ def _process_worker(model_dir: str, backend: str, precision: str, threads: int, 
     predictor = Predictor(create_runner(spec, backend, precision, threads))
     inputs = synthetic_inputs(spec, 64, frame_hw=frame_hw)
     for i in range(warm_up):
-        predictor.step(*inputs[i % len(inputs)])
+        predictor.step(*inputs[i % len(inputs)], want_image=want_image)
     predictor.reset_state()
     times = []
     for t in range(ticks):
         barrier.wait()
         t0 = time.perf_counter()
-        predictor.step(*inputs[t % len(inputs)])
+        predictor.step(*inputs[t % len(inputs)], want_image=want_image)
         times.append(time.perf_counter() - t0)
         done.wait()
     predictor.close()
@@ -138,7 +142,7 @@ def _process_worker(model_dir: str, backend: str, precision: str, threads: int, 
 
 def run_concurrent_processes(models: Sequence[str], n: int, *, backend: str, precision: str = "fp32", threads: int = 1,
                              frame_hw: tuple[int, int] | None = None, steps: int = 300,
-                             warm_up: int = 20) -> ConcurrentResult:
+                             warm_up: int = 20, want_image: bool = True) -> ConcurrentResult:
     """``n`` models (cycling ``models``: model directories or bundled names) each in its own process, in lockstep.
 
     The process-per-node layout of ``robot.launch.py models:=``; compare with :func:`run_concurrent`
@@ -150,7 +154,7 @@ def run_concurrent_processes(models: Sequence[str], n: int, *, backend: str, pre
     group = [models[i % len(models)] for i in range(n)]
     barrier, done, queue = ctx.Barrier(n + 1), ctx.Barrier(n + 1), ctx.Queue()
     procs = [ctx.Process(target=_process_worker, args=(m, backend, precision, threads, frame_hw, steps, warm_up,
-                                                       barrier, done, queue), daemon=True) for m in group]
+                                                       barrier, done, queue, want_image), daemon=True) for m in group]
     for proc in procs:
         proc.start()
     result = ConcurrentResult(list(group))

@@ -62,6 +62,21 @@ def test_cli_writes_tables(model_dir: Path, tmp_path: Path, capsys: pytest.Captu
     env = json.loads((tmp_path / "environment.json").read_text())
     assert env["power"].startswith("no power source") and env["frame_size"] == "240x320"
     assert "onnxruntime" in env and "cpu" in env
+    assert env["outputs"] == "all, predicted image included"
+    totals = [(r["backend"], r["stage"]) for r in rows if r["stage"] == "total"]
+    assert len(totals) == len(set(totals)) == 2  # one total per column, not the runner's own again
+
+
+def test_cli_plain_graph_column_and_steps_without_the_image(model_dir: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli_main(["bench", "--model", str(model_dir), "--backend", "onnxruntime", "--plain-graph", "--no-image",
+                     "--steps", "10", "--warm-up", "2", "--power", "none", "--out", str(tmp_path)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "| onnxruntime | fp32 |" in printed and "| onnxruntime-plain | fp32 |" in printed
+    assert json.loads((tmp_path / "environment.json").read_text())["outputs"].startswith("joints and points, no predicted image")
+    rows = {r["backend"]: r for r in csv.DictReader((tmp_path / "bench.csv").open()) if r["stage"] == "postprocess"}
+    assert set(rows) == {"onnxruntime", "onnxruntime-plain", "torch"}
 
 
 def test_cli_without_checkpoint_skips_the_baseline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -88,6 +88,7 @@ def test_cli_backends_threads_columns_and_concurrent(model_dirs: dict[str, Path]
 def test_cli_concurrent_processes(model_dirs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     d = [str(model_dirs["sarnn"]), str(model_dirs["cnnrnn"])]
     assert cli_main(["bench", "--model", *d, "--backend", "onnxruntime", "--concurrent", "2", "--layout", "processes",
-                     "--steps", "5", "--warm-up", "1", "--power", "none"]) == 0
+                     "--steps", "5", "--warm-up", "1", "--power", "none", "--no-image"]) == 0
     out = capsys.readouterr().out
     assert "| 1 | processes | sarnn |" in out and "| 2 | processes | cnnrnn |" in out
+    assert "outputs: joints and points, no predicted image" in out

@@ -166,7 +166,8 @@ def _run_concurrent(args: argparse.Namespace, names: list[str]) -> int:
         dirs = [str(specs[n].directory) for n in names]
         backend = backends[names[0]]
         results = [run_concurrent_processes(dirs, k, backend=backend, precision=precision, threads=threads,
-                                            frame_hw=frame_hw, steps=args.steps, warm_up=args.warm_up)
+                                            frame_hw=frame_hw, steps=args.steps, warm_up=args.warm_up,
+                                            want_image=not getattr(args, "no_image", False))
                    for k in range(1, args.concurrent + 1)]
         for r in results:
             r.models = [next(n for n in names if str(specs[n].directory) == m) for m in r.models]
@@ -174,9 +175,10 @@ def _run_concurrent(args: argparse.Namespace, names: list[str]) -> int:
         results = run_concurrent(
             lambda n: Predictor(create_runner(specs[n], backends[n], precision, threads)),
             names, lambda n: synthetic_inputs(specs[n], 64, frame_hw=frame_hw), args.concurrent,
-            steps=args.steps, warm_up=args.warm_up)
+            steps=args.steps, warm_up=args.warm_up, want_image=not getattr(args, "no_image", False))
     table = concurrency_table(results, getattr(args, "layout", "threads"))
     env = environment(threads)
+    env["outputs"] = "joints and points, no predicted image (--no-image)" if getattr(args, "no_image", False) else "all, predicted image included"
     print(table)
     print("".join(f"- {k}: {v}\n" for k, v in env.items()))
     if args.out:
