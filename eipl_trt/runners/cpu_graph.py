@@ -101,9 +101,7 @@ def _transposed_to_conv(node: Any, weight: np.ndarray, build: _Builder) -> list[
     from onnx import helper
 
     attrs = _attrs(node)
-    if "output_shape" in attrs:
-        return None
-    if not _plain_2d(attrs, "output_padding"):
+    if "output_shape" in attrs or not _plain_2d(attrs, "output_padding"):
         return None
     kh, kw = weight.shape[2:]
     pads = list(attrs.get("pads", [0, 0, 0, 0]))

@@ -57,7 +57,6 @@ class OrtRunner(Runner):
         self._session: Any = None
         self._state = RecurrentState.zeros(spec.rec_dim)
         self._feed: dict[str, np.ndarray] = {}
-        self._out_names: list[str] = []
         self._out_roles: list[str] = []
         self.io_binding = bool(io_binding)
         self.allow_spinning = bool(allow_spinning)
@@ -170,7 +169,6 @@ class OrtRunner(Runner):
                 f"Re-export the model so the ONNX file and sidecar agree."
             )
         self._out_roles = list(self.spec.outputs)
-        self._out_names = [self.spec.outputs[r] for r in self._out_roles]
 
     def _bind(self) -> None:
         """Two I/O bindings per session over preallocated buffers; binding ``k`` reads state pair ``k``, writes ``1 - k``.
