@@ -87,6 +87,16 @@ def _cases(spec, args):  # noqa: ANN001, ANN202 - small helper
     return cases
 
 
+def _want_image(args: argparse.Namespace) -> bool:
+    """Whether the steps produce the predicted image (not ``--no-image``)."""
+    return not getattr(args, "no_image", False)
+
+
+def _outputs_note(args: argparse.Namespace) -> str:
+    """The environment line that says which outputs each step produced."""
+    return "all, predicted image included" if _want_image(args) else "joints and points, no predicted image (--no-image)"
+
+
 def _baseline_unavailable(spec) -> str:  # noqa: ANN001
     import importlib.util
 
@@ -120,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
             cases = _cases(spec, args)
             print(f"# {name}: {', '.join(f'{c.backend}/{c.precision}' for c in cases)}; {args.steps} steps each", flush=True)
             results += run_benchmark(cases, inputs, steps=args.steps, warm_up=args.warm_up,
-                                     want_image=not getattr(args, "no_image", False),
+                                     want_image=_want_image(args),
                                      power=monitor, idle_power_w=idle_w)
     finally:
         if monitor is not None:
@@ -128,8 +138,7 @@ def run(args: argparse.Namespace) -> int:
     env = environment(",".join(map(str, args.threads)) if isinstance(args.threads, list) else args.threads)  # type: ignore[arg-type]
     env["power"] = power_note if monitor is None else f"{power_note} (idle {idle_w:.2f} W subtracted)"
     env["frame_size"] = "model input size" if not args.frame_size else f"{args.frame_size[0]}x{args.frame_size[1]}"
-    env["outputs"] = ("joints and points, no predicted image (--no-image)" if getattr(args, "no_image", False)
-                      else "all, predicted image included")
+    env["outputs"] = _outputs_note(args)
     print(markdown_table(results))
     print("".join(f"- {k}: {v}\n" for k, v in env.items()))
     if args.out:
@@ -167,7 +176,7 @@ def _run_concurrent(args: argparse.Namespace, names: list[str]) -> int:
         backend = backends[names[0]]
         results = [run_concurrent_processes(dirs, k, backend=backend, precision=precision, threads=threads,
                                             frame_hw=frame_hw, steps=args.steps, warm_up=args.warm_up,
-                                            want_image=not getattr(args, "no_image", False))
+                                            want_image=_want_image(args))
                    for k in range(1, args.concurrent + 1)]
         for r in results:
             r.models = [next(n for n in names if str(specs[n].directory) == m) for m in r.models]
@@ -175,10 +184,10 @@ def _run_concurrent(args: argparse.Namespace, names: list[str]) -> int:
         results = run_concurrent(
             lambda n: Predictor(create_runner(specs[n], backends[n], precision, threads)),
             names, lambda n: synthetic_inputs(specs[n], 64, frame_hw=frame_hw), args.concurrent,
-            steps=args.steps, warm_up=args.warm_up, want_image=not getattr(args, "no_image", False))
+            steps=args.steps, warm_up=args.warm_up, want_image=_want_image(args))
     table = concurrency_table(results, getattr(args, "layout", "threads"))
     env = environment(threads)
-    env["outputs"] = "joints and points, no predicted image (--no-image)" if getattr(args, "no_image", False) else "all, predicted image included"
+    env["outputs"] = _outputs_note(args)
     print(table)
     print("".join(f"- {k}: {v}\n" for k, v in env.items()))
     if args.out:

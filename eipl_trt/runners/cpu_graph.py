@@ -78,8 +78,8 @@ def _plain_2d(attrs: dict[str, Any], *extra_zero: str) -> bool:
 class _Builder:
     """Collects new initializers under names that cannot clash with the graph's own."""
 
-    def __init__(self, model: Any):
-        self.graph = model.graph
+    def __init__(self, graph: Any):
+        self.graph = graph
         self._taken = {i.name for i in self.graph.initializer} | {v for n in self.graph.node for v in [*n.input, *n.output]}
 
     def name(self, base: str) -> str:
@@ -119,9 +119,10 @@ def _narrow_conv_as_rows(node: Any, weight: np.ndarray, bias: np.ndarray | None,
     from onnx import helper
 
     out_ch, in_ch, kh, kw = weight.shape
-    if out_ch > MAX_NARROW_OUT or in_ch < MIN_NARROW_IN or kh < 2 or not _plain_2d(_attrs(node)):
+    attrs = _attrs(node)
+    if out_ch > MAX_NARROW_OUT or in_ch < MIN_NARROW_IN or kh < 2 or not _plain_2d(attrs):
         return None
-    pads = list(_attrs(node).get("pads", [0, 0, 0, 0]))
+    pads = list(attrs.get("pads", [0, 0, 0, 0]))
     base = node.name or node.output[0]
     rows_w = build.const(f"{node.input[1]}__rows", weight.transpose(2, 0, 1, 3).reshape(kh * out_ch, in_ch, 1, kw))
     rows = build.name(f"{base}__rows")
@@ -176,7 +177,7 @@ def _narrow_rewrite(node: Any, weight: np.ndarray, inits: dict[str, Any], build:
 def _rewrite_pass(model: Any, op_type: str, rewrite: Any) -> list[str]:
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
-    build = _Builder(model)
+    build = _Builder(graph)
     applied: list[str] = []
     new_nodes: list[Any] = []
     for node in graph.node:

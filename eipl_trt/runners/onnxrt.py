@@ -57,7 +57,9 @@ class OrtRunner(Runner):
         self._session: Any = None
         self._state = RecurrentState.zeros(spec.rec_dim)
         self._feed: dict[str, np.ndarray] = {}
-        self._out_roles: list[str] = []
+        # (roles, tensor names) fetched by session.run: all outputs, and those of the graph without the image
+        self._fetch: tuple[list[str], list[str]] = ([], [])
+        self._control_fetch: tuple[list[str], list[str]] = ([], [])
         self.io_binding = bool(io_binding)
         self.allow_spinning = bool(allow_spinning)
         self._bindings: list[Any] = []
@@ -168,7 +170,10 @@ class OrtRunner(Runner):
                 f"{self.spec.variant_path(self.precision)} does not match model.json: {'; '.join(problems)}. "
                 f"Re-export the model so the ONNX file and sidecar agree."
             )
-        self._out_roles = list(self.spec.outputs)
+        roles = list(self.spec.outputs)
+        self._fetch = (roles, [self.spec.outputs[r] for r in roles])
+        control = [r for r in roles if r != "image"]
+        self._control_fetch = (control, [self.spec.outputs[r] for r in control])
 
     def _bind(self) -> None:
         """Two I/O bindings per session over preallocated buffers; binding ``k`` reads state pair ``k``, writes ``1 - k``.
@@ -214,12 +219,12 @@ class OrtRunner(Runner):
     def _infer_impl(self, image: np.ndarray, joint: np.ndarray) -> Mapping[str, np.ndarray]:
         if self._bindings:
             return self._run_bound(self._session, self._bindings, self._out_bufs, image, joint)
-        return self._run_plain(self._session, self._out_roles, image, joint)
+        return self._run_plain(self._session, self._fetch, image, joint)
 
     def _infer_control_impl(self, image: np.ndarray, joint: np.ndarray) -> Mapping[str, np.ndarray]:
         if self._control_bindings:
             return self._run_bound(self._control, self._control_bindings, self._control_out, image, joint)
-        return self._run_plain(self._control, [r for r in self._out_roles if r != "image"], image, joint)
+        return self._run_plain(self._control, self._control_fetch, image, joint)
 
     def _run_bound(self, session: Any, bindings: list[Any], outputs: dict[str, np.ndarray],
                    image: np.ndarray, joint: np.ndarray) -> Mapping[str, np.ndarray]:
@@ -231,7 +236,8 @@ class OrtRunner(Runner):
         self._cur = 1 - self._cur
         return outputs
 
-    def _run_plain(self, session: Any, roles: list[str], image: np.ndarray, joint: np.ndarray) -> Mapping[str, np.ndarray]:
+    def _run_plain(self, session: Any, fetch: tuple[list[str], list[str]], image: np.ndarray,
+                   joint: np.ndarray) -> Mapping[str, np.ndarray]:
         names = self.spec.inputs
         feed = {
             names["image"]: image,
@@ -240,7 +246,8 @@ class OrtRunner(Runner):
             names["state_c"]: self._state.c,
         }
         started = time.perf_counter()
-        values = session.run([self.spec.outputs[r] for r in roles], feed)
+        roles, names = fetch
+        values = session.run(names, feed)
         self.last_timings = {"compute": time.perf_counter() - started}
         out = dict(zip(roles, values))
         self._state = RecurrentState(out.pop("state_h"), out.pop("state_c"))
