@@ -199,10 +199,3 @@ class RosClient:
         self._thread.join(5.0)
         self.executor.shutdown()
         self.node.destroy_node()
-
-
-def stamp_msg(t: float) -> Any:
-    """``builtin_interfaces/Time`` for ``t`` seconds (a header stamp)."""
-    from builtin_interfaces.msg import Time
-
-    return Time(sec=int(t), nanosec=int((t % 1) * 1e9))

@@ -18,7 +18,6 @@ from typing import Any, Iterator
 
 import numpy as np
 import pytest
-from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PolygonStamped
 from lifecycle_msgs.msg import Transition
@@ -35,6 +34,7 @@ from std_srvs.srv import Trigger
 
 from model_cache import make_test_model  # exported by torch, or copied from the cache where torch is missing
 from eipl_trt.predictor import Predictor
+from eipl_trt.ros.convert import s_to_stamp
 from ros_helpers import NodeProcess, RosClient, new_domain_id, wait_for, write_params
 
 pytestmark = pytest.mark.ros
@@ -84,8 +84,7 @@ class Lockstep:
 
     def tick_clock(self, t: float | None = None) -> None:
         self.sim_time = self.sim_time + 0.1 if t is None else t
-        sec = int(self.sim_time)
-        self.clock.publish(Clock(clock=TimeMsg(sec=sec, nanosec=int(round((self.sim_time - sec) * 1e9)))))
+        self.clock.publish(Clock(clock=s_to_stamp(self.sim_time)))
 
     def send_joints(self, q: np.ndarray) -> None:
         first = [3, 0, 5]
@@ -101,8 +100,7 @@ class Lockstep:
         h, w = image.shape[:2]
         row = image.reshape(h, -1)
         padded = np.concatenate([row, np.full((h, pad), 7, np.uint8)], axis=1) if pad else row
-        sec = int(self.stamp)
-        header = Header(stamp=TimeMsg(sec=sec, nanosec=int(round((self.stamp - sec) * 1e9))), frame_id="camera")
+        header = Header(stamp=s_to_stamp(self.stamp), frame_id="camera")
         return Image(header=header, height=h, width=w, encoding=encoding, step=padded.shape[1],
                      data=array.array("B", padded.tobytes()))
 

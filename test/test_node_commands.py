@@ -14,7 +14,6 @@ from typing import Any, Iterator
 
 import numpy as np
 import pytest
-from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
@@ -23,6 +22,7 @@ from std_msgs.msg import Float64MultiArray, Header
 
 from model_cache import make_test_model  # exported by torch, or copied from the cache where torch is missing
 from eipl_trt.ros.outputs import TIMING_FIELDS
+from eipl_trt.ros.convert import s_to_stamp
 from eipl_trt.spec import ModelSpec
 from ros_helpers import NodeProcess, RosClient, new_domain_id, wait_for, write_params
 
@@ -58,7 +58,7 @@ class Streamer:
         names = [f"joint_{i}" for i in range(6)]
         while not self._stop.is_set():
             now = time.time()
-            stamp = TimeMsg(sec=int(now), nanosec=int((now % 1) * 1e9))
+            stamp = s_to_stamp(now)
             self.joints.publish(JointState(header=Header(stamp=stamp), name=names[::-1],
                                            position=[float(v) for v in MEASURED[::-1]]))
             if self.send_images.is_set():

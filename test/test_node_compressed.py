@@ -19,7 +19,6 @@ import pytest
 
 cv2 = pytest.importorskip("cv2")
 
-from builtin_interfaces.msg import Time as TimeMsg  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.duration import Duration  # noqa: E402
 from sensor_msgs.msg import CompressedImage, JointState  # noqa: E402
@@ -28,6 +27,7 @@ from std_srvs.srv import Trigger  # noqa: E402
 
 from model_cache import make_test_model  # noqa: E402 - exported by torch, or from the cache without torch
 from eipl_trt.predictor import Predictor  # noqa: E402
+from eipl_trt.ros.convert import s_to_stamp  # noqa: E402
 from ros_helpers import NodeProcess, RosClient, new_domain_id, wait_for, write_params  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -80,8 +80,7 @@ class CompressedLockstep:
 
     def header(self) -> Header:
         self.stamp += 0.1
-        sec = int(self.stamp)
-        return Header(stamp=TimeMsg(sec=sec, nanosec=int(round((self.stamp - sec) * 1e9))), frame_id="camera")
+        return Header(stamp=s_to_stamp(self.stamp), frame_id="camera")
 
     def step(self, fmt: str, data: bytes, q: np.ndarray) -> JointState:
         self.joints.publish(JointState(name=JOINTS, position=[float(v) for v in q]))

@@ -92,3 +92,11 @@ def test_draw_points_marks_enc_discs_and_dec_rings() -> None:
     assert tuple(out[0, 0]) == (0, 0, 0)
     edge = convert.draw_points(image, np.array([[-1.0, 39.5]]), None)  # clipped at the border, no error
     assert edge[39, 0].any()
+
+
+@pytest.mark.parametrize("t_s,sec,nanosec", [(2000.1, 2000, 100_000_000), (12.5, 12, 500_000_000),
+                                             (3.9999999999, 4, 0), (0.0, 0, 0)])
+def test_seconds_to_stamp_rounds_to_the_nanosecond_and_carries_into_seconds(t_s: float, sec: int, nanosec: int) -> None:
+    stamp = convert.s_to_stamp(t_s)
+    assert (stamp.sec, stamp.nanosec) == (sec, nanosec)
+    assert abs(convert.stamp_to_s(stamp) - t_s) < 1e-9

@@ -105,7 +105,8 @@ def test_the_node_puts_its_ticks_back_on_the_frames_after_the_camera_jumps(tmp_p
     from std_msgs.msg import Header
 
     from model_cache import make_test_model
-    from ros_helpers import NodeProcess, RosClient, new_domain_id, stamp_msg, write_params
+    from eipl_trt.ros.convert import s_to_stamp
+    from ros_helpers import NodeProcess, RosClient, new_domain_id, write_params
 
     model = tmp_path / "sarnn"
     make_test_model("sarnn", model, seed=4, joint_dim=6, rate_hz=10.0)
@@ -129,7 +130,7 @@ def test_the_node_puts_its_ticks_back_on_the_frames_after_the_camera_jumps(tmp_p
             while next_frame < end:
                 time.sleep(max(0.0, next_frame - time.monotonic()))
                 now = time.time()
-                stamp = Header(stamp=stamp_msg(now))
+                stamp = Header(stamp=s_to_stamp(now))
                 joints.publish(JointState(header=stamp, name=names, position=[0.1] * 6))
                 images.publish(Image(header=stamp, height=96, width=128, encoding="rgb8", step=384, data=data))
                 next_frame += 0.1

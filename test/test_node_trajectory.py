@@ -18,8 +18,9 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory
 
+from eipl_trt.ros.convert import s_to_stamp
 from model_cache import make_test_model  # exported by torch, or copied from the cache where torch is missing
-from ros_helpers import NodeProcess, RosClient, new_domain_id, stamp_msg, write_params
+from ros_helpers import NodeProcess, RosClient, new_domain_id, write_params
 
 pytestmark = pytest.mark.ros
 
@@ -44,8 +45,8 @@ def test_frame_timing_makes_the_point_due_one_period_after_the_frame(tmp_path: P
         deadline = time.monotonic() + 30.0
         while len(commands.snapshot()) < 5 and time.monotonic() < deadline:
             now = time.time()
-            joints.publish(JointState(header=Header(stamp=stamp_msg(now)), name=names, position=[0.1] * 6))
-            images.publish(Image(header=Header(stamp=stamp_msg(now - DELAY_S), frame_id="cam"), height=96, width=128,
+            joints.publish(JointState(header=Header(stamp=s_to_stamp(now)), name=names, position=[0.1] * 6))
+            images.publish(Image(header=Header(stamp=s_to_stamp(now - DELAY_S), frame_id="cam"), height=96, width=128,
                                  encoding="rgb8", step=384, data=array.array("B", pixels.tobytes())))
             time.sleep(0.1)
         got = commands.snapshot()

@@ -25,6 +25,7 @@ __all__ = [
     "frame_from_msg",
     "intake_frame",
     "stamp_to_s",
+    "s_to_stamp",
     "image_msg",
     "joint_state_msg",
     "polygon_msg",
@@ -44,6 +45,12 @@ DEC_COLOR = (40, 120, 255)
 def stamp_to_s(stamp: TimeMsg) -> float:
     """A ``builtin_interfaces/Time`` in seconds."""
     return float(stamp.sec) + float(stamp.nanosec) * 1e-9
+
+
+def s_to_stamp(t_s: float) -> TimeMsg:
+    """``t_s`` seconds as a ``builtin_interfaces/Time``, to the nearest nanosecond (the inverse of :func:`stamp_to_s`)."""
+    sec, nanosec = divmod(int(round(t_s * 1e9)), 1_000_000_000)
+    return TimeMsg(sec=sec, nanosec=nanosec)
 
 
 def frame_from_msg(msg: Image | CompressedImage, receipt_s: float, channel_order: str = "bgr") -> Frame:

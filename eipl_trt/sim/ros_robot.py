@@ -169,10 +169,9 @@ class SimRobotNode:
 
     # ------------------------------------------------------------------ publishing
     def _stamp(self, t_s: float) -> Any:
-        from builtin_interfaces.msg import Time
+        from eipl_trt.ros.convert import s_to_stamp
 
-        ns = int(round(t_s * 1e9))
-        return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+        return s_to_stamp(t_s)
 
     def publish_clock(self, t_s: float) -> None:
         """``/clock`` = ``t_s`` (s); lockstep only."""
