@@ -205,3 +205,39 @@ def test_eager_pytorch_skips_the_decoder_too(one_torch_thread: None) -> None:
             got = dict(mixed.infer(image, joint, want_image=t % 2 == 0))
             assert ("image" in got) == (t % 2 == 0)
             np.testing.assert_array_equal(got["joint"], want["joint"])
+
+
+# ---------------------------------------------------------------------- scripts/cpu_graph_variants.py
+def _variants_script():  # noqa: ANN202
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "cpu_graph_variants.py"
+    module_spec = importlib.util.spec_from_file_location("cpu_graph_variants", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_the_lstm_as_one_onnx_node_variant_steps_like_the_exported_cell(name: str) -> None:
+    """The README's 'tried and not kept' table times this variant; it must compute the same model."""
+    spec = resolve_model(name)
+    exported = onnx.load(str(spec.variant_path("fp32")))
+    fused = onnx.ModelProto()
+    fused.CopyFrom(exported)
+    _variants_script().lstm_as_one_node(fused)
+    ops = [n.op_type for n in fused.graph.node]
+    assert ops.count("LSTM") == 1 and "Sigmoid" not in ops
+    sessions = [ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]) for m in (exported, fused)]
+    names = [o.name for o in sessions[0].get_outputs()]
+    states = [(np.zeros((1, spec.rec_dim), np.float32),) * 2] * 2
+    for image, joint in _inputs(spec, 15, seed=3):
+        outs = []
+        for k, session in enumerate(sessions):
+            feed = {spec.inputs["image"]: image, spec.inputs["joint"]: joint,
+                    spec.inputs["state_h"]: states[k][0], spec.inputs["state_c"]: states[k][1]}
+            out = dict(zip(names, session.run(names, feed)))
+            states[k] = (out[spec.outputs["state_h"]], out[spec.outputs["state_c"]])
+            outs.append({role: out[n] for role, n in spec.outputs.items()})
+        _close(outs[1], outs[0], list(spec.outputs))
