@@ -54,6 +54,28 @@ def test_openvino_fp32_matches_onnxruntime_over_50_fed_back_steps(model: str) ->
         np.testing.assert_allclose(cand.get_state().c, ref.get_state().c, atol=2e-4)
 
 
+@pytest.mark.parametrize("model", BUNDLED)
+def test_steps_without_the_image_keep_the_state_and_outputs_of_full_steps(model: str) -> None:
+    """OpenVINO's image-free model (the node's step while nobody watches the image) carries the same state."""
+    spec = resolve_model(model)
+    inputs = _inputs(spec, 24, seed=8)
+    with ov_runner.OvRunner(spec, skip_image=False) as full, ov_runner.OvRunner(spec) as mixed:
+        assert mixed.skips_image and not full.skips_image
+        assert mixed.diagnostics() == {"threads": "1", "inference_precision": "f32",
+                                       "image_decoder": "run only while the predicted image is wanted"}
+        assert full.diagnostics()["image_decoder"] == "every step"
+        for t, (image, joint) in enumerate(inputs):
+            want = {k: v.copy() for k, v in full.infer(image, joint).items()}
+            wanted = t % 3 == 0
+            got = dict(mixed.infer(image, joint, want_image=wanted))
+            assert ("image" in got) == wanted
+            for role in (r for r in want if r != "image" or wanted):
+                np.testing.assert_allclose(got[role], want[role], rtol=0, atol=POINT_ATOL if role.endswith("_pts") else 2e-4,
+                                           err_msg=f"{model} step {t} {role}")
+        np.testing.assert_allclose(mixed.get_state().h, full.get_state().h, atol=2e-4)
+        np.testing.assert_allclose(mixed.get_state().c, full.get_state().c, atol=2e-4)
+
+
 def test_state_handover_reset_and_output_reuse() -> None:
     spec = resolve_model("sarnn")
     inputs = _inputs(spec, 12)
@@ -142,7 +164,10 @@ def test_auto_picks_by_preference_and_parity(monkeypatch: pytest.MonkeyPatch) ->
             err = cpu_choice.parity_error(spec, "openvino", precision)
             assert chosen == ("openvino" if err <= cpu_choice.PARITY_TOLERANCE[precision] else "onnxruntime")
     assert cpu_choice.preference("fp32", ["FP32", "INT8", "BF16"])[0] == "openvino"  # AMX-class x86
-    assert cpu_choice.preference("fp32", ["FP32", "INT8"])[0] == "onnxruntime"  # AVX2 (this machine)
+    assert cpu_choice.preference("fp32", ["FP32", "INT8"], "x86_64")[0] == "onnxruntime"  # AVX2 (this machine)
+    assert cpu_choice.preference("int8", ["FP32", "INT8"], "x86_64")[0] == "openvino"  # its int8 kernels win there
+    assert cpu_choice.preference("int8", ["FP32", "INT8"], "aarch64")[0] == "onnxruntime"  # not measured on ARM
+    assert cpu_choice.preference("int8", ["FP32"], "x86_64")[0] == "onnxruntime"  # no int8 kernels
     assert cpu_choice.preference("fp16", ["FP32", "FP16"])[0] == "openvino"  # ARMv8.2
     monkeypatch.setenv("EIPL_TRT_CPU_BACKEND", "openvino")
     assert resolve_backend("auto", spec, "fp32") == "openvino"  # pinned, and at parity on fp32

@@ -219,6 +219,7 @@ def test_auto_picks_tensorrt_when_usable(monkeypatch, tmp_path):
     with runner:
         diag = runner.diagnostics()
     assert diag["tensorrt"] == "11.4.0.106" and diag["engine"].startswith("built") and diag["cuda_graphs"].startswith("off")
+    assert diag["image_decoder"] == "every step"  # TensorRT engines always compute the image
 
 
 def test_node_precision_switcher_builds_off_the_control_path(monkeypatch, tmp_path):

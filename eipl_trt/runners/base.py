@@ -121,6 +121,10 @@ class Runner(abc.ABC):
         """
         return False
 
+    def image_decoder_status(self) -> str:
+        """The ``image_decoder`` line of ``/diagnostics``: when this runner runs the image decoder."""
+        return "run only while the predicted image is wanted" if self.skips_image else "every step"
+
     def infer(self, image: np.ndarray, joint: np.ndarray, *, want_image: bool = True) -> Mapping[str, np.ndarray]:
         """Run one step and advance the recurrent state.
 

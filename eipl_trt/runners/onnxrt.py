@@ -148,7 +148,7 @@ class OrtRunner(Runner):
         return {
             "threads": str(self.num_threads),
             "cpu_graph_rewrites": str(len(self.rewrites)) if self.graph_rewrites else "off",
-            "image_decoder": "run only while the predicted image is wanted" if self.skips_image else "every step",
+            "image_decoder": self.image_decoder_status(),
         }
 
     def _check_io(self) -> None:

@@ -6,6 +6,11 @@ OpenVINO (``ov.Tensor(array, shared_memory=True)``): the inputs are copied into 
 are written straight into them, and the LSTM state ping-pongs between two buffer pairs (the
 state outputs of step ``n`` are the state inputs of step ``n + 1``), so a step allocates nothing.
 
+As with ONNX Runtime, a second compiled model without the predicted-image output (OpenVINO drops
+the nodes only that output needed: for SARNN its image encoder, heatmaps and decoder) serves the
+steps whose caller does not want the image (``infer(..., want_image=False)``). Both bind the same
+buffers, so the LSTM state carries from one to the other at any step.
+
 Precisions:
 
 - ``fp32``: ``model.onnx`` with ``INFERENCE_PRECISION_HINT=f32`` (bit-for-bit the ONNX graph's
@@ -96,18 +101,24 @@ class OvRunner(Runner):
         spec: the model sidecar.
         precision: ``fp32``, ``int8`` (the Q/DQ variant) or ``fp16`` (bf16/f16 inference hint).
         num_threads: ``INFERENCE_NUM_THREADS`` (default 1, as for ONNX Runtime).
+        skip_image: also compile the model without the image output, stepped when the caller does
+            not want the predicted image; the LSTM state is shared.
     """
 
     backend = "openvino"
 
-    def __init__(self, spec: ModelSpec, precision: str = "fp32", num_threads: int | None = None):
+    def __init__(self, spec: ModelSpec, precision: str = "fp32", num_threads: int | None = None,
+                 skip_image: bool = True):
         super().__init__(spec, precision)
         self.num_threads = 1 if num_threads is None else int(num_threads)
+        self.skip_image = bool(skip_image)
         #: the OpenVINO ``INFERENCE_PRECISION_HINT`` in use (``f32``, ``bf16``, ``f16``).
         self.inference_precision = "f32"
         self._request: Any = None
         self._in: dict[str, np.ndarray] = {}
         self._out: dict[str, np.ndarray] = {}
+        self._control_request: Any = None  # the model without the image output
+        self._control_out: dict[str, np.ndarray] = {}
         self._state_bufs: list[tuple[np.ndarray, np.ndarray]] = []
         self._state_tensors: list[tuple[Any, Any]] = []
         self._cur = 0
@@ -130,8 +141,12 @@ class OvRunner(Runner):
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_PRECISION_HINT": self.inference_precision,
         }
+        core = ov.Core()
         try:
-            compiled = ov.Core().compile_model(str(path), "CPU", config)
+            model = core.read_model(str(path))
+            compiled = core.compile_model(model, "CPU", config)
+            control = self._without_image(ov, model)
+            control_compiled = None if control is None else core.compile_model(control, "CPU", config)
         except Exception as exc:  # noqa: BLE001 - OpenVINO raises RuntimeError subclasses
             raise ModelError(f"OpenVINO cannot compile {path}: {exc}. Re-export the model.") from exc
         self._check_io(compiled, path)
@@ -143,14 +158,46 @@ class OvRunner(Runner):
         self._state_bufs = [(np.zeros(rec, np.float32), np.zeros(rec, np.float32)) for _ in range(2)]
         self._state_tensors = [(ov.Tensor(h, shared_memory=True), ov.Tensor(c, shared_memory=True))
                                for h, c in self._state_bufs]
+        self._bind(ov, self._request, self._out)
+        if control_compiled is not None:
+            self._control_out = {r: a for r, a in self._out.items() if r != "image"}
+            self._control_request = control_compiled.create_infer_request()
+            self._bind(ov, self._control_request, self._control_out)
+        self._cur = 0
+        log.info("OpenVINO %s, CPU %s, %d thread(s), inference precision %s, model %s, image decoder %s",
+                 ov.__version__, " ".join(cpu_capabilities()), self.num_threads, self.inference_precision, path,
+                 "skipped while the image is not wanted" if self.skips_image else "always run")
+
+    def _without_image(self, ov: Any, model: Any) -> Any:
+        """``model`` without the image output (OpenVINO compiles only what the kept outputs need), or ``None``."""
+        image = self.spec.outputs.get("image")
+        if not self.skip_image or image is None:
+            return None
+        results = list(model.get_results())
+        kept = [r for r in results if image not in r.output(0).get_names()]
+        if len(kept) == len(results):
+            return None
+        return ov.Model(kept, model.get_parameters(), f"{model.get_friendly_name()} without the image")
+
+    def _bind(self, ov: Any, request: Any, outputs: dict[str, np.ndarray]) -> None:
+        """Share the input buffers and ``outputs`` with ``request`` (the state is set per step)."""
         names_in, names_out = self.spec.inputs, self.spec.outputs
         for role, arr in self._in.items():
-            self._request.set_tensor(names_in[role], ov.Tensor(arr, shared_memory=True))
-        for role, arr in self._out.items():
-            self._request.set_tensor(names_out[role], ov.Tensor(arr, shared_memory=True))
-        self._cur = 0
-        log.info("OpenVINO %s, CPU %s, %d thread(s), inference precision %s, model %s", ov.__version__,
-                 " ".join(cpu_capabilities()), self.num_threads, self.inference_precision, path)
+            request.set_tensor(names_in[role], ov.Tensor(arr, shared_memory=True))
+        for role, arr in outputs.items():
+            request.set_tensor(names_out[role], ov.Tensor(arr, shared_memory=True))
+
+    @property
+    def skips_image(self) -> bool:
+        return self._control_request is not None
+
+    def diagnostics(self) -> dict[str, str]:
+        """Key/values for the node's ``/diagnostics``: threads, inference precision, image decoder."""
+        return {
+            "threads": str(self.num_threads),
+            "inference_precision": self.inference_precision,
+            "image_decoder": self.image_decoder_status(),
+        }
 
     def _check_io(self, compiled: Any, path: Any) -> None:
         """The graph must have exactly the tensors and shapes the sidecar promises."""
@@ -168,15 +215,21 @@ class OvRunner(Runner):
             raise ModelError(f"{path} does not match model.json: {'; '.join(problems)}. Re-export the model.")
 
     def _close_impl(self) -> None:
-        self._request = None
-        self._in, self._out, self._state_bufs, self._state_tensors = {}, {}, [], []
+        self._request = self._control_request = None
+        self._in, self._out, self._control_out, self._state_bufs, self._state_tensors = {}, {}, {}, [], []
 
     def _infer_impl(self, image: np.ndarray, joint: np.ndarray) -> Mapping[str, np.ndarray]:
+        return self._run(self._request, self._out, image, joint)
+
+    def _infer_control_impl(self, image: np.ndarray, joint: np.ndarray) -> Mapping[str, np.ndarray]:
+        return self._run(self._control_request, self._control_out, image, joint)
+
+    def _run(self, request: Any, outputs: dict[str, np.ndarray], image: np.ndarray,
+             joint: np.ndarray) -> Mapping[str, np.ndarray]:
         np.copyto(self._in["image"], image)
         np.copyto(self._in["joint"], joint)
         names_in, names_out = self.spec.inputs, self.spec.outputs
         src, dst = self._state_tensors[self._cur], self._state_tensors[1 - self._cur]
-        request = self._request
         request.set_tensor(names_in["state_h"], src[0])
         request.set_tensor(names_in["state_c"], src[1])
         request.set_tensor(names_out["state_h"], dst[0])
@@ -185,7 +238,7 @@ class OvRunner(Runner):
         request.infer()
         self.last_timings = {"compute": time.perf_counter() - started}
         self._cur = 1 - self._cur
-        return self._out
+        return outputs
 
     def _get_state_impl(self) -> RecurrentState:
         h, c = self._state_bufs[self._cur]

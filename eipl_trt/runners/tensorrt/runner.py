@@ -293,7 +293,7 @@ class TrtRunner(Runner):
         else:
             engine = f"{res.status} in {res.build_s:.1f} s ({res.path})"
         return {"tensorrt": self.trt_version, "engine": engine, "cuda_graphs": self.graph_status,
-                "cuda": getattr(self._cuda, "name", "")}
+                "cuda": getattr(self._cuda, "name", ""), "image_decoder": self.image_decoder_status()}
 
     @property
     def engine(self) -> Any:
