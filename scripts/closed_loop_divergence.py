@@ -26,6 +26,7 @@ import numpy as np
 
 from eipl_trt.control import CommandSafety, SafetyConfig
 from eipl_trt.predictor import Predictor
+from eipl_trt.runners import create_runner
 from eipl_trt.sim.expert import PushExpert
 from eipl_trt.sim.live import robot_limits
 from eipl_trt.sim.pusher import CONTROL_PERIOD_S, JOINT_NAMES, PusherScene
@@ -49,6 +50,10 @@ def main() -> None:
     parser.add_argument("--frame-anchored", action="store_true",
                         help="with --command-delay: the trajectory point is due at the next frame's time, not one "
                         "period after the command lands (the node's trajectory_timing: frame)")
+    parser.add_argument("--switch-at", type=int, default=0, metavar="FRAME",
+                        help="in the closed loop, hand the LSTM state to a runner of --switch-to at this frame "
+                             "(what the node's precision switch does mid-episode; 0 = no switch)")
+    parser.add_argument("--switch-to", default="int8", help="precision taken over at --switch-at")
     parser.add_argument("--json", default="", help="also write the per-time table here")
     args = parser.parse_args()
     if not 0 <= args.command_delay < SUBSTEPS:
@@ -59,12 +64,16 @@ def main() -> None:
     lower, upper = robot_limits(args.model)
     predictor = Predictor.from_model(args.model, backend="onnxruntime", precision=args.precision,
                                      input_mix=args.input_mix)
+    base = predictor.runner
+    other = create_runner(predictor.spec, "onnxruntime", args.switch_to).open() if args.switch_at else None
     times = [5, 10, 20, 30, 40, 50, 60, args.frames - 1]
     palm_gap, joint_gap, forced_err = (np.zeros((args.episodes, args.frames)) for _ in range(3))
     finals = []
     with PusherScene(128) as scene:
         robot = SimRobot(scene, seed=args.seed)
         for e in range(args.episodes):
+            if predictor.runner is not base:  # every episode starts on --precision
+                predictor.swap_runner(base)
             setup = robot.start_episode(e)
             expert = PushExpert(scene, setup.layout, setup.rng, robot.config)
             frames, q_exp, palm_exp = [], [], []
@@ -88,6 +97,8 @@ def main() -> None:
                 palm_gap[e, k] = float(np.linalg.norm(robot.kin.palm_pose(q)[0] - palm_exp[k]))
                 if k == args.frames - 1:
                     break
+                if other is not None and k == args.switch_at:
+                    predictor.swap_runner(other)
                 pred = predictor.step(scene.render(), q, encoding="rgb8").joints
                 decision = safety.filter(pred, q)
                 for _ in range(args.command_delay):
@@ -103,7 +114,8 @@ def main() -> None:
              "joint_gap_rad": float(joint_gap[:, k].mean()), "teacher_forced_error_rad": float(forced_err[:, k].mean())}
             for k in times]
     final = [robot_final for robot_final in finals]
-    print(f"{args.model} {args.precision}, {args.episodes} layouts of seed {args.seed}, {args.interface}: closed loop "
+    switched = f" -> {args.switch_to} at frame {args.switch_at}" if args.switch_at else ""
+    print(f"{args.model} {args.precision}{switched}, {args.episodes} layouts of seed {args.seed}, {args.interface}: closed loop "
           f"vs the expert; closed-loop successes {sum(f.success for f in final)}/{len(final)}, mean final distance "
           f"{np.mean([f.final_distance_m for f in final]) * 100:.1f} cm")
     print("| t (s) | palm point from the expert's (cm) | mean joint difference (rad) | teacher-forced next-joint error (rad) |")
