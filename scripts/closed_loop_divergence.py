@@ -56,6 +56,8 @@ def main() -> None:
     parser.add_argument("--switch-to", default="int8", help="precision taken over at --switch-at")
     parser.add_argument("--json", default="", help="also write the per-time table here")
     args = parser.parse_args()
+    if args.switch_at and not 0 < args.switch_at < args.frames - 1:
+        parser.error(f"--switch-at must be a frame in 1..{args.frames - 2} (the closed loop steps frames 0..{args.frames - 2})")
     if not 0 <= args.command_delay < SUBSTEPS:
         parser.error(f"--command-delay must be 0..{SUBSTEPS - 1} physics periods (a frame has {SUBSTEPS})")
     frame_period = SUBSTEPS * CONTROL_PERIOD_S

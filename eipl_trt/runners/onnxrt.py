@@ -111,9 +111,9 @@ class OrtRunner(Runner):
         if self.io_binding:
             self._bind()
         log.info(
-            "ONNX Runtime %s, providers %s, %d thread(s), model %s, %d layer(s) rewritten for the CPU, image decoder %s",
+            "ONNX Runtime %s, providers %s, %d thread(s), model %s, %d layer(s) rewritten for the CPU, image decoder: %s",
             ort.__version__, self._session.get_providers(), self.num_threads, path, len(self.rewrites),
-            "skipped while the image is not wanted" if self._control is not None else "always run",
+            self.image_decoder_status(),
         )
 
     def _graphs(self, path: Any) -> tuple[Any, Any]:

@@ -164,9 +164,9 @@ class OvRunner(Runner):
             self._control_request = control_compiled.create_infer_request()
             self._bind(ov, self._control_request, self._control_out)
         self._cur = 0
-        log.info("OpenVINO %s, CPU %s, %d thread(s), inference precision %s, model %s, image decoder %s",
+        log.info("OpenVINO %s, CPU %s, %d thread(s), inference precision %s, model %s, image decoder: %s",
                  ov.__version__, " ".join(cpu_capabilities()), self.num_threads, self.inference_precision, path,
-                 "skipped while the image is not wanted" if self.skips_image else "always run")
+                 self.image_decoder_status())
 
     def _without_image(self, ov: Any, model: Any) -> Any:
         """``model`` without the image output (OpenVINO compiles only what the kept outputs need), or ``None``."""
