@@ -72,7 +72,7 @@ def test_cli_backends_threads_columns_and_concurrent(model_dirs: dict[str, Path]
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("openvino")
     d = str(model_dirs["sarnn"])
-    assert cli_main(["bench", "--model", d, "--backend", "onnxruntime", "openvino", "--threads", "1", "2",
+    assert cli_main(["bench", "--model", d, "--backend", "onnxruntime", "openvino", "--precision", "fp32", "--threads", "1", "2",
                      "--steps", "6", "--warm-up", "1", "--power", "none", "--no-baseline", "--out", str(tmp_path)]) == 0
     rows = {(r["backend"], r["precision"]) for r in csv.DictReader((tmp_path / "bench.csv").open())}
     assert rows == {("onnxruntime x1", "fp32"), ("onnxruntime x2", "fp32"), ("openvino x1", "fp32"), ("openvino x2", "fp32")}

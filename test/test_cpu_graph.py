@@ -18,10 +18,9 @@ from eipl_trt.runners.cpu_graph import rewrite_for_cpu, without_outputs  # noqa:
 from eipl_trt.runners.onnxrt import OrtRunner  # noqa: E402
 from eipl_trt.spec import ModelSpec  # noqa: E402
 
+from numerics import assert_within, parity_tolerances  # noqa: E402
+
 BUNDLED = sorted(bundled_models())
-#: SARNN's spatial softmax (temperature 1e-4) multiplies summation-order rounding by 1e4 (see
-#: test_openvino.POINT_ATOL): points within 1e-3 of the feature map (0.06 px), joints and images 1e-4.
-ATOL, POINT_ATOL = 1e-4, 1e-3
 
 
 def _inputs(spec: ModelSpec, n: int, seed: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -29,12 +28,6 @@ def _inputs(spec: ModelSpec, n: int, seed: int = 5) -> list[tuple[np.ndarray, np
     shapes = spec.input_shapes()
     return [(rng.uniform(spec.vmin, spec.vmax, shapes["image"]).astype(np.float32),
              rng.uniform(spec.vmin, spec.vmax, shapes["joint"]).astype(np.float32)) for _ in range(n)]
-
-
-def _close(got: dict[str, np.ndarray], want: dict[str, np.ndarray], roles: list[str]) -> None:
-    for role in roles:
-        atol = POINT_ATOL if role.endswith("_pts") else ATOL
-        np.testing.assert_allclose(got[role], want[role], atol=atol, rtol=0, err_msg=role)
 
 
 # ---------------------------------------------------------------------- the rewrites, layer by layer
@@ -137,14 +130,15 @@ def test_rewritten_graph_steps_like_the_exported_one(name: str, precision: str) 
     if precision not in spec.variants:
         pytest.skip(f"{name} has no {precision} variant")
     inputs = _inputs(spec, 30)
+    tol = parity_tolerances(spec, precision, inputs)  # the exported graph's own summation-order spread
     with OrtRunner(spec, precision, graph_rewrites=False, skip_image=False) as plain, \
             OrtRunner(spec, precision, graph_rewrites=True, skip_image=False) as fast:
         assert not plain.rewrites and not plain.skips_image
         for image, joint in inputs:
             want = {k: v.copy() for k, v in plain.infer(image, joint).items()}
-            _close(dict(fast.infer(image, joint)), want, list(want))
-        np.testing.assert_allclose(fast.get_state().h, plain.get_state().h, atol=ATOL)
-        np.testing.assert_allclose(fast.get_state().c, plain.get_state().c, atol=ATOL)
+            assert_within(dict(fast.infer(image, joint)), want, tol)
+        assert_within({"state_h": fast.get_state().h, "state_c": fast.get_state().c},
+                      {"state_h": plain.get_state().h, "state_c": plain.get_state().c}, tol)
 
 
 @pytest.mark.parametrize("name", BUNDLED)
@@ -152,6 +146,7 @@ def test_rewritten_graph_steps_like_the_exported_one(name: str, precision: str) 
 def test_steps_without_the_image_keep_the_state_and_outputs_of_full_steps(name: str, io_binding: bool) -> None:
     spec = resolve_model(name)
     inputs = _inputs(spec, 24, seed=8)
+    tol = parity_tolerances(spec, "fp32", inputs)
     with OrtRunner(spec, graph_rewrites=False, skip_image=False) as full, \
             OrtRunner(spec, io_binding=io_binding) as mixed:
         assert mixed.skips_image
@@ -162,8 +157,8 @@ def test_steps_without_the_image_keep_the_state_and_outputs_of_full_steps(name: 
             wanted = t % 3 == 0
             got = dict(mixed.infer(image, joint, want_image=wanted))
             assert ("image" in got) == wanted
-            _close(got, want, [r for r in want if r != "image" or wanted])
-        np.testing.assert_allclose(mixed.get_state().h, full.get_state().h, atol=ATOL)
+            assert_within(got, want, tol, [r for r in want if r != "image" or wanted])
+        assert_within({"state_h": mixed.get_state().h}, {"state_h": full.get_state().h}, tol)
 
 
 def test_without_outputs_removes_what_only_the_image_needed() -> None:
@@ -232,7 +227,9 @@ def test_the_lstm_as_one_onnx_node_variant_steps_like_the_exported_cell(name: st
     sessions = [ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]) for m in (exported, fused)]
     names = [o.name for o in sessions[0].get_outputs()]
     states = [(np.zeros((1, spec.rec_dim), np.float32),) * 2] * 2
-    for image, joint in _inputs(spec, 15, seed=3):
+    inputs = _inputs(spec, 15, seed=3)
+    tol = parity_tolerances(spec, "fp32", inputs)
+    for image, joint in inputs:
         outs = []
         for k, session in enumerate(sessions):
             feed = {spec.inputs["image"]: image, spec.inputs["joint"]: joint,
@@ -240,4 +237,4 @@ def test_the_lstm_as_one_onnx_node_variant_steps_like_the_exported_cell(name: st
             out = dict(zip(names, session.run(names, feed)))
             states[k] = (out[spec.outputs["state_h"]], out[spec.outputs["state_c"]])
             outs.append({role: out[n] for role, n in spec.outputs.items()})
-        _close(outs[1], outs[0], list(spec.outputs))
+        assert_within(outs[1], outs[0], tol)

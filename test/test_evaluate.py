@@ -65,7 +65,7 @@ def test_load_for_model_matches_joints_by_name(model: ModelSpec, bag: Path) -> N
 def test_metric_equals_a_manual_replay(model: ModelSpec, bag: Path) -> None:
     episodes = ev.load_for_model(bag, model)
     report = ev.evaluate(model, episodes, precisions=["fp32"], backend="onnxruntime")
-    predictor = Predictor.from_model(model)
+    predictor = Predictor.from_model(model, backend="onnxruntime")
     errors, holds = [], []
     for e in episodes:
         predictor.reset_state()
@@ -91,9 +91,9 @@ def test_camera_check_replays_each_episode_with_the_next_ones_frames(model: Mode
 
     out = tmp_path / "report"
     assert cli_main(["evaluate", "--bag", str(bag), "--model", str(model.directory), "--precision", "fp32",
-                     "--camera-check", "--out", str(out), "--no-plot"]) == 0
+                     "--backend", "onnxruntime", "--camera-check", "--out", str(out), "--no-plot"]) == 0
     check = json.loads((out / "metrics.json").read_text())["camera_check"]
-    predictor = Predictor.from_model(model)
+    predictor = Predictor.from_model(model, backend="onnxruntime")
     errors = []
     for i, e in enumerate(episodes):  # equal lengths here: the frames of episode i+1 with the joints of i
         predictor.reset_state()
@@ -124,10 +124,11 @@ def test_report_with_two_precisions(model: ModelSpec, bag: Path, tmp_path: Path)
     feeds = record_calibration_feeds(spec, [(e.images, e.joints, "rgb8") for e in episodes])
     spec = quantize_int8(spec, feeds)
     out = tmp_path / "report"
-    code = cli_main(["evaluate", "--bag", str(bag), "--model", str(spec.directory), "--out", str(out), "--no-plot"])
+    code = cli_main(["evaluate", "--bag", str(bag), "--model", str(spec.directory), "--backend", "onnxruntime",
+                     "--out", str(out), "--no-plot"])
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["runs"]) == {"fp32", "int8"}
+    assert set(metrics["runs"]) == {"fp32", "int8"}  # ONNX Runtime runs the variants beside model.json
     assert metrics["runs"]["fp32"]["error_rate_vs_fp32"] == 0.0
     assert metrics["runs"]["int8"]["max_abs_diff_vs_fp32"] > 0
     assert set(metrics["runs"]["fp32"]["mse_per_joint"]) == set(NAMES)

@@ -103,8 +103,8 @@ def test_state_round_trip_and_hand_over(sarnn_spec: ModelSpec) -> None:
 
 def test_swap_runner_keeps_the_state(sarnn_spec: ModelSpec) -> None:
     frames, joints = _frames(sarnn_spec, 10), _joints(sarnn_spec, 10)
-    reference = _run(Predictor.from_model(sarnn_spec), frames, joints)
-    predictor = Predictor.from_model(sarnn_spec)
+    reference = _run(Predictor.from_model(sarnn_spec, backend="onnxruntime"), frames, joints)
+    predictor = Predictor.from_model(sarnn_spec, backend="onnxruntime")
     head = _run(predictor, frames[:5], joints[:5])
     old = predictor.swap_runner(create_runner(sarnn_spec, "onnxruntime", "fp32"))
     old.close()
