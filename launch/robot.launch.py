@@ -12,7 +12,7 @@ Usage::
 Every node setting has exactly one default: the node's parameter declarations, repeated in
 ``config/eipl_trt.yaml`` (the ``params_file``). The launch arguments that override parameters
 default to the empty string, which means "do not override": nothing is passed for them. A given
-value is passed after the params file, so it wins. ``eipl_trt.launch_args`` does the mapping
+value is passed after the params file, so it wins. ``eipl_trt.ros.launch_args`` does the mapping
 (also used by the tests, which run the resulting command line without launch).
 
 The node is started with a plain ``Node`` action: it is a lifecycle node that configures and
@@ -32,7 +32,7 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
-from eipl_trt.launch_args import NODE_ARGUMENTS, PACKAGE, NodeLaunch, node_launches_from_args
+from eipl_trt.ros.launch_args import NODE_ARGUMENTS, PACKAGE, NodeLaunch, node_launches_from_args
 
 
 def _node(plan: NodeLaunch) -> Node:

@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from eipl_trt.atomic import write_text_atomic
+from eipl_trt.common.atomic import write_text_atomic
 from eipl_trt.evaluate import CameraCheck, evaluate, load_for_model, write_report
-from eipl_trt.predictor import Predictor
-from eipl_trt.export import export_checkpoint
+from eipl_trt.models.export import export_checkpoint
 from eipl_trt.precision import make_variants, prepare_episodes
+from eipl_trt.predictor import Predictor
 from eipl_trt.spec import ModelSpec
 
 KINDS = ("sarnn", "cnnrnn", "cnnrnnln")

@@ -125,7 +125,7 @@ def main() -> None:
     for r in rows:
         print(f"| {r['t_s']:.1f} | {r['palm_gap_cm']:.1f} | {r['joint_gap_rad']:.3f} | {r['teacher_forced_error_rad']:.4f} |")
     if args.json:
-        from eipl_trt.atomic import write_text_atomic
+        from eipl_trt.common.atomic import write_text_atomic
 
         write_text_atomic(args.json, json.dumps({"args": vars(args), "rows": rows}, indent=1))
 

@@ -42,7 +42,7 @@ def worker(mode: str, onnx_path: str, npz: str, out: str) -> None:
 
         model = convert_to_mixed_precision(onnx_path, low_precision_type="fp16", keep_io_types=True,
                                            calibration_data=npz)
-        # this venv need not have eipl_trt: a plain temp-file-and-rename instead of eipl_trt.atomic
+        # this venv need not have eipl_trt: a plain temp-file-and-rename instead of eipl_trt.common.atomic
         tmp = f"{out}.tmp"
         onnx.save(model, tmp)
         with open(tmp, "rb") as handle:
@@ -82,7 +82,7 @@ def main() -> int:
 
     import numpy as np
 
-    from eipl_trt.atomic import write_text_atomic
+    from eipl_trt.common.atomic import write_text_atomic
     from eipl_trt.evaluate import evaluate, load_for_model
     from eipl_trt.precision import Options, prepare_episodes, record_calibration_feeds
     from eipl_trt.precision.calibration import stack_feeds

@@ -56,8 +56,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency_harness import proc_cpu_s, rss_mb  # noqa: E402
 
-from eipl_trt.atomic import write_json_atomic  # noqa: E402
-from eipl_trt.launch_args import NodeLaunch, default_params_file, write_overrides_file  # noqa: E402
+from eipl_trt.common.atomic import write_json_atomic  # noqa: E402
+from eipl_trt.ros.launch_args import NodeLaunch, default_params_file, write_overrides_file  # noqa: E402
 from eipl_trt.spec import ModelSpec  # noqa: E402
 
 NODE = "eipl_trt"

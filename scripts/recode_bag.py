@@ -44,7 +44,7 @@ def recode_bag(src: str | Path, dst: str | Path, *, codec: str = "jpeg", quality
         InputError: ``dst`` exists, or ``src`` lacks one raw Image and one JointState topic.
     """
     from rosbags.highlevel import AnyReader
-    from eipl_trt.bagcompat import open_bag_writer, recorded_qos
+    from eipl_trt.bagio.compat import open_bag_writer, recorded_qos
     from rosbags.typesys import Stores, get_typestore
 
     if Path(dst).exists():

@@ -31,7 +31,7 @@ except ImportError:  # no torch
 __all__ = ["make_test_model", "cache_dir"]
 
 ROOT = Path(__file__).resolve().parents[1]
-_SOURCES = ("export.py", "spec.py", "models")
+_SOURCES = ("spec", "models")
 
 
 def cache_dir() -> Path:

@@ -23,7 +23,7 @@ import yaml
 
 pytest.importorskip("rosbags")
 
-from eipl_trt.bagcompat import BAG_METADATA_VERSION, rewrite_bag  # noqa: E402
+from eipl_trt.bagio.compat import BAG_METADATA_VERSION, rewrite_bag  # noqa: E402
 from eipl_trt.sim.bagwrite import BagEpisode, write_episodes_bag  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

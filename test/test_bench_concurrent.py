@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from eipl_trt.bench import synthetic_inputs
-from eipl_trt.bench_concurrent import concurrency_table, run_concurrent
+from eipl_trt.bench.concurrent import concurrency_table, run_concurrent
 from eipl_trt.cli import main as cli_main
 from eipl_trt.predictor import Predictor
 from eipl_trt.runners import create_runner

@@ -142,7 +142,7 @@ def test_throttle_lets_one_through_per_period_and_counts_the_rest() -> None:
 
 
 def test_trajectory_point_is_due_one_period_after_its_frame() -> None:
-    from eipl_trt.trajectory import MIN_LEAD_FRACTION, trajectory_lead_s
+    from eipl_trt.ros.trajectory import MIN_LEAD_FRACTION, trajectory_lead_s
 
     period = 0.1
     assert trajectory_lead_s(period, 10.0, 10.012) == pytest.approx(0.088)  # sent 12 ms after the frame

@@ -202,20 +202,20 @@ def prepare(name: str, out: Path) -> Any:
         import dataclasses
 
         from eipl_trt.evaluate import evaluate, load_for_model
-        from eipl_trt.evaluate_report import _csv
+        from eipl_trt.evaluate.report import _csv
         from eipl_trt.paths import resolve_model
 
         spec = resolve_model("sarnn")
         episodes = [dataclasses.replace(e, images=e.images[:8], joints=e.joints[:8], stamps=e.stamps[:8])
                     for e in load_for_model(ROOT / "data" / "pusher_sample", spec)[:2]]
-        import eipl_trt.evaluate_report
+        import eipl_trt.evaluate.report
 
         report = evaluate(spec, episodes, backend="onnxruntime", num_threads=1)
         (out / ".expect.json").write_text(json.dumps({"csv_rows": _csv(report).count("\n")}))
         # matplotlib takes seconds per figure on a loaded 2-core machine: render it once, so the
         # kills land in write_report's writes rather than in its plotting
-        png = eipl_trt.evaluate_report._plot_png(report)
-        eipl_trt.evaluate_report._plot_png = lambda _report: png  # type: ignore[assignment]
+        png = eipl_trt.evaluate.report._plot_png(report)
+        eipl_trt.evaluate.report._plot_png = lambda _report: png  # type: ignore[assignment]
         return report
     if name == "bench":
         from eipl_trt.bench import BenchResult
@@ -246,8 +246,8 @@ def write(name: str, fixture: Any, out: Path, i: int) -> None:
     if name == "export":
         import torch
 
-        from eipl_trt.export import export_onnx
         from eipl_trt.models import architecture_of
+        from eipl_trt.models.export import export_onnx
         from eipl_trt.models.testing import default_test_bounds
 
         with torch.no_grad():

@@ -21,8 +21,8 @@ for _module in ("mujoco", "gymnasium", "rosbags", "cv2"):
         pytest.skip(f"{_module} is not installed (the [sim], [bags] and [camera] extras)", allow_module_level=True)
 
 from eipl_trt.bagio import load_dataset_dir, load_episodes, read_bag  # noqa: E402
+from eipl_trt.bagio.dataset import bags_to_dataset, joint_bounds  # noqa: E402
 from eipl_trt.cli import main as cli_main  # noqa: E402
-from eipl_trt.dataset import bags_to_dataset, joint_bounds  # noqa: E402
 from eipl_trt.errors import InputError  # noqa: E402
 from eipl_trt.sim.record import generate_dataset  # noqa: E402
 
@@ -109,7 +109,7 @@ def test_rate_image_size_and_joint_selection(sim: Path, tmp_path: Path) -> None:
 
 def test_padding_repeats_the_last_step(tmp_path: Path) -> None:
     from eipl_trt.bagio import Episode
-    from eipl_trt.dataset import pad_episodes
+    from eipl_trt.bagio.dataset import pad_episodes
 
     def ep(n: int) -> Episode:
         return Episode(images=np.full((n, 2, 2, 3), n, np.uint8), channel_order="rgb", encoding="rgb8",

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from eipl_trt import evaluate as ev
-from eipl_trt import evaluate_report
 from eipl_trt.cli import main as cli_main
 from eipl_trt.errors import InputError
-from eipl_trt.metrics import hold_last_predictions, step_errors, summarize
+from eipl_trt.evaluate import report as evaluate_report
+from eipl_trt.evaluate.metrics import hold_last_predictions, step_errors, summarize
+from eipl_trt.precision import quantize_int8, record_calibration_feeds
 from eipl_trt.predictor import Predictor
-from eipl_trt.quantize import quantize_int8, record_calibration_feeds
 from eipl_trt.spec import ModelSpec
 
 pytest.importorskip("rosbags")

@@ -15,8 +15,8 @@ ort = pytest.importorskip("onnxruntime")
 
 from eipl_trt import cli  # noqa: E402
 from eipl_trt.errors import ModelError  # noqa: E402
-from eipl_trt.export import OPSET, check_onnx_graph, export_checkpoint, export_onnx  # noqa: E402
 from eipl_trt.models import architecture_of, build_model  # noqa: E402
+from eipl_trt.models.export import OPSET, check_onnx_graph, export_checkpoint, export_onnx  # noqa: E402
 from eipl_trt.models.testing import (  # noqa: E402
     default_test_bounds,
     make_test_model,

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from eipl_trt.errors import InputError
-from eipl_trt.launch_args import (
+from eipl_trt.ros.launch_args import (
     NODE_ARGUMENTS,
     NodeLaunch,
     default_params_file,

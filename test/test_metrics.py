@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from eipl_trt.errors import InputError
-from eipl_trt.metrics import hold_last_predictions, step_errors, summarize
+from eipl_trt.evaluate.metrics import hold_last_predictions, step_errors, summarize
 
 
 def test_hand_computed_case() -> None:

@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_core_imports_without_heavy_dependencies() -> None:
     code = (
         "import sys, eipl_trt, eipl_trt.predictor, eipl_trt.runners, eipl_trt.imaging, eipl_trt.spec, "
-        "eipl_trt.cli, eipl_trt.ros, eipl_trt.bagio, eipl_trt.metrics, eipl_trt.control, eipl_trt.stats, "
-        "eipl_trt.camera, eipl_trt.dataset\n"
+        "eipl_trt.cli, eipl_trt.ros, eipl_trt.bagio, eipl_trt.evaluate.metrics, eipl_trt.control, "
+        "eipl_trt.common.stats, eipl_trt.camera, eipl_trt.bagio.dataset\n"
         "heavy = [m for m in ('torch', 'rclpy', 'onnxruntime', 'tensorrt', 'rosbags', 'mujoco', 'matplotlib',\n"
         "                     'cv2') "
         "if m in sys.modules]\n"

@@ -1,4 +1,4 @@
-"""Progress: a bar on a terminal, plain periodic lines in a log (eipl_trt.progress)."""
+"""Progress: a bar on a terminal, plain periodic lines in a log (eipl_trt.common.progress)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from eipl_trt.progress import ENV_VAR, Progress, choose_mode
+from eipl_trt.common.progress import ENV_VAR, Progress, choose_mode
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from eipl_trt.errors import InputError, ModelError
-from eipl_trt.precision.lab.integer.fixed import make_lut, multiplier, requant
-from eipl_trt.precision.lab.integer.model import IntModel, memory_plan
-from eipl_trt.precision.lab.rounding import choose_scale, quantize, round_values, saturate, shift_right
+from eipl_trt.runners.integer.fixed import make_lut, multiplier, requant
+from eipl_trt.runners.integer.model import IntModel, memory_plan
+from eipl_trt.runners.integer.rounding import choose_scale, quantize, round_values, saturate, shift_right
 
 ort = pytest.importorskip("onnxruntime")
 from model_cache import make_test_model  # noqa: E402
@@ -99,7 +99,7 @@ def _one_conv_model(alpha: float) -> tuple[IntModel, np.ndarray, np.ndarray]:
 
 
 def test_integer_conv_with_fused_leaky_relu_by_hand() -> None:
-    from eipl_trt.precision.lab.integer.execute import IntExecutor
+    from eipl_trt.runners.integer.execute import IntExecutor
 
     m, x, w = _one_conv_model(0.25)
     y = IntExecutor(m).run_codes({"x": x})["y"]
@@ -287,7 +287,7 @@ def test_integer_file_round_trips_and_rejects_bad_files(int_model, sarnn_small, 
 
 
 def test_integer_runner_hands_state_over(int_model, sarnn_small) -> None:  # type: ignore[no-untyped-def]
-    from eipl_trt.precision.lab.runner import IntegerRunner
+    from eipl_trt.runners.integer.runner import IntegerRunner
 
     (episode,) = _episodes(sarnn_small, 1, 4)
     with IntegerRunner(sarnn_small, model=int_model) as a, IntegerRunner(sarnn_small, model=int_model) as b:
@@ -342,8 +342,8 @@ def test_evaluate_runs_the_integer_model_as_its_own_column(int_model, sarnn_smal
     """`eipl-trt evaluate --integer-model DIR`: the column `intonly` is the IntegerRunner's replay, scored like fp32."""
     from eipl_trt.bagio import Episode
     from eipl_trt.evaluate import evaluate, write_report
-    from eipl_trt.precision.lab.runner import IntegerRunner
     from eipl_trt.predictor import Predictor
+    from eipl_trt.runners.integer.runner import IntegerRunner
 
     int_model.save(tmp_path / "int")
     rng = np.random.default_rng(3)
@@ -378,11 +378,11 @@ def test_integer_backend_in_create_runner_bench_and_the_node_core(int_model, sar
 
     from eipl_trt.cli import main
     from eipl_trt.errors import BackendUnavailableError
-    from eipl_trt.precision.lab.runner import IntegerRunner
     from eipl_trt.ros.inputs import Frame
     from eipl_trt.ros.params import NodeConfig
     from eipl_trt.ros.runtime import NodeRuntime
     from eipl_trt.runners import INTEGER_MODEL_DIR, available_precisions, create_runner
+    from eipl_trt.runners.integer.runner import IntegerRunner
     from eipl_trt.spec import ModelSpec
 
     shutil.copytree(sarnn_small.directory, tmp_path / "m")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from eipl_trt.atomic import atomic_open, write_json_atomic
+from eipl_trt.common.atomic import atomic_open, write_json_atomic
 from eipl_trt.errors import ModelError
 from eipl_trt.spec import ModelSpec, sha256_file
 

@@ -1,4 +1,4 @@
-"""Tests for eipl_trt.stats: rolling percentiles, rates and per-stage summaries."""
+"""Tests for eipl_trt.common.stats: rolling percentiles, rates and per-stage summaries."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from eipl_trt.stats import RateMeter, RollingStats, StageStats, Summary
+from eipl_trt.common.stats import RateMeter, RollingStats, StageStats, Summary
 
 
 def test_summary_matches_numpy_percentiles() -> None:
@@ -96,7 +96,7 @@ def test_stage_stats_named_and_thread_safe() -> None:
 
 
 def test_recent_period_follows_a_new_rate_within_a_few_events_and_ignores_a_pause() -> None:
-    from eipl_trt.stats import RateMeter
+    from eipl_trt.common.stats import RateMeter
 
     meter = RateMeter(window_s=5.0)
     assert math.isnan(meter.recent_period_s())

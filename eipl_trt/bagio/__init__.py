@@ -16,6 +16,9 @@ Everything after reading works on plain numpy arrays, so evaluation runs without
 JointState messages may carry extra joints, other orders, or only some joints (e.g. an arm and a
 gripper published separately): positions are kept per name, NaN where a message lacked a joint,
 and :func:`select_joints` picks the model's joints by name.
+
+Also here, imported on their own: :mod:`~eipl_trt.bagio.compat` (writing bags every ROS 2 release
+plays) and :mod:`~eipl_trt.bagio.dataset` (bags to an EIPL dataset directory, ``eipl-trt dataset``).
 """
 
 from __future__ import annotations

@@ -149,9 +149,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_concurrent(args: argparse.Namespace, names: list[str]) -> int:
     """``--concurrent N``: 1..N models stepping together on the first backend and precision."""
-    from eipl_trt.atomic import write_text_atomic
     from eipl_trt.bench import environment, synthetic_inputs
-    from eipl_trt.bench_concurrent import concurrency_table, run_concurrent
+    from eipl_trt.bench.concurrent import concurrency_table, run_concurrent
+    from eipl_trt.common.atomic import write_text_atomic
     from eipl_trt.paths import resolve_model
     from eipl_trt.predictor import Predictor
     from eipl_trt.runners import create_runner, resolve_backend
@@ -170,7 +170,7 @@ def _run_concurrent(args: argparse.Namespace, names: list[str]) -> int:
           f"{', '.join(f'{n}={b}' for n, b in backends.items())}/{precision}, {threads} thread(s) each; "
           f"{args.steps} ticks per row", flush=True)
     if getattr(args, "layout", "threads") == "processes":
-        from eipl_trt.bench_concurrent import run_concurrent_processes
+        from eipl_trt.bench.concurrent import run_concurrent_processes
 
         dirs = [str(specs[n].directory) for n in names]
         backend = backends[names[0]]

@@ -15,7 +15,7 @@ import argparse
 import sys
 from typing import Any
 
-from eipl_trt.progress import Progress
+from eipl_trt.common.progress import Progress
 
 HELP = "closed-loop control of the simulated Pusher arm over ROS 2: task success per precision"
 
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class _Progress:
-    """Episodes done per precision (:mod:`eipl_trt.progress`: a bar on a terminal, a line every 5 s in a log)."""
+    """Episodes done per precision (:mod:`eipl_trt.common.progress`: a bar on a terminal, a line every 5 s in a log)."""
 
     def __init__(self, total: int) -> None:
         self.total = total

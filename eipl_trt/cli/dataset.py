@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the dataset and print a summary. Returns 0."""
-    from eipl_trt.dataset import bags_to_dataset
+    from eipl_trt.bagio.dataset import bags_to_dataset
 
     joints = [n.strip() for n in args.joints.split(",") if n.strip()] if args.joints else None
     summary = bags_to_dataset(

@@ -68,7 +68,7 @@ def _split_names(text: str | None) -> list[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     """Export and print a summary (files, tensor names and shapes, sha256)."""
-    from eipl_trt.export import export_checkpoint
+    from eipl_trt.models.export import export_checkpoint
 
     spec = export_checkpoint(
         args.model,

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Open the engine, print and save the table."""
-    from eipl_trt.atomic import write_json_atomic, write_text_atomic
+    from eipl_trt.common.atomic import write_json_atomic, write_text_atomic
     from eipl_trt.paths import resolve_model
     from eipl_trt.runners.tensorrt import TrtRunner
     from eipl_trt.runners.tensorrt.inspect import layer_table, profile_layers, to_markdown

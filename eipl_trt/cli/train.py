@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         f"{result.joint_bounds.name}, {result.metrics_json.name}"
     )
     if args.export:
-        from eipl_trt.export import export_checkpoint
+        from eipl_trt.models.export import export_checkpoint
 
         saved = json.loads(result.args_json.read_text(encoding="utf-8"))
         spec = export_checkpoint(

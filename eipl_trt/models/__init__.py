@@ -1,7 +1,8 @@
 """PyTorch definitions of the EIPL models (SARNN, CNNRNN, CNNRNNLN). Imports torch.
 
 Only the export/training path imports this package; the runtime core (``import eipl_trt``,
-the predictor, the ROS node) never does.
+the predictor, the ROS node) never does. :mod:`~eipl_trt.models.export` writes a model directory
+(``model.onnx`` + ``model.json``) from a checkpoint (``eipl-trt export``).
 
 Typical use::
 

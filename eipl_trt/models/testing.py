@@ -169,7 +169,7 @@ def make_test_model(
     Returns:
         The loaded sidecar (``spec.directory == out_dir``).
     """
-    from eipl_trt.export import export_onnx
+    from eipl_trt.models.export import export_onnx
 
     model = torch_reference(
         kind, seed=seed, im_size=im_size, joint_dim=joint_dim, rec_dim=rec_dim, leaky_slope=leaky_slope

@@ -13,7 +13,7 @@ TensorRT and the recipe that made it:
 
 Modules: :mod:`calibration` (closed-loop rollouts), :mod:`rollout` (held-out scoring),
 :mod:`sensitivity` (the pass), :mod:`recipes` (the two recipes), :mod:`register` (interrupt-safe
-commit into the model directory), :mod:`graph`. Progress goes through :mod:`eipl_trt.progress`.
+commit into the model directory), :mod:`graph`. Progress goes through :mod:`eipl_trt.common.progress`.
 
     eipl-trt quantize --model engines/sarnn --precision fp16 int8 --calibration data_work/pusher --sensitivity
 """

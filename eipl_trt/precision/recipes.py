@@ -34,7 +34,7 @@ from eipl_trt.precision.graph import (
     short_name, tensor_stats,
 )
 from eipl_trt.precision.int8 import CANDIDATE_OPS, Int8Quantizer, int8_problems
-from eipl_trt.progress import Progress
+from eipl_trt.common.progress import Progress
 from eipl_trt.precision.register import NewVariant
 from eipl_trt.precision.rollout import Scorer, StepModel
 from eipl_trt.precision.sensitivity import format_table, measure, select

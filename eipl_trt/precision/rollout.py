@@ -13,8 +13,8 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from eipl_trt.errors import ModelError
+from eipl_trt.evaluate.metrics import step_errors, summarize
 from eipl_trt.imaging import JointScaler
-from eipl_trt.metrics import step_errors, summarize
 from eipl_trt.precision.calibration import EpisodeTensors
 from eipl_trt.spec import ModelSpec
 

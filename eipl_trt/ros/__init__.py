@@ -7,7 +7,9 @@ when the node is actually started there. The modules that need rclpy (``lifecycl
 that path; ``params``, ``inputs``, ``runtime`` and ``switcher`` are pure Python.
 
 Start the node with the ``eipl_trt_node`` console script (see :mod:`eipl_trt.ros.node` for its
-topics, services and parameters).
+topics, services and parameters). :mod:`~eipl_trt.ros.launch_args` maps launch arguments to node
+parameters (``launch/robot.launch.py``); :mod:`~eipl_trt.ros.trajectory` times the
+``JointTrajectory`` points the node sends. Both are pure Python.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from eipl_trt.imaging import to_channel_order
 from eipl_trt.ros import convert
 from eipl_trt.ros.params import NodeConfig
 from eipl_trt.ros.runtime import StepResult
-from eipl_trt.trajectory import trajectory_lead_s
+from eipl_trt.ros.trajectory import trajectory_lead_s
 
 __all__ = ["Outputs", "TIMING_FIELDS"]
 
@@ -140,7 +140,7 @@ class Outputs:
 
         ``frame_stamp_s``: the stamp of the frame the command was computed from (0 = none, e.g. a hold
         command); a joint_trajectory point is due as ``trajectory_timing`` says
-        (:func:`eipl_trt.trajectory.trajectory_lead_s`, read against the node's clock when sending).
+        (:func:`eipl_trt.ros.trajectory.trajectory_lead_s`, read against the node's clock when sending).
         """
         if self.command is None:
             return

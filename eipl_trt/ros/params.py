@@ -21,9 +21,9 @@ from typing import Any, Callable, Mapping, Sequence
 from eipl_trt.control import SafetyConfig
 from eipl_trt.errors import InputError
 from eipl_trt.paths import DEFAULT_MODEL
+from eipl_trt.ros.trajectory import TRAJECTORY_TIMINGS
 from eipl_trt.runners import BACKENDS
 from eipl_trt.spec import PRECISIONS, ModelSpec
-from eipl_trt.trajectory import TRAJECTORY_TIMINGS
 
 __all__ = [
     "ParamDef",

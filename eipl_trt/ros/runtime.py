@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from eipl_trt.common.stats import RateMeter, StageStats
 from eipl_trt.control import CommandDecision, CommandSafety
 from eipl_trt.errors import InputError, NonFiniteOutputError
 from eipl_trt.predictor import Prediction, Predictor
 from eipl_trt.ros.inputs import Frame, JointCache, LatestSlot
 from eipl_trt.ros.params import NodeConfig
 from eipl_trt.runners import Runner, create_runner, resolve_backend
-from eipl_trt.stats import RateMeter, StageStats
 
 __all__ = ["NodeRuntime", "StepResult", "Counters"]
 

@@ -143,7 +143,7 @@ def create_runner(
 
         return OvRunner(spec, precision, num_threads=num_threads)
     if backend == "integer":
-        from eipl_trt.precision.lab.runner import IntegerRunner
+        from eipl_trt.runners.integer.runner import IntegerRunner
 
         return IntegerRunner(spec, integer_model_dir(spec), precision=precision)
     if backend == "onnxruntime":

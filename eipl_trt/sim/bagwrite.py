@@ -6,7 +6,7 @@ all filled) on ``/joint_states``, with header stamps on a wall clock (2026 by de
 episodes one after another separated by a pause, and each message logged a few milliseconds
 after its stamp (transport latency). Storage is MCAP with zstd-compressed chunks (what rosbag2's
 MCAP plugin does by default), metadata version 8 with a recorded QoS profile per topic (what
-Humble, Jazzy and Kilted all play: :mod:`eipl_trt.bagcompat`), message types from the Jazzy typestore
+Humble, Jazzy and Kilted all play: :mod:`eipl_trt.bagio.compat`), message types from the Jazzy typestore
 (Image and JointState are the same in all three).
 
 The bag is written into a temporary directory beside the target and renamed into place, so an
@@ -26,8 +26,8 @@ from typing import Sequence
 
 import numpy as np
 
-from eipl_trt.atomic import replace_atomic
-from eipl_trt.bagcompat import open_bag_writer, recorded_qos
+from eipl_trt.bagio.compat import open_bag_writer, recorded_qos
+from eipl_trt.common.atomic import replace_atomic
 from eipl_trt.errors import EipltrtError, InputError
 
 __all__ = ["BagEpisode", "DEFAULT_START_NS", "write_episodes_bag"]

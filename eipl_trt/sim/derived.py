@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from eipl_trt.atomic import write_json_atomic
+from eipl_trt.common.atomic import write_json_atomic
 from eipl_trt.errors import InputError
 from eipl_trt.sim.record import _install, _save_npy, staging_dir
 

@@ -31,9 +31,9 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from eipl_trt import __version__
-from eipl_trt.atomic import fsync_dir, fsync_tree, write_json_atomic
+from eipl_trt.common.atomic import fsync_dir, fsync_tree, write_json_atomic
+from eipl_trt.common.progress import Progress
 from eipl_trt.errors import InputError
-from eipl_trt.progress import Progress
 from eipl_trt.sim.bagwrite import BagEpisode, write_episodes_bag
 from eipl_trt.sim.expert import ArmKinematics, ExpertConfig, PushExpert, sample_layout
 from eipl_trt.sim.pusher import CONTROL_PERIOD_S, DEFAULT_CAMERA, JOINT_NAMES, OBJECT_MASS_KG, Layout, PusherScene

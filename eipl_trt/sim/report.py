@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from eipl_trt.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
+from eipl_trt.common.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
 
 __all__ = ["summarize", "write_report", "write_video"]
 

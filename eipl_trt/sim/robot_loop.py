@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from eipl_trt.atomic import write_bytes_atomic, write_json_atomic
+from eipl_trt.common.atomic import write_bytes_atomic, write_json_atomic
 from eipl_trt.errors import InputError
 
 __all__ = ["run_episodes", "SETTLE_S"]

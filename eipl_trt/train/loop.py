@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from eipl_trt.atomic import write_json_atomic
+from eipl_trt.common.atomic import write_json_atomic
+from eipl_trt.common.progress import Progress
 from eipl_trt.errors import EipltrtError
-from eipl_trt.progress import Progress
 from eipl_trt.train.bptt import evaluate, sequence_losses, total_loss
 from eipl_trt.train.config import TrainConfig, TrainResult
 from eipl_trt.train.data import Split, TrainData, joint_tensor, load_dataset, to_tensors

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from eipl_trt.atomic import atomic_open, write_bytes_atomic, write_json_atomic, write_text_atomic
+from eipl_trt.common.atomic import atomic_open, write_bytes_atomic, write_json_atomic, write_text_atomic
 from eipl_trt.train.config import TrainConfig
 from eipl_trt.train.data import VMAX, VMIN, TrainData
 

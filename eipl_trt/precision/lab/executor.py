@@ -28,8 +28,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from eipl_trt.errors import ModelError
-from eipl_trt.precision.lab.ops import OPS
-from eipl_trt.precision.lab.rounding import ROUNDING_MODES, SCALE_KINDS, choose_scale, per_channel_max, quantize, saturate
+from eipl_trt.runners.integer.ops import OPS
+from eipl_trt.runners.integer.rounding import ROUNDING_MODES, SCALE_KINDS, choose_scale, per_channel_max, quantize, saturate
 
 __all__ = ["Node", "Graph", "QuantConfig", "Executor", "calibrate", "COMPUTE_OPS", "SHAPE_OPS"]
 

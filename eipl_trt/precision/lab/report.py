@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from eipl_trt.atomic import write_bytes_atomic
+from eipl_trt.common.atomic import write_bytes_atomic
 from eipl_trt.precision.lab.sweep import Result
 
 __all__ = ["render_csv", "render_markdown", "render_plot", "write_sweep"]

@@ -4,7 +4,7 @@ Every configuration replays the same held-out episodes from a zero state, the me
 as input and the model's own ``(h, c)`` fed back, exactly as the node runs it, and is compared
 with the FP32 replay of the same executor (which equals ONNX Runtime to ~1e-6):
 
-* ``error_rate``: EIPL's joint MSE (prediction at t vs measured at t+1, :mod:`eipl_trt.metrics`)
+* ``error_rate``: EIPL's joint MSE (prediction at t vs measured at t+1, :mod:`eipl_trt.evaluate.metrics`)
   divided by FP32's; 1.0 = as accurate as FP32;
 * ``deviation``: mean squared difference from FP32's predicted joints (rad²); ``max_abs`` (rad);
 * ``h_drift``/``c_drift``: RMS difference of the recurrent state from FP32's, averaged over the
@@ -24,8 +24,8 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from eipl_trt.errors import InputError
+from eipl_trt.evaluate.metrics import step_errors, summarize
 from eipl_trt.imaging import JointScaler
-from eipl_trt.metrics import step_errors, summarize
 from eipl_trt.precision.calibration import EpisodeTensors
 from eipl_trt.precision.lab.executor import Executor, Graph, QuantConfig, calibrate
 from eipl_trt.spec import ModelSpec

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from eipl_trt.atomic import write_bytes_atomic, write_json_atomic
+from eipl_trt.common.atomic import write_bytes_atomic, write_json_atomic
 
 __all__ = ["CacheResult", "EngineCache", "default_cache_dir", "cache_key"]
 

@@ -4,8 +4,9 @@
     model.save("out/")                                        # intmodel.json + intmodel.npz
     IntExecutor(IntModel.load("out/")).run(feeds)            # float in/out, integers inside
 
-Modules: :mod:`fixed` (multiplier+shift, LUTs), :mod:`convert`, :mod:`execute`, :mod:`model`
-(file format, memory plan).
+Modules: :mod:`convert` (FP32 graph to :class:`IntModel`) and :mod:`cli`; the fixed-point helpers,
+the executor and the file format are in :mod:`eipl_trt.runners.integer` (``fixed``, ``execute``,
+``model``) and re-exported here.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Sequence
 from eipl_trt.precision.calibration import EpisodeTensors
 from eipl_trt.precision.lab.executor import Executor, Graph
 from eipl_trt.precision.lab.integer.convert import convert
-from eipl_trt.precision.lab.integer.execute import IntExecutor
-from eipl_trt.precision.lab.integer.model import IntModel, memory_plan
+from eipl_trt.runners.integer.execute import IntExecutor
+from eipl_trt.runners.integer.model import IntModel, memory_plan
 from eipl_trt.spec import ModelSpec
 
 __all__ = ["IntModel", "IntExecutor", "build_integer", "convert", "memory_plan"]

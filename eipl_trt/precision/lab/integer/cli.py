@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from eipl_trt.atomic import write_bytes_atomic
+from eipl_trt.common.atomic import write_bytes_atomic
 from eipl_trt.errors import ModelError
 from eipl_trt.precision.lab.integer import IntExecutor, IntModel, build_integer
 

@@ -1,4 +1,4 @@
-"""Convert an FP32 EIPL graph to an integer-only :class:`~eipl_trt.precision.lab.integer.model.IntModel`.
+"""Convert an FP32 EIPL graph to an integer-only :class:`~eipl_trt.runners.integer.model.IntModel`.
 
 Every tensor gets a signed width and a static scale from calibration (``act_bits`` for feature maps;
 ``state_bits`` for the LSTM state path, SARNN's softmax and every tensor of at most ``wide_elements``
@@ -26,10 +26,10 @@ import numpy as np
 
 from eipl_trt.errors import ModelError
 from eipl_trt.precision.lab.executor import Graph, Node
-from eipl_trt.precision.lab.integer.fixed import make_lut, multiplier
-from eipl_trt.precision.lab.integer.model import IntModel
-from eipl_trt.precision.lab.ops import OPS
-from eipl_trt.precision.lab.rounding import choose_scale, per_channel_max, qmax
+from eipl_trt.runners.integer.fixed import make_lut, multiplier
+from eipl_trt.runners.integer.model import IntModel
+from eipl_trt.runners.integer.ops import OPS
+from eipl_trt.runners.integer.rounding import choose_scale, per_channel_max, qmax
 
 __all__ = ["convert"]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from eipl_trt import __version__
-from eipl_trt.atomic import replace_atomic
+from eipl_trt.common.atomic import replace_atomic
 from eipl_trt.errors import EipltrtError, InputError
 
 __all__ = ["BAG_METADATA_VERSION", "RMW_DURATION_INFINITE", "open_bag_writer", "recorded_qos", "rewrite_bag"]

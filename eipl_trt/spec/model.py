@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from eipl_trt.atomic import write_json_atomic
+from eipl_trt.common.atomic import write_json_atomic
 from eipl_trt.errors import ModelError
-from eipl_trt.spec_rules import (
+from eipl_trt.spec.rules import (
     CHANNEL_ORDERS, INPUT_NAMES, MODEL_KINDS, OUTPUT_NAMES, OUTPUT_ROLES, PRECISIONS, SIDECAR_NAME, check_spec,
 )
-from eipl_trt.variants import VARIANT_FILES, Variant, sha256_file
+from eipl_trt.spec.variants import VARIANT_FILES, Variant, sha256_file
 
 __all__ = [
     "FORMAT",
@@ -171,7 +171,7 @@ class ModelSpec:
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
-        """Check internal consistency; raise :class:`ModelError` naming the first problem (see :mod:`eipl_trt.spec_rules`)."""
+        """Check internal consistency; raise :class:`ModelError` naming the first problem (see :mod:`eipl_trt.spec.rules`)."""
         check_spec(self)
 
     # ------------------------------------------------------------------ (de)serialization

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from eipl_trt.atomic import write_text_atomic
+from eipl_trt.common.atomic import write_text_atomic
 from eipl_trt.predictor import Predictor
 from eipl_trt.spec import ModelSpec
 

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from eipl_trt.errors import ModelError
-from eipl_trt.precision.lab.rounding import qmax, shift_right
+from eipl_trt.runners.integer.rounding import qmax, shift_right
 
 __all__ = ["multiplier", "requant", "sat", "make_lut", "PRODUCT_BITS", "MULT_BITS"]
 

@@ -1,7 +1,9 @@
 """What a valid ``model.json`` may hold: model kinds, precisions, tensor roles, and the checks.
 
 :meth:`eipl_trt.spec.ModelSpec.validate` runs :func:`check_spec`; the names are re-exported by
-:mod:`eipl_trt.spec`, where the sidecar's layout is documented.
+:mod:`eipl_trt.spec`, whose :mod:`~eipl_trt.spec.model` documents the sidecar's layout. This module
+does not import :mod:`~eipl_trt.spec.model`: :func:`check_spec` reads the fields named by
+:class:`SpecFields`, which :class:`~eipl_trt.spec.ModelSpec` has.
 """
 
 from __future__ import annotations
@@ -9,15 +11,12 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Mapping, Protocol
 
 from eipl_trt.errors import ModelError
 
-if TYPE_CHECKING:
-    from eipl_trt.spec import ModelSpec
-
 __all__ = ["MODEL_KINDS", "PRECISIONS", "CHANNEL_ORDERS", "INPUT_NAMES", "OUTPUT_NAMES", "OUTPUT_ROLES",
-           "SIDECAR_NAME", "check_spec"]
+           "SIDECAR_NAME", "SpecFields", "check_spec"]
 
 SIDECAR_NAME = "model.json"
 
@@ -48,7 +47,49 @@ OUTPUT_ROLES: dict[str, tuple[str, ...]] = {
 }
 
 
-def check_spec(spec: "ModelSpec") -> None:
+class _VariantFile(Protocol):
+    @property
+    def file(self) -> str: ...
+
+
+class SpecFields(Protocol):
+    """The fields of a :class:`~eipl_trt.spec.ModelSpec` that :func:`check_spec` reads."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def image_height(self) -> int: ...
+    @property
+    def image_width(self) -> int: ...
+    @property
+    def channel_order(self) -> str: ...
+    @property
+    def joint_names(self) -> tuple[str, ...]: ...
+    @property
+    def joint_min(self) -> tuple[float, ...]: ...
+    @property
+    def joint_max(self) -> tuple[float, ...]: ...
+    @property
+    def rate_hz(self) -> float: ...
+    @property
+    def architecture(self) -> Mapping[str, Any]: ...
+    @property
+    def vmin(self) -> float: ...
+    @property
+    def vmax(self) -> float: ...
+    @property
+    def inputs(self) -> Mapping[str, str]: ...
+    @property
+    def outputs(self) -> Mapping[str, str]: ...
+    @property
+    def attention(self) -> Mapping[str, float] | None: ...
+    @property
+    def variants(self) -> Mapping[str, _VariantFile]: ...
+    @property
+    def directory(self) -> Path | None: ...
+
+
+def check_spec(spec: SpecFields) -> None:
     """Check a spec's internal consistency; raise :class:`ModelError` naming the first problem."""
 
     def fail(msg: str) -> None:

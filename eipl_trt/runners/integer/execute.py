@@ -1,4 +1,4 @@
-"""Bit-exact numpy executor of an :class:`~eipl_trt.precision.lab.integer.model.IntModel`.
+"""Bit-exact numpy executor of an :class:`~eipl_trt.runners.integer.model.IntModel`.
 
 Every tensor is an int64 array of codes within its declared signed width (``tensors[name]["bits"]``);
 each op's intermediate widths are declared below and enforced by saturation (counted in
@@ -26,10 +26,10 @@ from typing import Any, Mapping
 import numpy as np
 
 from eipl_trt.errors import ModelError
-from eipl_trt.precision.lab.integer.fixed import requant, sat
-from eipl_trt.precision.lab.integer.model import IntModel
-from eipl_trt.precision.lab.ops import OPS, conv2d, conv_transpose2d
-from eipl_trt.precision.lab.rounding import qmax, shift_right
+from eipl_trt.runners.integer.fixed import requant, sat
+from eipl_trt.runners.integer.model import IntModel
+from eipl_trt.runners.integer.ops import OPS, conv2d, conv_transpose2d
+from eipl_trt.runners.integer.rounding import qmax, shift_right
 
 __all__ = ["IntExecutor"]
 

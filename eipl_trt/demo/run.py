@@ -31,11 +31,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from eipl_trt.atomic import write_bytes_atomic, write_text_atomic
+from eipl_trt.common.atomic import write_bytes_atomic, write_text_atomic
+from eipl_trt.common.progress import Progress
+from eipl_trt.demo.report import DemoResult, plot_png, print_summary, summarize
 from eipl_trt.errors import EipltrtError
 from eipl_trt.paths import DEFAULT_MODEL, resolve_model, share_dir
-from eipl_trt.demo_report import DemoResult, plot_png, print_summary, summarize
-from eipl_trt.progress import Progress
 
 __all__ = ["main", "DemoResult"]
 
@@ -295,7 +295,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     print_summary(summary, args.out)
     return 0 if summary["predictions_received"] > 0 else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

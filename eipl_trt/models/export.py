@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from eipl_trt import __version__
-from eipl_trt.atomic import unlink_durably, write_bytes_atomic
+from eipl_trt.common.atomic import unlink_durably, write_bytes_atomic
 from eipl_trt.errors import ModelError
 from eipl_trt.models.bounds import load_joint_bounds, resolve_joint_names, validate_joint_bounds
 from eipl_trt.spec import (

@@ -38,8 +38,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from eipl_trt import __version__
-from eipl_trt.atomic import fsync_dir, replace_atomic, write_json_atomic
 from eipl_trt.bagio import Episode, read_bag, resample
+from eipl_trt.common.atomic import fsync_dir, replace_atomic, write_json_atomic
 from eipl_trt.errors import EipltrtError, InputError
 
 __all__ = ["IMAGE_SIZES", "episodes_from_bags", "pad_episodes", "joint_bounds", "write_dataset", "bags_to_dataset"]

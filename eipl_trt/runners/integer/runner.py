@@ -17,9 +17,9 @@ from typing import Mapping
 import numpy as np
 
 from eipl_trt.errors import ModelError
-from eipl_trt.precision.lab.integer.execute import IntExecutor
-from eipl_trt.precision.lab.integer.model import IntModel
 from eipl_trt.runners.base import RecurrentState, Runner
+from eipl_trt.runners.integer.execute import IntExecutor
+from eipl_trt.runners.integer.model import IntModel
 from eipl_trt.spec import ModelSpec
 
 __all__ = ["IntegerRunner"]

@@ -2,113 +2,31 @@
 
 Each episode is replayed through the :class:`~eipl_trt.predictor.Predictor` from a zero state, one
 step per control period, exactly as the node would run it; the prediction at ``t`` is compared
-with the joints measured at ``t + 1`` (:mod:`eipl_trt.metrics`). Every requested precision runs on
-the same samples, and its error is reported relative to FP32.
+with the joints measured at ``t + 1`` (:mod:`eipl_trt.evaluate.metrics`). Every requested precision
+runs on the same samples, and its error is reported relative to FP32. The results are the
+dataclasses of :mod:`eipl_trt.evaluate.results`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
 from eipl_trt.bagio import Episode
+from eipl_trt.common.progress import Progress
 from eipl_trt.errors import InputError
-from eipl_trt.evaluate_report import write_report  # re-exported
-from eipl_trt.metrics import StepErrors, Summary, hold_last_predictions, step_errors, summarize
+from eipl_trt.evaluate.metrics import StepErrors, hold_last_predictions, step_errors, summarize
+from eipl_trt.evaluate.results import CameraCheck, EvalReport, RunResult
 from eipl_trt.predictor import Predictor
-from eipl_trt.progress import Progress
 from eipl_trt.spec import ModelSpec
 
-__all__ = ["RunResult", "CameraCheck", "EvalReport", "run_episodes", "frames_from_next_episode", "evaluate", "write_report",
-           "load_for_model"]
+__all__ = ["run_episodes", "frames_from_next_episode", "evaluate", "load_for_model"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RunResult:
-    """Predictions of one model/precision over all episodes."""
-
-    precision: str
-    backend: str
-    predictions: list[np.ndarray] = field(default_factory=list)  # per episode (T, D), raw units
-    enc_points: list[np.ndarray | None] = field(default_factory=list)  # per episode (T, K, 2) frame px
-    errors: list[StepErrors] = field(default_factory=list)
-    step_ms: list[float] = field(default_factory=list)
-
-    @property
-    def summary(self) -> Summary:
-        """Pooled metric over all episodes."""
-        return summarize(self.errors)
-
-
-@dataclass(frozen=True)
-class CameraCheck:
-    """How much the predictions depend on the camera (``evaluate(camera_check=True)``).
-
-    The same precision is replayed with each episode's frames taken from the next episode and its
-    own joints. ``real`` and ``swapped`` are pooled over the same steps; a ratio near 1 means the
-    model predicts from the joint history alone.
-    """
-
-    precision: str
-    real: Summary
-    swapped: Summary
-
-    @property
-    def ratio(self) -> float:
-        """``swapped.mean / real.mean``."""
-        return self.swapped.mean / self.real.mean if self.real.mean > 0 else float("nan")
-
-    def as_dict(self) -> dict[str, object]:
-        """JSON-ready results."""
-        return {"precision": self.precision, "steps": self.real.steps, "mse_mean_real": self.real.mean,
-                "mse_mean_other_frames": self.swapped.mean, "ratio": self.ratio}
-
-
-@dataclass
-class EvalReport:
-    """Everything the report files are made of."""
-
-    spec: ModelSpec
-    source: str
-    episodes: list[Episode]
-    runs: list[RunResult]
-    hold: Summary
-    camera: CameraCheck | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        """JSON-ready results."""
-        names = self.spec.joint_names
-        fp32 = next((r for r in self.runs if r.precision == "fp32"), None)
-        runs = {}
-        for r in self.runs:
-            s = r.summary
-            entry = s.as_dict(names)
-            entry["backend"] = r.backend
-            entry["vs_hold_last"] = s.mean / self.hold.mean if self.hold.mean > 0 else float("nan")
-            if fp32 is not None:
-                entry["error_rate_vs_fp32"] = (s.mean - fp32.summary.mean) / fp32.summary.mean
-                entry["max_abs_diff_vs_fp32"] = float(
-                    max(np.abs(a - b).max() for a, b in zip(r.predictions, fp32.predictions))
-                )
-            entry["step_ms_p50"] = float(np.percentile(r.step_ms, 50))
-            entry["step_ms_p99"] = float(np.percentile(r.step_ms, 99))
-            runs[r.precision] = entry
-        return {
-            "model": self.spec.model,
-            "model_dir": str(self.spec.directory),
-            "source": self.source,
-            "episodes": [{"label": e.source, "steps": int(e.joints.shape[0])} for e in self.episodes],
-            "hold_last": self.hold.as_dict(names),
-            "runs": runs,
-            "camera_check": self.camera.as_dict() if self.camera is not None else None,
-        }
 
 
 def run_episodes(
@@ -202,7 +120,7 @@ def evaluate(
             finally:
                 predictor.close()
         if integer_model is not None:
-            from eipl_trt.precision.lab.runner import IntegerRunner
+            from eipl_trt.runners.integer.runner import IntegerRunner
 
             predictor = Predictor(IntegerRunner(spec, integer_model), input_mix=input_mix)
             try:

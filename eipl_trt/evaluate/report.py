@@ -1,7 +1,7 @@
 """Report files of ``eipl-trt evaluate``: ``report.md``, ``metrics.json``, ``steps.csv`` and ``plot.png``.
 
-Every file is written atomically (:mod:`eipl_trt.atomic`). :func:`write_report` is re-exported by
-:mod:`eipl_trt.evaluate`.
+Every file is written atomically (:mod:`eipl_trt.common.atomic`). :func:`write_report` is
+re-exported by :mod:`eipl_trt.evaluate`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from eipl_trt.atomic import write_bytes_atomic
-from eipl_trt.metrics import hold_last_predictions, step_errors
+from eipl_trt.common.atomic import write_bytes_atomic
+from eipl_trt.evaluate.metrics import hold_last_predictions, step_errors
 
 if TYPE_CHECKING:
-    from eipl_trt.evaluate import EvalReport
+    from eipl_trt.evaluate.results import EvalReport
 
 __all__ = ["write_report"]
 

@@ -119,7 +119,7 @@ def run_concurrent(
 def _process_worker(model_dir: str, backend: str, precision: str, threads: int, frame_hw: tuple[int, int] | None,
                     ticks: int, warm_up: int, barrier: Any, done: Any, queue: Any, want_image: bool = True) -> None:
     """One model in its own process: warm up, then ``ticks`` lockstep steps; puts its step seconds on ``queue``."""
-    from eipl_trt.bench import synthetic_inputs
+    from eipl_trt.bench.core import synthetic_inputs
     from eipl_trt.paths import resolve_model
     from eipl_trt.runners import create_runner
 

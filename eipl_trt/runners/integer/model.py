@@ -6,7 +6,7 @@ File format ``eipl_trt.intmodel`` version 1: a directory with
   "tensors": {name: {"bits", "scale", "shape"[, "const"]}}, "ops": [{"op", "name", "inputs",
   "outputs", "attrs"}], "alignments", "luts", "float_layers", "memory", "meta",
   "arrays_sha256"}``; a tensor's real value is ``code * scale``; op semantics are
-  :mod:`eipl_trt.precision.lab.integer.execute` (documented per op there);
+  :mod:`eipl_trt.runners.integer.execute` (documented per op there);
 * ``intmodel.npz``: the integer arrays (``<node>:w`` int8 weights, ``:b`` int32 biases, ``:mp/:sp``
   and ``:mn/:sn`` int32 multipliers and shifts for the positive and negative side, ``:lut``
   int16 tables indexed by ``code + qmax(in_bits)``, ``:exp`` int32 Q16 softmax tables,
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from eipl_trt.atomic import write_bytes_atomic
+from eipl_trt.common.atomic import write_bytes_atomic
 from eipl_trt.errors import ModelError
 
 __all__ = ["IntModel", "FORMAT", "FORMAT_VERSION", "memory_plan"]
