@@ -4,6 +4,9 @@ The model is run step by step over real episodes exactly as the node runs it (st
 measured joints as input), and each step's four inputs become one calibration sample. Quantizing
 with samples whose ``i.state_h``/``i.state_c`` are zeros or random would calibrate the LSTM
 input ranges on states the robot never produces.
+
+:class:`StepModel` (one ONNX Runtime session stepped over an episode) lives here because both the
+recording and :mod:`eipl_trt.precision.rollout`'s scoring use it.
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from eipl_trt.errors import InputError
+from eipl_trt.errors import InputError, ModelError
 from eipl_trt.imaging import JointScaler, image_to_tensor, resize_bilinear, to_channel_order
 from eipl_trt.spec import ModelSpec
 
-__all__ = ["EpisodeTensors", "prepare_episodes", "record_calibration_feeds", "feeds_sha256", "stack_feeds"]
+__all__ = ["EpisodeTensors", "StepModel", "prepare_episodes", "record_calibration_feeds", "feeds_sha256", "stack_feeds"]
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,6 @@ def record_calibration_feeds(
     Raises:
         InputError: the episodes hold no step.
     """
-    from eipl_trt.precision.rollout import StepModel
-
     tensors = [e for e in episodes] if episodes is not None else []
     if tensors and not isinstance(tensors[0], EpisodeTensors):
         tensors = prepare_episodes(spec, tensors)  # type: ignore[arg-type]
@@ -105,6 +106,55 @@ def record_calibration_feeds(
     if not feeds:
         raise InputError("no calibration data: the episodes are empty")
     return feeds
+
+
+class StepModel:
+    """One ONNX Runtime session (CPU, 1 thread) over a model given as bytes or a path."""
+
+    def __init__(self, spec: ModelSpec, model: bytes | str, threads: int = 1):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's own exception types
+            raise ModelError(f"ONNX Runtime cannot load the candidate model: {exc}") from exc
+        self.spec = spec
+        self.names = dict(spec.inputs)
+        self.outputs = [spec.outputs["joint"], spec.outputs["state_h"], spec.outputs["state_c"], spec.outputs["image"]]
+
+    def run_episode(
+        self,
+        episode: EpisodeTensors,
+        on_feed: Callable[[Mapping[str, np.ndarray]], None] | None = None,
+        limit: int | None = None,
+        images: bool = False,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Normalized joint predictions ``(T, D)`` for one episode from a zero state.
+
+        Args:
+            on_feed: called with each step's input dict before the step runs.
+            limit: run at most this many steps.
+            images: also return the predicted images ``(T, 3, H, W)``.
+        """
+        n = self.names
+        h = np.zeros((1, self.spec.rec_dim), np.float32)
+        c = np.zeros_like(h)
+        steps = len(episode) if limit is None else max(0, min(len(episode), limit))
+        preds = np.empty((steps, self.spec.joint_dim), np.float32)
+        pictures = np.empty((steps, *self.spec.output_shapes()["image"][1:]), np.float32) if images else None
+        for t in range(steps):
+            feed = {n["image"]: episode.images[t], n["joint"]: episode.joints[t], n["state_h"]: h, n["state_c"]: c}
+            if on_feed is not None:
+                on_feed(feed)
+            joint, h, c, picture = self.session.run(self.outputs, feed)
+            preds[t] = joint[0]
+            if pictures is not None:
+                pictures[t] = picture[0]
+        return (preds, pictures) if pictures is not None else preds
 
 
 def stack_feeds(feeds: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:

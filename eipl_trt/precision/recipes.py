@@ -26,17 +26,17 @@ from typing import Any, Sequence, TextIO
 import numpy as np
 
 import eipl_trt
+from eipl_trt.common.progress import Progress
 from eipl_trt.errors import InputError, ModelError
-from eipl_trt.precision import fp16 as fp16_mod
-from eipl_trt.precision.calibration import EpisodeTensors, feeds_sha256, record_calibration_feeds
+from eipl_trt.precision.calibration import EpisodeTensors, StepModel, feeds_sha256, record_calibration_feeds
+from eipl_trt.precision.fp16 import FP16_MAX, convert_fp16
 from eipl_trt.precision.graph import (
     SHAPE_OPS, NodeGroup, default_opset, float_tensors, group_nodes, import_onnx, min_tensorrt, producers,
     short_name, tensor_stats,
 )
 from eipl_trt.precision.int8 import CANDIDATE_OPS, Int8Quantizer, int8_problems
-from eipl_trt.common.progress import Progress
 from eipl_trt.precision.register import NewVariant
-from eipl_trt.precision.rollout import Scorer, StepModel
+from eipl_trt.precision.rollout import Scorer
 from eipl_trt.precision.sensitivity import format_table, measure, select
 from eipl_trt.spec import ModelSpec
 
@@ -150,7 +150,7 @@ def _range_fp32(model: Any, feeds: Sequence[dict[str, np.ndarray]], data_max: fl
     big = {t: v[0] for t, v in stats.items() if not v[0] <= data_max}
     nodes = {n.name for n in model.graph.node if n.op_type != "Constant" and set(big) & (set(n.output) | set(n.input))}
     for node in model.graph.node:
-        if node.op_type == "LayerNormalization" and not stats[node.input[0]][1] <= fp16_mod.FP16_MAX:
+        if node.op_type == "LayerNormalization" and not stats[node.input[0]][1] <= FP16_MAX:
             nodes.add(node.name)
             big[f"{node.input[0]} (sum of squares)"] = stats[node.input[0]][1]
     return nodes, big
@@ -165,14 +165,14 @@ def _make_fp16(spec: ModelSpec, model: Any, feeds: list[dict[str, np.ndarray]], 
 
     def build(chosen: Sequence[NodeGroup]) -> bytes:
         compute = {n for g in chosen for n in g.nodes}
-        return fp16_mod.convert_fp16(model, _fp32_nodes(model, compute)).SerializeToString()
+        return convert_fp16(model, _fp32_nodes(model, compute)).SerializeToString()
 
     rows, selection = _sensitivity_pass(candidates, build, scorer, options.fp16_max_error_rate, "fp16", out)
     if not selection.chosen:
         raise ModelError("no part of the model can run in FP16 within the accuracy budget on the held-out episodes; "
                          "not writing an FP16 variant")
     fp32_nodes = _fp32_nodes(model, {n for g in selection.chosen for n in g.nodes})
-    final = fp16_mod.convert_fp16(model, fp32_nodes)
+    final = convert_fp16(model, fp32_nodes)
     table = format_table(rows, selection, scorer, "FP16 sensitivity (each group alone in FP16)", "fp16")
     if held_by_range:
         table += ("\n\nKept FP32 by range on calibration frames (|activation| > %g, or a LayerNorm whose variance "

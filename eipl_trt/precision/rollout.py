@@ -8,66 +8,17 @@ back, as :mod:`eipl_trt.evaluate` does, but straight on ONNX Runtime with inputs
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from eipl_trt.errors import ModelError
 from eipl_trt.evaluate.metrics import step_errors, summarize
 from eipl_trt.imaging import JointScaler
-from eipl_trt.precision.calibration import EpisodeTensors
+from eipl_trt.precision.calibration import EpisodeTensors, StepModel
 from eipl_trt.spec import ModelSpec
 
-__all__ = ["StepModel", "Score", "Scorer"]
-
-
-class StepModel:
-    """One ONNX Runtime session (CPU, 1 thread) over a model given as bytes or a path."""
-
-    def __init__(self, spec: ModelSpec, model: bytes | str, threads: int = 1):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime's own exception types
-            raise ModelError(f"ONNX Runtime cannot load the candidate model: {exc}") from exc
-        self.spec = spec
-        self.names = dict(spec.inputs)
-        self.outputs = [spec.outputs["joint"], spec.outputs["state_h"], spec.outputs["state_c"], spec.outputs["image"]]
-
-    def run_episode(
-        self,
-        episode: EpisodeTensors,
-        on_feed: Callable[[Mapping[str, np.ndarray]], None] | None = None,
-        limit: int | None = None,
-        images: bool = False,
-    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """Normalized joint predictions ``(T, D)`` for one episode from a zero state.
-
-        Args:
-            on_feed: called with each step's input dict before the step runs.
-            limit: run at most this many steps.
-            images: also return the predicted images ``(T, 3, H, W)``.
-        """
-        n = self.names
-        h = np.zeros((1, self.spec.rec_dim), np.float32)
-        c = np.zeros_like(h)
-        steps = len(episode) if limit is None else max(0, min(len(episode), limit))
-        preds = np.empty((steps, self.spec.joint_dim), np.float32)
-        pictures = np.empty((steps, *self.spec.output_shapes()["image"][1:]), np.float32) if images else None
-        for t in range(steps):
-            feed = {n["image"]: episode.images[t], n["joint"]: episode.joints[t], n["state_h"]: h, n["state_c"]: c}
-            if on_feed is not None:
-                on_feed(feed)
-            joint, h, c, picture = self.session.run(self.outputs, feed)
-            preds[t] = joint[0]
-            if pictures is not None:
-                pictures[t] = picture[0]
-        return (preds, pictures) if pictures is not None else preds
+__all__ = ["StepModel", "Score", "Scorer"]  # StepModel is defined in (and re-exported from) calibration
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The TensorRT backend (TensorRT 8.6, 10.x, 11.x; cuda-python or pycuda).
 
-Modules: :mod:`.cuda` (CUDA facade, cuda-python) and :mod:`.cuda_pycuda` (pycuda),
+Modules: :mod:`.cuda_api` (the CUDA facade's interface), :mod:`.cuda` (cuda-python, and
+:func:`load_cuda`) and :mod:`.cuda_pycuda` (pycuda),
 :mod:`.api` (module loading, logger), :mod:`.builder` (ONNX variant -> plan),
 :mod:`.cache` (keyed, locked, atomic plan cache), :mod:`.buffers` (aligned arenas),
 :mod:`.runner` (:class:`TrtRunner`), :mod:`.inspect` (engine inspector and per-layer profile).

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from eipl_trt.errors import ModelError
-from eipl_trt.runners.tensorrt.cuda import Cuda, align_up, host_view
+from eipl_trt.runners.tensorrt.cuda_api import Cuda, align_up, host_view
 from eipl_trt.spec import ModelSpec
 
 __all__ = ["Arena", "Slot", "describe_io"]

@@ -1,4 +1,4 @@
-"""The :class:`~eipl_trt.runners.tensorrt.cuda.Cuda` facade over pycuda (for images without cuda-python).
+"""The :class:`~eipl_trt.runners.tensorrt.cuda_api.Cuda` facade over pycuda (for images without cuda-python).
 
 pycuda binds a CUDA context to a thread. rclpy runs callbacks on executor threads, so every call
 first makes the device's primary context current in the calling thread (once per thread; the
@@ -14,7 +14,7 @@ from typing import Any
 
 import pycuda.driver as drv  # ImportError here tells load_cuda that pycuda is missing
 
-from eipl_trt.runners.tensorrt.cuda import Cuda, CudaError
+from eipl_trt.runners.tensorrt.cuda_api import Cuda, CudaError
 
 __all__ = ["PyCuda"]
 
