@@ -9,11 +9,25 @@ set ``AMENT_PREFIX_PATH`` to the environment's prefix; see README).
 from __future__ import annotations
 
 import os
+import xml.etree.ElementTree as ET
 from glob import glob
 
 from setuptools import find_packages, setup
 
 PACKAGE = "eipl_trt"
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def package_version() -> str:
+    """The version in package.xml, the package's one version string.
+
+    ``eipl_trt.__version__`` repeats it; ``test/test_version.py`` checks that the two and
+    CHANGELOG.rst's newest entry agree.
+    """
+    version = ET.parse(os.path.join(HERE, "package.xml")).getroot().findtext("version")
+    if not version or not version.strip():
+        raise RuntimeError("package.xml has no <version>")
+    return version.strip()
 
 
 def tree(src: str, dest_root: str) -> list[tuple[str, list[str]]]:
@@ -30,7 +44,7 @@ def tree(src: str, dest_root: str) -> list[tuple[str, list[str]]]:
 
 setup(
     name=PACKAGE,
-    version="0.1.0",
+    version=package_version(),
     packages=find_packages(exclude=["test", "test.*"]),
     package_data={PACKAGE: ["py.typed"]},
     data_files=[

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from eipl_trt.errors import EipltrtError
 
-__version__ = "0.1.0"
+#: The package version; package.xml holds the same string (setup.py reads it from there).
+__version__ = "0.2.0"
 
 __all__ = ["EipltrtError", "__version__"]
