@@ -254,15 +254,11 @@ def test_stand_in_readers_refuse_what_the_real_ones_refuse(tmp_path: Path) -> No
 
 
 def test_recoded_robot_like_bag_reads_on_every_distribution(tmp_path: Path) -> None:
-    """scripts/recode_bag.py (JPEG frames, 500 Hz joint_states) writes the same metadata."""
-    import importlib.util
-
+    """`eipl-trt dataset recode` (JPEG frames, 500 Hz joint_states) writes the same metadata."""
     pytest.importorskip("cv2")
-    spec = importlib.util.spec_from_file_location("recode_bag", ROOT / "scripts" / "recode_bag.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from eipl_trt.bagio.recode import recode_bag
+
     write_episodes_bag(tmp_path / "sim", [_episode(), _episode()], joint_names=["a", "b"])
-    module.recode_bag(tmp_path / "sim", tmp_path / "robot", joint_rate_hz=500.0)
+    recode_bag(tmp_path / "sim", tmp_path / "robot", joint_rate_hz=500.0)
     humble = check_every_reader(tmp_path / "robot")
     assert {m["type"] for m, _ in humble["topics"]} == {"sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/JointState"}

@@ -2,7 +2,8 @@
 
 The round trip is checked on the simulator, which writes the same demonstrations both ways: its
 rosbag converted here must equal its own EIPL dataset. A robot-like bag (JPEG frames, 500 Hz
-joint_states; scripts/recode_bag.py) and the bundled sample bag in JPEG cover the compressed path.
+joint_states; `eipl-trt dataset recode`) and the bundled sample bag in JPEG cover the compressed path;
+`eipl-trt dataset merge` joins train splits.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -22,19 +22,14 @@ for _module in ("mujoco", "gymnasium", "rosbags", "cv2"):
 
 from eipl_trt.bagio import load_dataset_dir, load_episodes, read_bag  # noqa: E402
 from eipl_trt.bagio.dataset import bags_to_dataset, joint_bounds  # noqa: E402
+from eipl_trt.bagio.merge import merge_datasets  # noqa: E402
+from eipl_trt.bagio.recode import recode_bag  # noqa: E402
 from eipl_trt.cli import main as cli_main  # noqa: E402
 from eipl_trt.errors import InputError  # noqa: E402
 from eipl_trt.sim.record import generate_dataset  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 STEPS = 12
-
-
-def _recode_module() -> Any:
-    spec = importlib.util.spec_from_file_location("recode_bag", REPO / "scripts" / "recode_bag.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +74,12 @@ def test_sim_bag_round_trips_to_the_sims_own_dataset(sim: Path, tmp_path: Path) 
 
 
 def test_compressed_500hz_robot_bag_to_dataset_to_training_reader(sim: Path, tmp_path: Path) -> None:
-    info = _recode_module().recode_bag(sim / "bag", tmp_path / "robot", joint_rate_hz=500.0)
+    rc = cli_main(["dataset", "recode", "--bag", str(sim / "bag"), "--out", str(tmp_path / "robot"),
+                   "--joint-rate-hz", "500"])
+    assert rc == 0
+    with pytest.raises(InputError, match="robot already exists"):
+        recode_bag(sim / "bag", tmp_path / "robot")
+    info = recode_bag(sim / "bag", tmp_path / "robot2", joint_rate_hz=500.0)
     assert info["format"] == "rgb8; jpeg compressed bgr8" and info["image_topic"] == "/camera/image_raw/compressed"
     streams = read_bag(tmp_path / "robot")
     assert 480 < 1.0 / np.median(np.diff(streams.joint_stamps)) < 520
@@ -145,9 +145,49 @@ def test_clear_errors_for_bags_it_cannot_use(sim: Path, tmp_path: Path) -> None:
 
 def test_sample_bag_in_jpeg_reads_like_the_raw_one(tmp_path: Path) -> None:
     """The acceptance bag of the compressed path: data/pusher_sample re-recorded as JPEG (quality 95)."""
-    _recode_module().recode_bag(REPO / "data" / "pusher_sample", tmp_path / "jpeg")
+    recode_bag(REPO / "data" / "pusher_sample", tmp_path / "jpeg")
     raw, jpeg = load_episodes(REPO / "data" / "pusher_sample"), load_episodes(tmp_path / "jpeg", channel_order="rgb")
     assert [len(e) for e in raw] == [len(e) for e in jpeg]
     for a, b in zip(raw, jpeg):
         assert np.array_equal(a.joints, b.joints)
         assert np.abs(a.images.astype(int) - b.images).mean() < 3.0
+
+
+def test_dataset_without_bag_or_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["dataset", "--out", "x"])
+    assert exc.value.code == 2
+    assert "required: --bag (or a subcommand: recode, merge)" in capsys.readouterr().err
+
+
+def test_recode_refuses_bags_it_cannot_use(sim: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot read bag"):
+        recode_bag(tmp_path / "missing", tmp_path / "out")
+    recode_bag(sim / "bag", tmp_path / "jpeg")
+    with pytest.raises(InputError, match="needs exactly one sensor_msgs/msg/Image"):
+        recode_bag(tmp_path / "jpeg", tmp_path / "again")  # its frames are compressed now
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jpeg"]  # nothing half-written
+
+
+def test_merge_joins_train_splits_and_keeps_the_firsts_test_split_and_bounds(sim: Path, tmp_path: Path) -> None:
+    bags_to_dataset([sim / "bag"], tmp_path / "other", image_size=64, test_episodes=2)  # 1 train episode
+    rc = cli_main(["dataset", "merge", "--out", str(tmp_path / "merged"), str(sim), str(tmp_path / "other")])
+    assert rc == 0
+    merged, first, other = _arrays(tmp_path / "merged"), _arrays(sim), _arrays(tmp_path / "other")
+    for kind in ("images", "joints"):
+        assert np.array_equal(merged[f"train/{kind}"], np.concatenate([first[f"train/{kind}"], other[f"train/{kind}"]]))
+        assert np.array_equal(merged[f"test/{kind}"], first[f"test/{kind}"])
+    assert np.array_equal(np.load(tmp_path / "merged" / "joint_bounds.npy"), np.load(sim / "joint_bounds.npy"))
+    meta = json.loads((tmp_path / "merged" / "dataset.json").read_text())
+    assert meta["episodes"] == {"train": 3, "test": 1}
+    assert [m["train_episodes"] for m in meta["merged_from"]] == [2, 1]
+    assert meta["joint_names"] == json.loads((sim / "dataset.json").read_text())["joint_names"]
+    with pytest.raises(InputError, match="merged already exists"):
+        merge_datasets([sim], tmp_path / "merged")
+    with pytest.raises(InputError, match="not an EIPL dataset directory: train/images.npy"):
+        merge_datasets([sim, tmp_path / "missing"], tmp_path / "m2")
+    bags_to_dataset([sim / "bag"], tmp_path / "wide", image_size=128, test_episodes=1)
+    with pytest.raises(InputError, match="train splits differ"):
+        merge_datasets([sim, tmp_path / "wide"], tmp_path / "m3")
+    assert not (tmp_path / "m2").exists() and not (tmp_path / "m3").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging directories left

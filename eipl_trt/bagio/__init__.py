@@ -18,7 +18,9 @@ gripper published separately): positions are kept per name, NaN where a message 
 and :func:`select_joints` picks the model's joints by name.
 
 Also here, imported on their own: :mod:`~eipl_trt.bagio.compat` (writing bags every ROS 2 release
-plays) and :mod:`~eipl_trt.bagio.dataset` (bags to an EIPL dataset directory, ``eipl-trt dataset``).
+plays), :mod:`~eipl_trt.bagio.dataset` (bags to an EIPL dataset directory, ``eipl-trt dataset``),
+:mod:`~eipl_trt.bagio.recode` (a bag rewritten as a robot records it, ``eipl-trt dataset recode``)
+and :mod:`~eipl_trt.bagio.merge` (train splits joined, ``eipl-trt dataset merge``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,93 @@
+"""Concatenate the train splits of several EIPL dataset directories into one (``eipl-trt dataset merge``).
+
+The test split, ``joint_bounds.npy`` and the metadata come from the first directory: the bounds
+define a model's joint normalization, so data added for fine-tuning must keep those of the model's
+own dataset. Every directory must have the same sequence length, image size and joint count.
+``dataset.json`` records the sources (``merged_from``) and the train episode count. The directory
+is built beside ``out``, fsynced and renamed into place, so it appears complete or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from eipl_trt.common.atomic import replace_atomic, write_json_atomic
+from eipl_trt.errors import EipltrtError, InputError
+
+__all__ = ["merge_datasets"]
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as handle:
+        np.save(handle, array)
+
+
+def _train_split(source: Path) -> tuple[np.ndarray, np.ndarray]:
+    missing = [n for n in ("train/images.npy", "train/joints.npy") if not (source / n).is_file()]
+    if missing:
+        raise InputError(f"{source} is not an EIPL dataset directory: {', '.join(missing)} missing")
+    return np.load(source / "train" / "images.npy", mmap_mode="r"), np.load(source / "train" / "joints.npy")
+
+
+def merge_datasets(sources: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> dict[str, Any]:
+    """Write ``out``: the train splits of ``sources`` one after the other, the first's test split and bounds.
+
+    Args:
+        sources: EIPL dataset directories; the first gives ``test/``, ``joint_bounds.npy`` and
+            ``dataset.json``.
+        out: the directory to create (an existing one must be empty).
+
+    Returns:
+        The dataset.json written.
+
+    Raises:
+        InputError: no source, a source that is not a dataset, train splits of different
+            shapes, or ``out`` exists and is not an empty directory.
+        EipltrtError: ``out`` could not be written.
+    """
+    paths = [Path(s) for s in sources]
+    target = Path(out)
+    if not paths:
+        raise InputError("give at least one dataset directory to merge")
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InputError(f"{target} already exists; choose another --out (a merged dataset never replaces one)")
+    first = paths[0]
+    for name in ("test", "joint_bounds.npy", "dataset.json"):
+        if not (first / name).exists():
+            raise InputError(f"{first} has no {name}; the first directory gives the test split, bounds and metadata")
+    splits = [_train_split(p) for p in paths]
+    shapes = {(images.shape[1:], joints.shape[1:]) for images, joints in splits}
+    if len(shapes) != 1:
+        raise InputError(f"the train splits differ in (T, H, W, C) / (T, D): {sorted(shapes)}; regenerate them alike")
+    meta = json.loads((first / "dataset.json").read_text(encoding="utf-8"))
+    meta["episodes"] = {"train": int(sum(len(joints) for _, joints in splits)), "test": meta["episodes"]["test"]}
+    if "episode_seeds" in meta:  # train seeds are per source (in each source's dataset.json); test is the first's
+        meta["episode_seeds"] = {"test": meta["episode_seeds"].get("test", [])}
+    meta["merged_from"] = [{"path": str(p), "train_episodes": len(joints)} for p, (_, joints) in zip(paths, splits)]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private
+        (tmp / "train").mkdir()
+        _save_npy(tmp / "train" / "images.npy", np.concatenate([images for images, _ in splits]))
+        _save_npy(tmp / "train" / "joints.npy", np.concatenate([joints for _, joints in splits]).astype(np.float32))
+        shutil.copytree(first / "test", tmp / "test")
+        shutil.copy2(first / "joint_bounds.npy", tmp / "joint_bounds.npy")
+        write_json_atomic(tmp / "dataset.json", meta)
+        if target.exists():
+            target.rmdir()  # empty (checked above)
+        replace_atomic(tmp, target)
+    except OSError as exc:
+        raise EipltrtError(f"could not write the dataset {target}: {exc}; check free disk space and permissions") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return meta
