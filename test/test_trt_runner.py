@@ -8,19 +8,22 @@ captured graph, or misaligns buffers does not (see test_trt_standins.py for thos
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 import sys
 
 import numpy as np
 import pytest
 
-from eipl_trt.errors import BackendUnavailableError, ModelError
+from eipl_trt.errors import BackendUnavailableError, EipltrtError, ModelError
 from eipl_trt.paths import resolve_model
 from eipl_trt.predictor import Predictor
 from eipl_trt.runners import available_precisions, create_runner, resolve_backend, tensorrt_unavailable_reason
 from eipl_trt.runners.base import RecurrentState
 from eipl_trt.runners.onnxrt import OrtRunner
 from eipl_trt.runners.tensorrt import TrtRunner
+from eipl_trt.spec import ModelSpec, sha256_file
 from standins.fake_cuda import FakeGpu
 from standins.install import install
 from trt_helpers import VERSIONS, episode, fp16_io_variant, max_abs_diff, rollout
@@ -71,8 +74,10 @@ def test_one_graph_for_both_parities_is_caught(monkeypatch, tmp_path):
     spec = resolve_model("sarnn")
     inputs, expected, _ = _reference("sarnn")
     with TrtRunner(spec, cache_dir=tmp_path) as runner:
-        runner._graphs = [runner._graphs[0], runner._graphs[0]]
+        graphs = runner._graphs
+        runner._graphs = [graphs[0], graphs[0]]
         got = rollout(runner, inputs[:6])
+        runner._graphs = graphs  # close() destroys each graph once (the stand-in refuses a second destroy)
     assert max_abs_diff(got, expected[:6]) > 1e-3
 
 
@@ -147,18 +152,14 @@ def _symmetric_qdq(path) -> bool:  # noqa: ANN001
 @pytest.mark.parametrize("precision", ["int8", "fp16"])
 @pytest.mark.parametrize("model", ["sarnn", "cnnrnn", "cnnrnnln"])
 def test_low_precision_variants(model, precision, version, monkeypatch, tmp_path):
-    """Symmetric Q/DQ int8 and fp16 variants build (INT8/FP16 flags on 8.6, strongly typed on 11) and match
-    ONNX Runtime on the same file; ONNX Runtime int8 files with uint8 zero points are refused by TensorRT's
-    parser with the reason."""
+    """The bundled symmetric Q/DQ int8 and fp16 variants build (INT8/FP16 flags on 8.6, strongly typed on 11) and
+    match ONNX Runtime on the same file."""
     install(monkeypatch, version)
     spec = resolve_model(model)
-    if precision not in spec.variants:
-        pytest.skip(f"{model} has no {precision} variant yet (issue #9 makes them)")
+    assert precision in spec.variants, f"the bundled {model} lost its {precision} variant"
     path = spec.variant_path(precision)
-    if precision == "int8" and not _symmetric_qdq(path):
-        with pytest.raises(ModelError, match="parser rejects .*(symmetric|INT8)"):
-            TrtRunner(spec, precision, cache_dir=tmp_path).open()
-        return
+    if precision == "int8":  # what TensorRT's parser refuses is test_parser_refusal_names_the_reason's
+        assert _symmetric_qdq(path), f"the bundled {path} has zero points TensorRT refuses; re-quantize it"
     inputs = episode(spec, 20, seed=2)
     try:
         PlainOrt(spec, precision).open().close()
@@ -168,6 +169,116 @@ def test_low_precision_variants(model, precision, version, monkeypatch, tmp_path
         diff = max_abs_diff(rollout(trt, inputs), rollout(ort, inputs))
     print(f"parity {model} {precision} TensorRT {version}: max |trt - ort| = {diff:.3g}")
     assert diff <= 1e-3
+
+
+def _variant_copy(tmp_path, model: str, precision: str, edit) -> ModelSpec:  # noqa: ANN001
+    """A copy of a bundled model whose ``precision`` variant is the bundled one changed by ``edit(onnx model)``."""
+    import shutil
+
+    import onnx
+
+    src = resolve_model(model)
+    out = tmp_path / f"{model}_{precision}_edited"
+    shutil.copytree(src.directory, out)
+    proto = onnx.load(str(src.variant_path(precision)))
+    edit(proto)
+    name = src.variants[precision].file
+    onnx.save(proto, str(out / name))
+    spec = ModelSpec.load(out)
+    spec.with_variant(precision, name, sha256_file(out / name)).save(out)
+    return ModelSpec.load(out)
+
+
+def _zero_point(value: np.ndarray):  # noqa: ANN202
+    def edit(proto) -> None:  # noqa: ANN001
+        from onnx import numpy_helper
+
+        graph = proto.graph
+        node = next(n for n in graph.node if n.op_type == "QuantizeLinear" and len(n.input) > 2 and n.input[2])
+        init = next(i for i in graph.initializer if i.name == node.input[2])
+        init.CopyFrom(numpy_helper.from_array(value.reshape(numpy_helper.to_array(init).shape), init.name))
+    return edit
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("zero_point,reason", [
+    (np.array(3, np.int8), r"TensorRT only supports symmetric quantization; the zero point must be 0"),
+    (np.array(128, np.uint8), r"TensorRT supports only INT8 quantization \(zero point type uint8\)"),
+], ids=["asymmetric-int8", "uint8"])
+def test_parser_refusal_names_the_reason(version, zero_point, reason, monkeypatch, tmp_path):
+    """An int8 file with a non-zero or uint8 zero point (ONNX Runtime's own asymmetric quantization): TensorRT's
+    parser refuses it, and the error names the file, the parser's reason and what to do."""
+    install(monkeypatch, version)
+    spec = _variant_copy(tmp_path, "sarnn", "int8", _zero_point(zero_point))
+    with pytest.raises(ModelError, match=rf"TensorRT's ONNX parser rejects .*model\.int8\.onnx: .*{reason}.*"
+                                         rf"Re-create this variant for TensorRT"):
+        TrtRunner(spec, "int8", cache_dir=tmp_path / "engines").open()
+
+
+def _rename_output(old: str, new: str):  # noqa: ANN202
+    def edit(proto) -> None:  # noqa: ANN001
+        graph = proto.graph
+        for value in graph.output:
+            if value.name == old:
+                value.name = new
+        for node in graph.node:
+            node.output[:] = [new if o == old else o for o in node.output]
+    return edit
+
+
+@pytest.mark.parametrize("version", ["8.6.1", "11.4.0.106"])
+def test_engine_io_that_disagrees_with_model_json_is_refused(version, monkeypatch, tmp_path):
+    """The engine is built from the ONNX file; model.json names its tensors. When they disagree (a file
+    exported with other names, or a sidecar edited for another robot), open() says which tensors differ."""
+    install(monkeypatch, version)
+    renamed = _variant_copy(tmp_path, "sarnn", "fp32", _rename_output("o.joint", "o.joint_pred"))
+    with pytest.raises(ModelError, match=r"the fp32 engine does not match model.json: tensor 'o.joint' missing; "
+                                         r"unexpected tensors \['o.joint_pred'\]\. Re-export the model"):
+        TrtRunner(renamed, cache_dir=tmp_path / "engines").open()
+    other = tmp_path / "six_joints"
+    shutil.copytree(resolve_model("sarnn").directory, other)
+    data = json.loads((other / "model.json").read_text())
+    for key in ("names", "min", "max"):
+        data["joints"][key] = data["joints"][key][:6]
+    data["architecture"]["joint_dim"] = 6
+    (other / "model.json").write_text(json.dumps(data))
+    with pytest.raises(ModelError, match=r"tensor 'i.joint' has shape \(1, 7\), model.json implies \(1, 6\)"):
+        TrtRunner(ModelSpec.load(other), cache_dir=tmp_path / "engines").open()
+
+
+def _refuse_state_addresses(trt, monkeypatch, spec) -> None:  # noqa: ANN001
+    """The stand-in's set_tensor_address returns False (as TensorRT does on refusal) for the LSTM state inputs."""
+    cls = trt.FAKE_CONTEXT.classes["IExecutionContext"]
+    real = cls.set_tensor_address
+    refused = {spec.inputs["state_h"], spec.inputs["state_c"]}
+    monkeypatch.setattr(cls, "set_tensor_address", lambda self, name, memory: False if name in refused
+                        else real(self, name, memory))
+
+
+def test_refused_state_address_stops_the_step(monkeypatch, tmp_path):
+    """TensorRT's set_tensor_address returns False on refusal; the runner must not enqueue on the old bindings."""
+    trt, _ = install(monkeypatch, "10.3.0")
+    spec = resolve_model("sarnn")
+    (im1, j1), (im2, j2) = episode(spec, 2)
+    with TrtRunner(spec, cache_dir=tmp_path, cuda_graphs=False) as runner:
+        runner.infer(im1, j1)
+        _refuse_state_addresses(trt, monkeypatch, spec)
+        enqueues = runner.context._enqueues
+        with pytest.raises(EipltrtError, match=r"TensorRT refused the address 0x[0-9a-f]+ of i.state_h for "
+                                               r"tensorrt/fp32 .*Not stepping: the engine would read and write the "
+                                               r"previous step's state buffers"):
+            runner.infer(im2, j2)
+        assert runner.context._enqueues == enqueues  # nothing ran on the previous step's buffers
+
+
+def test_refused_state_address_during_capture_turns_graphs_off(monkeypatch, tmp_path, caplog):
+    trt, _ = install(monkeypatch, "10.3.0")
+    spec = resolve_model("sarnn")
+    _refuse_state_addresses(trt, monkeypatch, spec)
+    with caplog.at_level(logging.WARNING), TrtRunner(spec, cache_dir=tmp_path) as runner:
+        assert runner.graph_status.startswith("off (capture refused: TensorRT refused the address")
+        with pytest.raises(EipltrtError, match="TensorRT refused the address .* of i.state_h"):
+            runner.infer(*episode(spec, 1)[0])
 
 
 def test_min_tensorrt_is_enforced(monkeypatch, tmp_path):

@@ -174,3 +174,147 @@ def test_cuda_python_11_graph_instantiate_signature(monkeypatch):
     c.graph_launch(graph, stream)
     c.stream_sync(stream)
     assert gpu.calls["cudaGraphInstantiateWithFlags"] == 1
+
+
+def test_pinned_host_memory_starts_poisoned(cuda):
+    """Real pinned memory holds whatever was there: a runner that reads a host buffer before writing it sees NaN."""
+    c, _ = cuda
+    assert np.isnan(host_view(c.malloc_host(64), 64).view(np.float32)).all()
+
+
+def test_pinned_host_memory_starts_poisoned_with_pycuda(monkeypatch):
+    from standins.install import install_pycuda
+
+    install_pycuda(monkeypatch, "10.3.0")
+    from eipl_trt.runners.tensorrt.cuda_pycuda import PyCuda
+
+    c = PyCuda()
+    assert np.isnan(host_view(c.malloc_host(64), 64).view(np.float32)).all()
+
+
+def test_launching_a_destroyed_graph_is_refused(cuda):
+    c, _ = cuda
+    stream = c.stream_create()
+    h, d = c.malloc_host(256), c.malloc(256)
+    c.capture_begin(stream)
+    c.h2d(d, h, 256, stream)
+    graph = c.capture_end(stream)
+    c.graph_destroy(graph)
+    with pytest.raises(CudaError, match="cudaGraphLaunch failed: cudaErrorInvalidResourceHandle"):
+        c.graph_launch(graph, stream)
+    with pytest.raises(CudaError, match="cudaGraphExecDestroy failed: cudaErrorInvalidResourceHandle"):
+        c.graph_destroy(graph)  # nor destroyed twice
+
+
+@pytest.mark.parametrize("freed", ["device", "host"])
+def test_replaying_a_graph_into_freed_memory_is_an_illegal_address(cuda, freed):
+    """The graph bakes in its addresses; freeing them and launching it faults when the work runs (at the sync)."""
+    c, _ = cuda
+    stream = c.stream_create()
+    h, d = c.malloc_host(256), c.malloc(256)
+    c.capture_begin(stream)
+    c.h2d(d, h, 256, stream)
+    graph = c.capture_end(stream)
+    c.graph_launch(graph, stream)
+    c.stream_sync(stream)  # fine while the memory lives
+    c.free(d) if freed == "device" else c.free_host(h)
+    c.graph_launch(graph, stream)
+    with pytest.raises(CudaError, match="cudaStreamSynchronize failed: cudaErrorIllegalAddress"):
+        c.stream_sync(stream)
+
+
+def test_a_queued_copy_into_freed_memory_is_an_illegal_address(cuda):
+    c, _ = cuda
+    stream = c.stream_create()
+    h, d = c.malloc_host(256), c.malloc(256)
+    c.d2h(h, d, 256, stream)
+    c.free(d)
+    with pytest.raises(CudaError, match="cudaErrorIllegalAddress"):
+        c.stream_sync(stream)
+
+
+@pytest.mark.parametrize("call", ["malloc", "malloc_host", "free"])
+def test_allocating_during_capture_is_refused_and_invalidates_it(cuda, call):
+    """CUDA's "potentially unsafe API calls" during a thread-local capture: cudaErrorStreamCaptureUnsupported."""
+    c, _ = cuda
+    stream = c.stream_create()
+    spare = c.malloc(256)
+    c.capture_begin(stream)
+    with pytest.raises(CudaError, match="cudaErrorStreamCaptureUnsupported"):
+        c.free(spare) if call == "free" else getattr(c, call)(256)
+    with pytest.raises(CudaError, match="cudaStreamEndCapture failed: cudaErrorStreamCaptureInvalidated"):
+        c.capture_end(stream)
+    assert c.malloc(256)  # allowed again once the capture ended
+
+
+def test_thread_local_capture_lets_other_threads_allocate(cuda):
+    """The runner captures in thread-local mode: another runner's thread may allocate meanwhile."""
+    import threading
+
+    c, _ = cuda
+    stream = c.stream_create()
+    h, d = c.malloc_host(256), c.malloc(256)
+    c.capture_begin(stream)
+    c.h2d(d, h, 256, stream)
+    got: list[int] = []
+    worker = threading.Thread(target=lambda: got.append(c.malloc(256)))
+    worker.start()
+    worker.join()
+    assert got and c.capture_end(stream) is not None
+
+
+def test_host_buffer_rewritten_before_the_copy_ran_is_caught(cuda):
+    """An H2D copy runs at the sync here (on a GPU: some time before it): rewriting its source in between races."""
+    from standins.fake_cuda import HostBufferRace
+
+    c, _ = cuda
+    stream = c.stream_create()
+    h, d = c.malloc_host(64), c.malloc(64)
+    host_view(h, 64)[:] = 1
+    c.h2d(d, h, 64, stream)
+    host_view(h, 64)[:] = 2  # the next frame written into the buffer the copy still reads
+    with pytest.raises(HostBufferRace, match="rewritten after the host-to-device copy from it was queued"):
+        c.stream_sync(stream)
+    # the same for a graph replay: the snapshot is taken at the launch
+    host_view(h, 64)[:] = 3
+    c.capture_begin(stream)
+    c.h2d(d, h, 64, stream)
+    graph = c.capture_end(stream)
+    c.graph_launch(graph, stream)
+    c.stream_sync(stream)  # unchanged since the launch: fine
+    c.graph_launch(graph, stream)
+    host_view(h, 64)[:] = 4
+    with pytest.raises(HostBufferRace):
+        c.stream_sync(stream)
+
+
+def test_a_runner_that_writes_the_next_input_before_the_sync_is_caught(monkeypatch, tmp_path):
+    """The runner's own step with the sync moved after the next frame's np.copyto (what a pipelining bug does)."""
+    from standins.fake_cuda import HostBufferRace
+
+    install(monkeypatch, "10.3.0")
+    spec = resolve_model("sarnn")
+    (im1, j1), (im2, j2) = episode(spec, 2)
+    with TrtRunner(spec, cache_dir=tmp_path, cuda_graphs=False) as runner:
+        cuda, stream = runner._cuda, runner._stream
+        sync = cuda.stream_sync
+        monkeypatch.setattr(cuda, "stream_sync", lambda s: None)
+        monkeypatch.setattr(cuda, "event_elapsed_ms", lambda a, b: 0.0)
+        runner.infer(im1, j1)
+        np.copyto(runner._in_views[0], im2)  # the next frame lands in the pinned input before the copy ran
+        with pytest.raises(HostBufferRace):
+            sync(stream)
+
+
+@pytest.mark.parametrize("version", ["8.6.1", "10.3.0", "10.13.0.35", "11.4.0.106"])
+def test_set_input_shape_takes_the_engine_shape_and_refuses_others(version, monkeypatch, tmp_path):
+    install(monkeypatch, version)
+    spec = resolve_model("sarnn")
+    shapes = spec.input_shapes()
+    with TrtRunner(spec, cache_dir=tmp_path, cuda_graphs=False) as runner:
+        ctx = runner.context
+        assert ctx.set_input_shape(spec.inputs["joint"], shapes["joint"])
+        assert not ctx.set_input_shape(spec.inputs["joint"], (1, shapes["joint"][1] + 1))  # static dimension mismatch
+        assert not ctx.set_input_shape(spec.inputs["joint"], (shapes["joint"][1],))  # wrong rank
+        assert not ctx.set_input_shape(spec.outputs["joint"], shapes["joint"])  # not an input
+        assert not ctx.set_input_shape("no.such.tensor", shapes["joint"])

@@ -5,13 +5,14 @@ See :mod:`standins.fake_cuda` for the semantics (asynchronous streams, graphs, r
 
 from __future__ import annotations
 
+import threading
 import time
 import types
 from typing import Any, Callable
 
 import numpy as np
 
-from standins.fake_cuda import (OK, FakeCudaError, FakeGpu, cudaDeviceProp, cudaError_t, cudaEvent_t,
+from standins.fake_cuda import (OK, Copy, FakeCudaError, FakeGpu, cudaDeviceProp, cudaError_t, cudaEvent_t,
                                 cudaGraph_t, cudaGraphExec_t, cudaMemcpyKind, cudaStream_t, cudaStreamCaptureMode,
                                 cudaStreamNonBlocking)
 
@@ -72,18 +73,21 @@ def make_cudart(gpu: FakeGpu) -> types.ModuleType:
 
     @api
     def cudaMallocHost(size):  # noqa: N802
-        raw = np.empty(int(size) + 4096, np.uint8)
+        gpu.refuse_during_capture("cudaMallocHost")
+        raw = np.full(int(size) + 4096, 0xFF, np.uint8)  # poisoned, like device memory: NaN as float
         addr = (raw.ctypes.data + 4095) // 4096 * 4096
         gpu.host[addr] = (raw, int(size))
         return addr
 
     @api
     def cudaFreeHost(ptr):  # noqa: N802
+        gpu.refuse_during_capture("cudaFreeHost")
         if gpu.host.pop(int(ptr), None) is None:
             raise FakeCudaError(cudaError_t.cudaErrorInvalidValue, "not a cudaMallocHost pointer")
 
     @api
     def cudaMalloc(size):  # noqa: N802
+        gpu.refuse_during_capture("cudaMalloc")
         addr = gpu._next_dev
         gpu._next_dev += (int(size) + 511) // 512 * 512 + 512
         gpu.device[addr] = np.full(int(size), 0xFF, np.uint8)  # uninitialised memory: NaN as float
@@ -91,6 +95,7 @@ def make_cudart(gpu: FakeGpu) -> types.ModuleType:
 
     @api
     def cudaFree(devPtr):  # noqa: N802, N803
+        gpu.refuse_during_capture("cudaFree")
         if gpu.device.pop(int(devPtr), None) is None:
             raise FakeCudaError(cudaError_t.cudaErrorInvalidValue, "not a cudaMalloc pointer")
 
@@ -117,19 +122,15 @@ def make_cudart(gpu: FakeGpu) -> types.ModuleType:
     @api
     def cudaMemcpyAsync(dst, src, count, kind, stream):  # noqa: N802
         s, n = gpu.stream(stream), int(count)
-        if kind == cudaMemcpyKind.cudaMemcpyHostToDevice:
-            dview, sview = gpu.device_view(int(dst), n), gpu.host_view(int(src), n)
-        elif kind == cudaMemcpyKind.cudaMemcpyDeviceToHost:
-            dview, sview = gpu.host_view(int(dst), n), gpu.device_view(int(src), n)
-        elif kind == cudaMemcpyKind.cudaMemcpyDeviceToDevice:
-            dview, sview = gpu.device_view(int(dst), n), gpu.device_view(int(src), n)
-        else:
+        kinds = {cudaMemcpyKind.cudaMemcpyHostToDevice: ("device", "host"),
+                 cudaMemcpyKind.cudaMemcpyDeviceToHost: ("host", "device"),
+                 cudaMemcpyKind.cudaMemcpyDeviceToDevice: ("device", "device")}
+        if kind not in kinds:
             raise FakeCudaError(cudaError_t.cudaErrorInvalidValue, f"copy kind {kind!r} not supported by the stand-in")
-
-        def copy() -> None:
-            dview[:] = sview
-
-        gpu.enqueue(s, copy)
+        dkind, skind = kinds[kind]
+        for k, ptr in ((dkind, int(dst)), (skind, int(src))):  # checked now, as CUDA checks the pointers
+            gpu.device_view(ptr, n) if k == "device" else gpu.host_view(ptr, n)
+        gpu.enqueue(s, Copy(gpu, (dkind, int(dst)), (skind, int(src)), n))
 
     @api
     def cudaEventCreate():  # noqa: N802
@@ -170,6 +171,7 @@ def make_cudart(gpu: FakeGpu) -> types.ModuleType:
         if s.capture is not None or s.queue:
             raise FakeCudaError(cudaError_t.cudaErrorStreamCaptureUnsupported, "stream busy or already capturing")
         s.capture, s.capture_invalid = [], ""
+        s.capture_mode, s.capture_thread = mode, threading.get_ident()
 
     @api
     def cudaStreamEndCapture(stream):  # noqa: N802
@@ -182,27 +184,33 @@ def make_cudart(gpu: FakeGpu) -> types.ModuleType:
             raise FakeCudaError(cudaError_t.cudaErrorStreamCaptureInvalidated, s.capture_invalid or "refused")
         return cudaGraph_t(ops)
 
+    def live(handle: Any, kind: type, what: str) -> Any:
+        if not isinstance(handle, kind) or handle.destroyed:
+            raise FakeCudaError(cudaError_t.cudaErrorInvalidResourceHandle,
+                                f"{what} {'was destroyed' if isinstance(handle, kind) else 'is not a ' + kind.__name__}")
+        return handle
+
     @api
     def cudaGraphInstantiate(graph, flags):  # noqa: N802
-        return cudaGraphExec_t(graph.ops)
+        return cudaGraphExec_t(live(graph, cudaGraph_t, "graph").ops)
 
     @api
     def cudaGraphInstantiateWithFlags(graph, flags):  # noqa: N802
-        return cudaGraphExec_t(graph.ops)
+        return cudaGraphExec_t(live(graph, cudaGraph_t, "graph").ops)
 
     @api
     def cudaGraphLaunch(graphExec, stream):  # noqa: N802, N803
         s = gpu.stream(stream)
-        for op in graphExec.ops:
+        for op in live(graphExec, cudaGraphExec_t, "graph exec").ops:
             gpu.enqueue(s, op)
 
     @api
     def cudaGraphDestroy(graph):  # noqa: N802
-        pass
+        live(graph, cudaGraph_t, "graph").destroyed = True
 
     @api
     def cudaGraphExecDestroy(graphExec):  # noqa: N802, N803
-        pass
+        live(graphExec, cudaGraphExec_t, "graph exec").destroyed = True
 
     return mod
 

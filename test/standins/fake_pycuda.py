@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from standins.fake_cuda import FakeCudaError, FakeGpu, cudaStream_t
+from standins.fake_cuda import Copy, FakeCudaError, FakeGpu, cudaStream_t
 
 
 def make_pycuda_driver(gpu: FakeGpu) -> types.ModuleType:
@@ -29,6 +29,15 @@ def make_pycuda_driver(gpu: FakeGpu) -> types.ModuleType:
 
     class LogicError(Error):
         pass
+
+    class LaunchError(Error):
+        pass
+
+    def run(stream: Any, until: Any = None) -> None:
+        try:
+            gpu.run(stream, until)
+        except FakeCudaError as exc:  # e.g. work on freed memory: an illegal address, reported by the wait
+            raise LaunchError(f"cuStreamSynchronize failed: an illegal memory access was encountered ({exc})") from exc
 
     def need_context() -> None:
         if threading.get_ident() not in current:
@@ -81,7 +90,7 @@ def make_pycuda_driver(gpu: FakeGpu) -> types.ModuleType:
 
         def synchronize(self) -> None:
             need_context()
-            gpu.run(self._s)
+            run(self._s)
 
     class Event:
         def __init__(self, flags: int = 0):
@@ -100,7 +109,7 @@ def make_pycuda_driver(gpu: FakeGpu) -> types.ModuleType:
 
         def synchronize(self) -> "Event":
             if self._time is None and self._stream is not None:
-                gpu.run(self._stream, until=self._mark)
+                run(self._stream, until=self._mark)
             return self
 
         def time_since(self, event: "Event") -> float:
@@ -114,6 +123,7 @@ def make_pycuda_driver(gpu: FakeGpu) -> types.ModuleType:
     def pagelocked_empty(shape: Any, dtype: Any, order: str = "C", mem_flags: int = 0) -> np.ndarray:
         need_context()
         arr = np.empty(shape, dtype)
+        arr.view(np.uint8).reshape(-1)[:] = 0xFF  # poisoned, like the cuda-python stand-in's cudaMallocHost
         gpu.host[arr.ctypes.data] = (arr.view(np.uint8).reshape(-1), arr.nbytes)
         return arr
 
@@ -124,33 +134,27 @@ def make_pycuda_driver(gpu: FakeGpu) -> types.ModuleType:
         gpu.device[ptr] = np.full(int(nbytes), 0xFF, np.uint8)
         return DeviceAllocation(ptr)
 
-    def _copy(dst_view: np.ndarray, src_view: np.ndarray, stream: Any) -> None:
-        def copy() -> None:
-            dst_view[:] = src_view
-
-        gpu.enqueue(stream._s, copy)
-
     def memcpy_htod_async(dest: int, src: np.ndarray, stream: Any = None) -> None:
         need_context()
         flat = np.asarray(src).reshape(-1).view(np.uint8)
         try:
             gpu.host_view(flat.ctypes.data, flat.nbytes)
-            dview = gpu.device_view(int(dest), flat.nbytes)
+            gpu.device_view(int(dest), flat.nbytes)
         except FakeCudaError as exc:
             raise LogicError(f"cuMemcpyHtoDAsync failed: {exc}") from exc
-        _copy(dview, flat, stream)
+        gpu.enqueue(stream._s, Copy(gpu, ("device", int(dest)), ("host", flat.ctypes.data), flat.nbytes))
 
     def memcpy_dtoh_async(dest: np.ndarray, src: int, stream: Any = None) -> None:
         need_context()
         flat = np.asarray(dest).reshape(-1).view(np.uint8)
         try:
             gpu.host_view(flat.ctypes.data, flat.nbytes)
-            sview = gpu.device_view(int(src), flat.nbytes)
+            gpu.device_view(int(src), flat.nbytes)
         except FakeCudaError as exc:
             raise LogicError(f"cuMemcpyDtoHAsync failed: {exc}") from exc
-        _copy(flat, sview, stream)
+        gpu.enqueue(stream._s, Copy(gpu, ("host", flat.ctypes.data), ("device", int(src)), flat.nbytes))
 
     for name, value in list(locals().items()):
-        if not name.startswith("_") and name not in ("drv", "gpu", "current"):
+        if not name.startswith("_") and name not in ("drv", "gpu", "current", "run"):
             setattr(drv, name, value)
     return drv

@@ -164,7 +164,11 @@ class TrtRunner(Runner):
     def _bind_state(self, parity: int) -> None:
         ctx = self._context
         for name, ptr in self._state_bindings[parity]:
-            ctx.set_tensor_address(name, ptr)
+            if not ctx.set_tensor_address(name, ptr):
+                raise EipltrtError(
+                    f"TensorRT refused the address {ptr:#x} of {name} for {self.name} (state buffer set "
+                    f"{'AB'[parity]} in, {'BA'[parity]} out); see the TensorRT log. Not stepping: the engine would "
+                    f"read and write the previous step's state buffers")
 
     def _enqueue(self) -> None:
         if not self._context.execute_async_v3(self._handle):

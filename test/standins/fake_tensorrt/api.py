@@ -31,6 +31,7 @@ MEMBERS: dict[str, dict[str, frozenset[int]]] = {
                     "num_layers": ALL, "name": ALL, "device_memory_size": V8_10, "device_memory_size_v2": V10_11,
                     "num_bindings": V8, "create_execution_context_without_device_memory": V8_10},
     "IExecutionContext": {"set_tensor_address": ALL, "get_tensor_address": ALL, "execute_async_v3": ALL,
+                          "set_input_shape": ALL,
                           "execute_async_v2": V8, "profiler": ALL, "enqueue_emits_profile": ALL,
                           "report_to_profiler": ALL},
     "EngineInspector": {"get_engine_information": ALL, "get_layer_information": ALL, "execution_context": ALL},

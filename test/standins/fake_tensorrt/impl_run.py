@@ -150,6 +150,7 @@ class IExecutionContext:
     def __init__(self, engine: Any):
         self._engine = engine
         self._addresses: dict[str, int] = {}
+        self._shapes: dict[str, tuple[int, ...]] = {}
         self._profiler: Any = None
         self._enqueues = 0
 
@@ -187,6 +188,17 @@ class IExecutionContext:
     def get_tensor_address(self, name: str) -> int:
         return self._addresses.get(name, 0)
 
+    def set_input_shape(self, name: str, shape: Any) -> bool:
+        t = self._engine._io.get(name)
+        if t is None or t["mode"] != "INPUT":
+            return self._error(f"setInputShape: {name!r} is not an input tensor of this engine")
+        dims, want = tuple(int(d) for d in shape), tuple(t["shape"])
+        if len(dims) != len(want) or any(d < 0 for d in dims) or any(w >= 0 and w != d for w, d in zip(want, dims)):
+            return self._error(f"setInputShape: {name!r}: shape {dims} does not match the engine's dimensions {want} "
+                               f"(static dimension mismatch)")
+        self._shapes[name] = dims
+        return True
+
     def execute_async_v2(self, bindings: Any, stream_handle: int) -> bool:
         raise NotImplementedError("the stand-in implements execute_async_v3 only")
 
@@ -199,6 +211,10 @@ class IExecutionContext:
         missing = [n for n in engine._names if n not in self._addresses]
         if missing:
             return self._error(f"enqueueV3: tensor addresses not set for {missing}")
+        unshaped = [n for n, t in engine._io.items()
+                    if t["mode"] == "INPUT" and any(d < 0 for d in t["shape"]) and n not in self._shapes]
+        if unshaped:
+            return self._error(f"enqueueV3: input shapes not specified for {unshaped} (call set_input_shape)")
         spans = sorted((addr, addr + engine._nbytes(n), n) for n, addr in self._addresses.items())
         for (a0, a1, n0), (b0, _b1, n1) in zip(spans, spans[1:]):
             if b0 < a1:  # in/out aliasing within one enqueue is undefined in TensorRT; our design forbids it
@@ -214,12 +230,12 @@ class IExecutionContext:
             feed = {}
             for name, t in engine._io.items():
                 if t["mode"] == "INPUT":
-                    raw = gpu.device_view(bound[name], engine._nbytes(name))
+                    raw = gpu.memory("device", bound[name], engine._nbytes(name))  # freed: cudaErrorIllegalAddress
                     feed[name] = raw.view(NP_TYPES[t["dtype"]]).reshape(t["shape"]).copy()
             values = engine._session.run(engine._outputs, feed)
             for name, value in zip(engine._outputs, values):
                 t = engine._io[name]
-                out = gpu.device_view(bound[name], engine._nbytes(name))
+                out = gpu.memory("device", bound[name], engine._nbytes(name))
                 out[:] = np.ascontiguousarray(value, NP_TYPES[t["dtype"]]).reshape(-1).view(np.uint8)
             if profiler is not None:
                 rows = engine._layers()
