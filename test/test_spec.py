@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -65,6 +66,32 @@ def test_cnn_models_have_no_point_outputs() -> None:
         ({"attention": None}, "SARNN needs an 'attention' block"),
         ({"architecture": {"k_dim": 5}}, "rec_dim"),
         ({"vmin": 1.0, "vmax": 0.0}, "vmax > vmin"),
+        # non-finite joint bounds (normalization would turn every joint into NaN)
+        ({"joint_max": (math.inf, 2.0)}, r"joint 'a' has non-finite bounds \[-1.0, inf\]"),
+        ({"joint_min": (-1.0, math.nan)}, r"joint 'b' has non-finite bounds \[nan, 2.0\]"),
+        ({"vmin": -math.inf}, r"normalization range \[-inf, 1.0\] must satisfy vmax > vmin"),
+        ({"rate_hz": math.nan}, "rate_hz nan must be a positive number"),
+        # image size
+        ({"image_height": 0}, r"image size 0x64 must be positive"),
+        ({"image_width": -64}, r"image size 64x-64 must be positive"),
+        # joints
+        ({"joint_names": (), "joint_min": (), "joint_max": (), "architecture": {"rec_dim": 50, "k_dim": 5}},
+         "joint_names is empty"),
+        ({"architecture": {"rec_dim": 50, "k_dim": 5, "joint_dim": 3}}, r"architecture.joint_dim 3 != 2 joint names"),
+        ({"architecture": {"rec_dim": 0, "k_dim": 5}}, "architecture.rec_dim is missing or not positive"),
+        # tensor roles
+        ({"inputs": {"image": "i.image", "joint": "i.joint", "state_h": "i.state_h"}},
+         r"tensors.inputs lacks roles \['state_c'\]"),
+        ({"outputs": {"image": "o.image", "joint": "o.joint", "state_h": "o.state_h", "state_c": "o.state_c"}},
+         r"tensors.outputs has roles \['image', 'joint', 'state_c', 'state_h'\], expected \['dec_pts', 'enc_pts', "
+         r"'image', 'joint', 'state_c', 'state_h'\]"),
+        ({"model": "cnnrnn", "attention": None, "architecture": {"rec_dim": 50, "joint_dim": 2},
+          "outputs": {"image": "o.image", "joint": "o.joint", "enc_pts": "o.enc_pts", "dec_pts": "o.dec_pts",
+                      "state_h": "o.state_h", "state_c": "o.state_c"}},
+         r"tensors.outputs has roles .*expected \['image', 'joint', 'state_c', 'state_h'\]"),
+        # SARNN's attention points
+        ({"architecture": {"rec_dim": 50, "joint_dim": 2}}, "SARNN needs architecture.k_dim > 0"),
+        ({"architecture": {"rec_dim": 50, "k_dim": 0, "joint_dim": 2}}, "SARNN needs architecture.k_dim > 0"),
     ],
 )
 def test_validation_names_the_problem(overrides: dict, match: str) -> None:
