@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import tempfile
 from typing import Any, Iterator
 
 import pytest
+
+# `backend: auto` measures the CPU backends once per machine (eipl_trt/runners/auto.py), so what it picks
+# depends on the host CPU. No test may depend on that: every test that means a backend names it, the rest
+# (the node's default `auto`, Predictor.from_model) run on the reference, ONNX Runtime, pinned here for this
+# process and the node processes it starts; test_backend_choice.py tests auto's policy under every CPU class
+# with the capability query and the timings faked (it lifts the pin). Verdicts go to a private cache, never
+# to the user's ~/.cache.
+os.environ["EIPL_TRT_CPU_BACKEND"] = "onnxruntime"
+os.environ["EIPL_TRT_CACHE_DIR"] = tempfile.mkdtemp(prefix="eipl_trt_test_cache_")
 
 #: torch 2.13 (CPU) is at hand here for Python 3.11 only; `make test-matrix` runs 3.10 and 3.12 without it.
 TORCH_MISSING = importlib.util.find_spec("torch") is None
@@ -49,3 +60,13 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_backend_probes() -> Iterator[None]:
+    """The registry probes each backend once per process; a test that installs a stand-in starts afresh."""
+    from eipl_trt.runners import registry
+
+    registry.unavailable_reason.cache_clear()
+    yield
+    registry.unavailable_reason.cache_clear()

@@ -43,12 +43,7 @@ SAME_RANK_ALLOWED: set[tuple[str, str]] = {("", "errors")}
 
 #: Circles tolerated for now, each with what removes it. test_known_circles_are_still_there fails
 #: once one is gone, so that its entry goes too; a circle not listed here fails test_no_import_circles.
-KNOWN_CIRCLES: dict[frozenset[str], str] = {
-    frozenset({"eipl_trt.runners", "eipl_trt.runners.cpu_choice"}):
-        "create_runner/available_precisions (runners/__init__.py) and choose_cpu_backend (cpu_choice.py) "
-        "call each other through function-level imports; the backend registry that replaces both "
-        "(runners/registry.py, runners/auto.py) removes it",
-}
+KNOWN_CIRCLES: dict[frozenset[str], str] = {}
 
 
 def module_files(root: Path = ROOT) -> dict[str, Path]:

@@ -64,7 +64,7 @@ def test_defaults_round_trip_and_descriptions_have_units() -> None:
     ("values", "match"),
     [
         ({"trigger": "sometimes"}, "trigger must be one of timer, image"),
-        ({"precision": "int4"}, "precision must be one of fp32, fp16, int8"),
+        ({"precision": "int4"}, "precision must be one of fp32, fp16, bf16, int8"),
         ({"input_mix": 1.5}, r"input_mix must be in \[0.0, 1.0\]"),
         ({"command_interface": "velocity"}, "command_interface must be one of"),
         ({"joint_names": ["a", "a"]}, "joint_names has duplicates"),

@@ -10,8 +10,7 @@ import pytest
 
 from eipl_trt.errors import BackendUnavailableError, InputError
 from eipl_trt.paths import bundled_models, resolve_model
-from eipl_trt.runners import RecurrentState, available_precisions, create_runner, resolve_backend
-from eipl_trt.runners import cpu_choice
+from eipl_trt.runners import RecurrentState, available_precisions, create_runner
 from eipl_trt.runners.onnxrt import OrtRunner
 from eipl_trt.spec import ModelSpec
 
@@ -95,13 +94,14 @@ def test_state_handover_reset_and_output_reuse() -> None:
 
 
 def test_precisions_and_refusals_follow_this_cpu(tmp_path: Path) -> None:
+    """On the host CPU (whatever it is): each precision is offered exactly where its arithmetic exists."""
     spec = resolve_model("sarnn")
     caps = ov_runner.cpu_capabilities()
     have = available_precisions(spec, "openvino")
     assert "fp32" in have
-    assert ("fp16" in have) == bool({"BF16", "FP16"} & set(caps))
+    assert ("bf16" in have) == ("BF16" in caps) and ("fp16" in have) == ("FP16" in caps)
     if "fp16" not in have:
-        with pytest.raises(BackendUnavailableError, match="OpenVINO refuses it: this CPU has neither BF16"):
+        with pytest.raises(BackendUnavailableError, match="this CPU has no FP16 arithmetic"):
             create_runner(spec, "openvino", "fp16")
     d = tmp_path / "m"
     shutil.copytree(spec.directory, d)
@@ -112,6 +112,32 @@ def test_precisions_and_refusals_follow_this_cpu(tmp_path: Path) -> None:
     assert "int8" not in available_precisions(ModelSpec.load(d), "openvino")
     with pytest.raises(BackendUnavailableError, match="no int8 variant beside model.json.*eipl-trt quantize"):
         create_runner(ModelSpec.load(d), "openvino", "int8")
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8", "bf16"])
+def test_each_precision_compiles_with_the_arithmetic_its_name_says(precision: str) -> None:
+    """The CPU plugin's default on BF16 hardware is bf16: fp32 (and int8's float layers) must read back f32."""
+    spec = resolve_model("sarnn")
+    if precision not in available_precisions(spec, "openvino"):
+        pytest.skip(f"this CPU has no {precision} on OpenVINO")
+    with create_runner(spec, "openvino", precision) as runner:
+        hint = runner._request.get_compiled_model().get_property("INFERENCE_PRECISION_HINT")
+        assert hint.get_type_name() == {"fp32": "f32", "int8": "f32", "bf16": "bf16"}[precision]
+        assert runner.diagnostics()["inference_precision"] == hint.get_type_name()
+
+
+def test_a_hint_the_plugin_does_not_honour_is_refused() -> None:
+    """A plugin that compiles another arithmetic than asked (as the CPU plugin's bf16 default would) is refused."""
+
+    class Compiled:  # what OpenVINO's CompiledModel answers, for a plugin that kept its own default
+        def get_property(self, name: str) -> object:
+            assert name == "INFERENCE_PRECISION_HINT"
+            return ov.Type.bf16
+
+    runner = ov_runner.OvRunner(resolve_model("sarnn"), "fp32")
+    runner.inference_precision = "f32"
+    with pytest.raises(BackendUnavailableError, match="compiled fp32 with inference precision bf16, not f32"):
+        runner._check_precision(Compiled())
 
 
 def test_int8_variant_runs_and_stays_close_to_fp32() -> None:
@@ -149,31 +175,3 @@ def test_onnxruntime_io_binding_equals_plain_run(model: str) -> None:
         bound.set_state(state)
         plain.set_state(state)
         np.testing.assert_array_equal(bound.infer(*inputs[0])["joint"], plain.infer(*inputs[0])["joint"])
-
-
-def test_auto_picks_by_preference_and_parity(monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = resolve_model("sarnn")
-    assert resolve_backend("auto") == "onnxruntime"  # without a model: the reference
-    assert resolve_backend("openvino") == "openvino"
-    for precision in available_precisions(spec, "openvino"):
-        chosen = resolve_backend("auto", spec, precision)
-        first = cpu_choice.preference(precision, ov_runner.cpu_capabilities())[0]
-        if first == "onnxruntime":
-            assert chosen == "onnxruntime"
-        else:
-            err = cpu_choice.parity_error(spec, "openvino", precision)
-            assert chosen == ("openvino" if err <= cpu_choice.PARITY_TOLERANCE[precision] else "onnxruntime")
-    assert cpu_choice.preference("fp32", ["FP32", "INT8", "BF16"])[0] == "openvino"  # AMX-class x86
-    assert cpu_choice.preference("fp32", ["FP32", "INT8"], "x86_64")[0] == "onnxruntime"  # AVX2 (this machine)
-    assert cpu_choice.preference("int8", ["FP32", "INT8"], "x86_64")[0] == "openvino"  # its int8 kernels win there
-    assert cpu_choice.preference("int8", ["FP32", "INT8"], "aarch64")[0] == "onnxruntime"  # not measured on ARM
-    assert cpu_choice.preference("int8", ["FP32"], "x86_64")[0] == "onnxruntime"  # no int8 kernels
-    assert cpu_choice.preference("fp16", ["FP32", "FP16"])[0] == "openvino"  # ARMv8.2
-    monkeypatch.setenv("EIPL_TRT_CPU_BACKEND", "openvino")
-    assert resolve_backend("auto", spec, "fp32") == "openvino"  # pinned, and at parity on fp32
-    runner = create_runner(spec, "auto", "fp32")
-    assert runner.backend == "openvino"
-    monkeypatch.setattr(cpu_choice, "PARITY_TOLERANCE", {"fp32": -1.0})  # nothing can pass: falls back
-    cpu_choice._verdicts.clear()
-    assert resolve_backend("auto", spec, "fp32") == "onnxruntime"
-    cpu_choice._verdicts.clear()

@@ -38,8 +38,10 @@ def test_precisions_follow_the_variants_on_disk(spec: ModelSpec, tmp_path: Path)
     assert available_precisions(spec, "onnxruntime") == ["fp32"]
     with pytest.raises(BackendUnavailableError, match=r"precision int8 is not available.*available: fp32"):
         create_runner(spec, "onnxruntime", "int8")
-    with pytest.raises(BackendUnavailableError, match="unknown precision 'bf16'"):
-        create_runner(spec, "onnxruntime", "bf16")
+    with pytest.raises(BackendUnavailableError, match="unknown precision 'fp8'"):
+        create_runner(spec, "onnxruntime", "fp8")
+    with pytest.raises(BackendUnavailableError, match="bf16 is not available .*no bf16 path.*use backend openvino"):
+        create_runner(spec, "onnxruntime", "bf16")  # bf16 is a precision of its own, not ONNX Runtime's
     d = _copy(spec, tmp_path / "m")
     shutil.copy(d / "model.onnx", d / "model.int8.onnx")
     ModelSpec.load(d).with_variant("int8", "model.int8.onnx", sha256_file(d / "model.int8.onnx")).save(d)

@@ -53,20 +53,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="write bench.md, bench.csv, environment.json here")
 
 
-def _cases(spec, args):  # noqa: ANN001, ANN202 - small helper
+def _cases(spec, args, choices: list[str]):  # noqa: ANN001, ANN202 - small helper
+    """The benchmark columns for ``spec``; appends ``auto``'s choices (with their reasons) to ``choices``."""
     from eipl_trt.bench import BenchCase
     from eipl_trt.predictor import Predictor
-    from eipl_trt.runners import available_precisions, create_runner, resolve_backend
+    from eipl_trt.runners import available_precisions, choose
 
     name = spec.directory.name if spec.directory else spec.model
     cases = []
     threads = args.threads if isinstance(args.threads, list) else [args.threads]
     for requested in (args.backend if isinstance(args.backend, list) else [args.backend]):
-        backend = resolve_backend(requested, spec)
-        for p in args.precision or available_precisions(spec, backend):
+        for p in args.precision or available_precisions(spec, requested):
             for t in threads:
+                choice = choose(spec, requested, p, num_threads=t)
+                backend = choice.backend
+                if requested == "auto":
+                    choices.append(f"{name} {p} x{t}: auto -> {choice.reason}")
                 label = backend if len(threads) == 1 else f"{backend} x{t}"
-                cases.append(BenchCase(name, label, p, lambda p=p, b=backend, t=t: Predictor(create_runner(spec, b, p, t))))
+                cases.append(BenchCase(name, label, p, lambda c=choice, t=t: Predictor(c.create(spec, t))))
                 if backend == "onnxruntime" and getattr(args, "plain_graph", False):
                     from eipl_trt.runners.onnxrt import OrtRunner
 
@@ -123,12 +127,16 @@ def run(args: argparse.Namespace) -> int:
     monitor, power_note = probe_power_monitor(args.power)
     idle_w = measure_idle_power_w(monitor, 5.0) if monitor is not None else 0.0
     results = []
+    choices: list[str] = []
     try:
         for name in names:
             spec = resolve_model(name)
             inputs = synthetic_inputs(spec, 64, frame_hw=tuple(args.frame_size) if args.frame_size else None)
-            cases = _cases(spec, args)
+            seen = len(choices)
+            cases = _cases(spec, args, choices)
             print(f"# {name}: {', '.join(f'{c.backend}/{c.precision}' for c in cases)}; {args.steps} steps each", flush=True)
+            for line in choices[seen:]:
+                print(f"# {line}", flush=True)
             results += run_benchmark(cases, inputs, steps=args.steps, warm_up=args.warm_up,
                                      want_image=_want_image(args),
                                      power=monitor, idle_power_w=idle_w)
@@ -139,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
     env["power"] = power_note if monitor is None else f"{power_note} (idle {idle_w:.2f} W subtracted)"
     env["frame_size"] = "model input size" if not args.frame_size else f"{args.frame_size[0]}x{args.frame_size[1]}"
     env["outputs"] = _outputs_note(args)
+    if choices:
+        env["backend_auto"] = "; ".join(choices)
     print(markdown_table(results))
     print("".join(f"- {k}: {v}\n" for k, v in env.items()))
     if args.out:
@@ -154,7 +164,7 @@ def _run_concurrent(args: argparse.Namespace, names: list[str]) -> int:
     from eipl_trt.common.atomic import write_text_atomic
     from eipl_trt.paths import resolve_model
     from eipl_trt.predictor import Predictor
-    from eipl_trt.runners import create_runner, resolve_backend
+    from eipl_trt.runners import choose
 
     specs = {}
     for given in names:  # label = the model directory's name, as in the latency table
@@ -164,7 +174,8 @@ def _run_concurrent(args: argparse.Namespace, names: list[str]) -> int:
     names = list(specs)
     precision = (args.precision or ["fp32"])[0]
     threads = args.threads[0] if isinstance(args.threads, list) else args.threads
-    backends = {n: resolve_backend(args.backend[0], s, precision) for n, s in specs.items()}
+    chosen = {n: choose(s, args.backend[0], precision, num_threads=threads) for n, s in specs.items()}
+    backends = {n: c.backend for n, c in chosen.items()}
     frame_hw = tuple(args.frame_size) if args.frame_size else None
     print(f"# concurrent: 1..{args.concurrent} of {', '.join(names)} on "
           f"{', '.join(f'{n}={b}' for n, b in backends.items())}/{precision}, {threads} thread(s) each; "
@@ -182,7 +193,7 @@ def _run_concurrent(args: argparse.Namespace, names: list[str]) -> int:
             r.models = [next(n for n in names if str(specs[n].directory) == m) for m in r.models]
     else:
         results = run_concurrent(
-            lambda n: Predictor(create_runner(specs[n], backends[n], precision, threads)),
+            lambda n: Predictor(chosen[n].create(specs[n], threads)),
             names, lambda n: synthetic_inputs(specs[n], 64, frame_hw=frame_hw), args.concurrent,
             steps=args.steps, warm_up=args.warm_up, want_image=_want_image(args))
     table = concurrency_table(results, getattr(args, "layout", "threads"))

@@ -124,6 +124,9 @@ class DiagnosticsReporter:
         runner = rt.predictor.runner
         s.add("model", f"{rt.spec.model} ({rt.spec.directory})")
         s.add("backend", runner.backend)
+        choice = getattr(rt, "choices", {}).get(runner.precision)
+        for key, value in (choice.diagnostics() if choice is not None else {}).items():
+            s.add(key, value)  # why this backend: requested, a usable GPU, or auto's measurement
         for key, value in (runner.diagnostics() if hasattr(runner, "diagnostics") else {}).items():
             s.add(key, value)  # TensorRT: version, engine cache hit / build, CUDA graphs on/off
         s.add("precision", runner.precision + (f" (switching to {pending})" if pending else ""))

@@ -50,7 +50,7 @@ from eipl_trt.ros.runtime import NodeRuntime
 from eipl_trt.ros.stepper import StepThread
 from eipl_trt.ros.stepping import StepCallbacks
 from eipl_trt.ros.switcher import PrecisionSwitcher
-from eipl_trt.runners import create_runner, tensorrt_unavailable_reason
+from eipl_trt.runners import tensorrt_unavailable_reason
 
 __all__ = ["EiplTrtNode", "NODE_NAME"]
 
@@ -117,16 +117,14 @@ class EiplTrtNode(StepCallbacks, LifecycleNode):
         spec, backend = runtime.spec, runtime.backend
         self._cfg, self._runtime, self._configure_error = cfg, runtime, ""
         self._outputs = Outputs(self, cfg, runtime.joint_names, spec.has_points, runtime.period_s)
-        self._switcher = PrecisionSwitcher(
-            lambda precision: create_runner(spec, backend, precision, cfg.num_threads, **cfg.runner_options()),
-            runtime.install_runner, self._on_switch_error,
-        )
+        self._switcher = PrecisionSwitcher(runtime.runner_factory, runtime.install_runner, self._on_switch_error)
         self._fallback = ""
         if cfg.backend == "auto" and backend != "tensorrt":
             self._fallback = f"backend auto fell back to {backend}: {tensorrt_unavailable_reason()}"
         self._state = "inactive"
         self.get_logger().info(
-            f"configured: model {spec.model} from {spec.directory}, {backend}/{cfg.precision}, "
+            f"configured: model {spec.model} from {spec.directory}, {backend}/{cfg.precision} "
+            f"({runtime.choices[cfg.precision].reason}), "
             f"{1.0 / runtime.period_s:.1f} Hz ({cfg.trigger} trigger), joints {', '.join(runtime.joint_names)}, "
             f"commands: {cfg.command_interface}"
             + (f" on {cfg.command_topic_name()}" if cfg.command_interface != "none" else "")

@@ -30,11 +30,11 @@ def validate_change(current: NodeConfig, changes: Mapping[str, Any], runtime: No
     if runtime is None:
         return new_cfg
     if "precision" in ours:
-        have = available_precisions(runtime.spec, runtime.backend)
+        have = available_precisions(runtime.spec, current.backend)
         if new_cfg.precision not in have:
             raise InputError(
-                f"precision {new_cfg.precision} is not available for model {runtime.spec.model!r} on "
-                f"{runtime.backend} (available: {', '.join(have) or 'none'}); nothing changed. Create the "
+                f"precision {new_cfg.precision} is not available for model {runtime.spec.model!r} on backend "
+                f"{current.backend} (available: {', '.join(have) or 'none'}); nothing changed. Create the "
                 f"variant with `eipl-trt quantize`."
             )
     new_cfg.safety_config(runtime.spec, runtime.joint_names)

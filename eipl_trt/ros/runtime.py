@@ -25,7 +25,7 @@ from eipl_trt.errors import InputError, NonFiniteOutputError
 from eipl_trt.predictor import Prediction, Predictor
 from eipl_trt.ros.inputs import Frame, JointCache, LatestSlot
 from eipl_trt.ros.params import NodeConfig
-from eipl_trt.runners import Runner, create_runner, resolve_backend
+from eipl_trt.runners import Choice, Runner, choose
 
 __all__ = ["NodeRuntime", "StepResult", "Counters"]
 
@@ -84,6 +84,8 @@ class NodeRuntime:
     def __init__(self, cfg: NodeConfig, predictor: Predictor, backend: str):
         self.spec = predictor.spec
         self.backend = backend
+        #: how each precision's backend was chosen (``auto``'s reason and timings), filled by :meth:`choose`
+        self.choices: dict[str, Choice] = {}
         self.joint_names = cfg.joint_names or self.spec.joint_names
         if len(self.joint_names) != self.spec.joint_dim:
             raise InputError(
@@ -122,14 +124,22 @@ class NodeRuntime:
         from eipl_trt.paths import resolve_model
 
         spec = resolve_model(cfg.model)
-        backend = resolve_backend(cfg.backend, spec, cfg.precision)
-        runner = create_runner(spec, backend, cfg.precision, cfg.num_threads, **cfg.runner_options()).open()
+        choice = choose(spec, cfg.backend, cfg.precision, num_threads=cfg.num_threads)
+        runner = choice.create(spec, cfg.num_threads, **cfg.runner_options()).open()
         try:
             runner.warm_up(3)
-            return cls(cfg, Predictor(runner, input_mix=cfg.input_mix), backend)
+            runtime = cls(cfg, Predictor(runner, input_mix=cfg.input_mix), choice.backend)
         except Exception:
             runner.close()
             raise
+        runtime.choices[cfg.precision] = choice
+        return runtime
+
+    def runner_factory(self, precision: str) -> Runner:
+        """A closed runner of this model at ``precision``, chosen as at configure (``auto`` chooses per precision)."""
+        choice = choose(self.spec, self.cfg.backend, precision, num_threads=self.cfg.num_threads)
+        self.choices[precision] = choice
+        return choice.create(self.spec, self.cfg.num_threads, **self.cfg.runner_options())
 
     # ------------------------------------------------------------------ inputs
     def on_image(self, frame: Frame) -> bool:
@@ -191,6 +201,7 @@ class NodeRuntime:
         """Swap in an opened runner at a step boundary, handing the LSTM state over; closes the old one."""
         with self.lock:
             old = self.predictor.swap_runner(runner)
+            self.backend = runner.backend
         log.info("precision switched to %s (LSTM state handed over from %s)", runner.precision, old.name)
         old.close()
 

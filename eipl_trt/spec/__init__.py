@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from eipl_trt.spec.model import FORMAT, FORMAT_VERSION, ModelSpec, joint_bounds_from_rows
 from eipl_trt.spec.rules import (
-    CHANNEL_ORDERS, INPUT_NAMES, MODEL_KINDS, OUTPUT_NAMES, OUTPUT_ROLES, PRECISIONS, SIDECAR_NAME, SpecFields,
+    CHANNEL_ORDERS, INPUT_NAMES, MODEL_KINDS, OUTPUT_NAMES, OUTPUT_ROLES, PRECISIONS, SIDECAR_NAME, VARIANT_PRECISIONS, SpecFields,
     check_spec,
 )
 from eipl_trt.spec.variants import VARIANT_FILES, Variant, sha256_file
@@ -20,6 +20,7 @@ __all__ = [
     "FORMAT_VERSION",
     "MODEL_KINDS",
     "PRECISIONS",
+    "VARIANT_PRECISIONS",
     "INPUT_NAMES",
     "OUTPUT_NAMES",
     "ModelSpec",

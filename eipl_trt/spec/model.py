@@ -36,7 +36,7 @@ from typing import Any, Mapping, Sequence
 from eipl_trt.common.atomic import write_json_atomic
 from eipl_trt.errors import ModelError
 from eipl_trt.spec.rules import (
-    CHANNEL_ORDERS, INPUT_NAMES, MODEL_KINDS, OUTPUT_NAMES, OUTPUT_ROLES, PRECISIONS, SIDECAR_NAME, check_spec,
+    CHANNEL_ORDERS, INPUT_NAMES, MODEL_KINDS, OUTPUT_NAMES, OUTPUT_ROLES, PRECISIONS, SIDECAR_NAME, VARIANT_PRECISIONS, check_spec,
 )
 from eipl_trt.spec.variants import VARIANT_FILES, Variant, sha256_file
 
@@ -45,6 +45,7 @@ __all__ = [
     "FORMAT_VERSION",
     "MODEL_KINDS",
     "PRECISIONS",
+    "VARIANT_PRECISIONS",
     "INPUT_NAMES",
     "OUTPUT_NAMES",
     "ModelSpec",

@@ -15,13 +15,19 @@ from typing import Any, Mapping, Protocol
 
 from eipl_trt.errors import ModelError
 
-__all__ = ["MODEL_KINDS", "PRECISIONS", "CHANNEL_ORDERS", "INPUT_NAMES", "OUTPUT_NAMES", "OUTPUT_ROLES",
+__all__ = ["MODEL_KINDS", "PRECISIONS", "VARIANT_PRECISIONS", "CHANNEL_ORDERS", "INPUT_NAMES", "OUTPUT_NAMES", "OUTPUT_ROLES",
            "SIDECAR_NAME", "SpecFields", "check_spec"]
 
 SIDECAR_NAME = "model.json"
 
 MODEL_KINDS = ("sarnn", "cnnrnn", "cnnrnnln")
-PRECISIONS = ("fp32", "fp16", "int8")
+#: The arithmetic a runner can be asked for. Each name means what it says on every backend: ``fp32`` is
+#: IEEE single precision throughout, ``fp16`` half precision (the fp16 variant, or FP16 hardware
+#: arithmetic), ``bf16`` bfloat16 (OpenVINO on CPUs with AMX or AVX512-BF16; its own error rate per
+#: model), ``int8`` the quantized variant.
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+#: The precisions ``model.json`` may list an ONNX file for (bf16 runs the fp32 file with bf16 arithmetic).
+VARIANT_PRECISIONS = ("fp32", "fp16", "int8")
 CHANNEL_ORDERS = ("rgb", "bgr")
 
 #: Tensor names by role, identical to eipl-deploy's so engines and tools stay interchangeable.
@@ -138,7 +144,7 @@ def check_spec(spec: SpecFields) -> None:
         if spec.attention is None:
             fail("SARNN needs an 'attention' block (feature_height, feature_width, offset_px)")
     for precision, variant in spec.variants.items():
-        if precision not in PRECISIONS:
-            fail(f"variant {precision!r} is not one of {', '.join(PRECISIONS)}")
+        if precision not in VARIANT_PRECISIONS:
+            fail(f"variant {precision!r} is not one of {', '.join(VARIANT_PRECISIONS)}")
         if not variant.file or os.path.isabs(variant.file) or ".." in Path(variant.file).parts:
             fail(f"variant {precision} file {variant.file!r} must be a plain name beside model.json")

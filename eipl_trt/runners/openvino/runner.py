@@ -13,13 +13,21 @@ buffers, so the LSTM state carries from one to the other at any step.
 
 Precisions:
 
-- ``fp32``: ``model.onnx`` with ``INFERENCE_PRECISION_HINT=f32`` (bit-for-bit the ONNX graph's
-  arithmetic up to kernel rounding; parity with ONNX Runtime is tested over 50 fed-back steps).
+Precisions (each runs the arithmetic its name says; :meth:`OvRunner.open` reads the compiled model's
+``INFERENCE_PRECISION_HINT`` back and refuses a mismatch, since the CPU plugin's own default is bf16 on
+BF16 hardware):
+
+- ``fp32``: ``model.onnx`` with ``INFERENCE_PRECISION_HINT=f32`` (the ONNX graph's arithmetic up to
+  kernel rounding; parity with ONNX Runtime is tested over 50 fed-back steps).
 - ``int8``: the symmetric Q/DQ variant that ``eipl-trt quantize`` writes (``model.int8.onnx``); the
-  CPU plugin folds the Q/DQ pairs into real int8 kernels where the CPU reports ``INT8``.
-- ``fp16``: ``model.onnx`` with a reduced-precision *inference* hint: ``bf16`` on x86 CPUs that
-  report ``BF16`` (AMX or AVX512-BF16), ``f16`` on CPUs that report ``FP16`` (ARMv8.2+). Refused
-  with the reason on a CPU that has neither (OpenVINO would silently run fp32 there).
+  CPU plugin folds the Q/DQ pairs into real int8 kernels where the CPU reports ``INT8``; the layers
+  left in float run f32.
+- ``bf16``: ``model.onnx`` with the ``bf16`` hint, on x86 CPUs that report ``BF16`` (AMX or
+  AVX512-BF16). Its error rate is the model's own (``eipl-trt evaluate --precision bf16``), not
+  fp16's.
+- ``fp16``: ``model.onnx`` with the ``f16`` hint, on CPUs that report ``FP16`` arithmetic (ARMv8.2+).
+  On other CPUs ``fp16`` is ONNX Runtime's fp16 variant; OpenVINO refuses it rather than run
+  another arithmetic under that name.
 
 Needs the optional extra ``openvino`` (``pip install eipl_trt[openvino]``).
 """
@@ -34,64 +42,14 @@ import numpy as np
 
 from eipl_trt.errors import BackendUnavailableError, ModelError
 from eipl_trt.runners.base import RecurrentState, Runner
-from eipl_trt.spec import PRECISIONS, ModelSpec
+from eipl_trt.spec import ModelSpec
 
-__all__ = ["OvRunner", "available_precisions", "cpu_capabilities", "refused_precisions", "unavailable_reason"]
+__all__ = ["OvRunner", "INFERENCE_PRECISION"]
+
+#: OpenVINO ``INFERENCE_PRECISION_HINT`` per precision: each runs the arithmetic its name says.
+INFERENCE_PRECISION = {"fp32": "f32", "fp16": "f16", "bf16": "bf16", "int8": "f32"}
 
 log = logging.getLogger(__name__)
-
-
-def unavailable_reason() -> str:
-    """Why OpenVINO cannot run here (``""`` when it can)."""
-    try:
-        import openvino as ov
-    except ImportError:
-        return "the openvino package is not installed (pip install eipl_trt[openvino])"
-    try:
-        if "CPU" not in ov.Core().available_devices:
-            return "OpenVINO sees no CPU device"
-    except Exception as exc:  # noqa: BLE001 - a broken install reports its own error types
-        return f"OpenVINO failed to start: {exc}"
-    return ""
-
-
-def cpu_capabilities() -> list[str]:
-    """OpenVINO's ``OPTIMIZATION_CAPABILITIES`` of the CPU (e.g. ``FP32 INT8 BF16``), ``[]`` without OpenVINO."""
-    try:
-        import openvino as ov
-
-        return [str(c) for c in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")]
-    except Exception:  # noqa: BLE001 - absent or broken optional dependency
-        return []
-
-
-def reduced_float_hint(capabilities: list[str]) -> str:
-    """The ``INFERENCE_PRECISION_HINT`` our ``fp16`` maps to on a CPU: ``bf16``, ``f16``, or ``""`` (none)."""
-    if "BF16" in capabilities:
-        return "bf16"
-    if "FP16" in capabilities:
-        return "f16"
-    return ""
-
-
-def refused_precisions(spec: ModelSpec) -> dict[str, str]:
-    """Precision -> why OpenVINO cannot run it for ``spec`` on this CPU (absent when it can)."""
-    caps = cpu_capabilities()
-    refused: dict[str, str] = {}
-    if not reduced_float_hint(caps):
-        refused["fp16"] = (f"this CPU has neither BF16 (AMX/AVX512-BF16) nor FP16 arithmetic (OpenVINO reports "
-                           f"{' '.join(caps) or 'nothing'}); reduced-precision floats would run as fp32")
-    if "int8" not in spec.variants or spec.directory is None or not (spec.directory / spec.variants["int8"].file).is_file():
-        refused["int8"] = "no int8 variant beside model.json; create it with `eipl-trt quantize --precision int8`"
-    elif "INT8" not in caps:
-        refused["int8"] = "OpenVINO reports no INT8 support on this CPU"
-    return refused
-
-
-def available_precisions(spec: ModelSpec) -> list[str]:
-    """Precisions OpenVINO can run for ``spec`` here, in :data:`~eipl_trt.spec.PRECISIONS` order."""
-    refused = refused_precisions(spec)
-    return [p for p in PRECISIONS if p not in refused]
 
 
 class OvRunner(Runner):
@@ -124,17 +82,19 @@ class OvRunner(Runner):
         self._cur = 0
 
     def _open_impl(self) -> None:
-        why = unavailable_reason()
+        from eipl_trt.runners.openvino import capabilities as backend
+
+        why = backend.unavailable_reason()
         if why:
             raise BackendUnavailableError(f"OpenVINO backend unavailable: {why}. Use backend 'onnxruntime'.")
         import openvino as ov
 
-        refused = refused_precisions(self.spec).get(self.precision)
+        refused = backend.refused_precisions(self.spec).get(self.precision)
         if refused:
             raise BackendUnavailableError(f"OpenVINO cannot run {self.precision} here: {refused}")
         variant = "int8" if self.precision == "int8" else "fp32"
         path = self.spec.verify_variant(variant)
-        self.inference_precision = reduced_float_hint(cpu_capabilities()) if self.precision == "fp16" else "f32"
+        self.inference_precision = INFERENCE_PRECISION[self.precision]
         config = {
             "INFERENCE_NUM_THREADS": self.num_threads,
             "NUM_STREAMS": 1,
@@ -164,8 +124,9 @@ class OvRunner(Runner):
             self._control_request = control_compiled.create_infer_request()
             self._bind(ov, self._control_request, self._control_out)
         self._cur = 0
+        self._check_precision(compiled)
         log.info("OpenVINO %s, CPU %s, %d thread(s), inference precision %s, model %s, image decoder: %s",
-                 ov.__version__, " ".join(cpu_capabilities()), self.num_threads, self.inference_precision, path,
+                 ov.__version__, " ".join(backend.cpu_capabilities()), self.num_threads, self.inference_precision, path,
                  self.image_decoder_status())
 
     def _without_image(self, ov: Any, model: Any) -> Any:
@@ -198,6 +159,14 @@ class OvRunner(Runner):
             "inference_precision": self.inference_precision,
             "image_decoder": self.image_decoder_status(),
         }
+
+    def _check_precision(self, compiled: Any) -> None:
+        """The compiled model must run the arithmetic asked for (a plugin may not honour a hint)."""
+        hint = compiled.get_property("INFERENCE_PRECISION_HINT")
+        got = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
+        if got != self.inference_precision:
+            raise BackendUnavailableError(f"OpenVINO compiled {self.precision} with inference precision {got}, not "
+                                          f"{self.inference_precision}; use backend 'onnxruntime' for {self.precision}")
 
     def _check_io(self, compiled: Any, path: Any) -> None:
         """The graph must have exactly the tensors and shapes the sidecar promises."""

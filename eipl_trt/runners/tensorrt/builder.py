@@ -91,6 +91,10 @@ def build_plan(trt: Any, onnx_path: Path, precision: str, options: BuildOptions,
     config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
     if options.workspace_mib > 0:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mib << 20)
+    if hasattr(trt.BuilderFlag, "TF32"):
+        # TF32 is on by default and rounds fp32 matmul/conv inputs to 10 mantissa bits on Ampere and later:
+        # fp32 must mean IEEE single precision, and the layers fp16/int8 engines keep in float stay fp32 too
+        config.clear_flag(trt.BuilderFlag.TF32)
     for flag in mode["flags"]:
         if not hasattr(trt.BuilderFlag, flag):
             raise BackendUnavailableError(f"this TensorRT has no BuilderFlag.{flag}; it cannot build {precision}")

@@ -43,7 +43,7 @@ ENUMS: dict[str, dict[str, frozenset[int]]] = {
     "TensorIOMode": {"NONE": ALL, "INPUT": ALL, "OUTPUT": ALL},
     "NetworkDefinitionCreationFlag": {"EXPLICIT_BATCH": V8_10, "STRONGLY_TYPED": V10_11},
     "BuilderFlag": {"FP16": V8_10, "INT8": V8_10, "OBEY_PRECISION_CONSTRAINTS": V8_10, "DEBUG": ALL,
-                    "REFIT": ALL, "VERSION_COMPATIBLE": ALL},
+                    "REFIT": ALL, "VERSION_COMPATIBLE": ALL, "TF32": ALL},
     "ProfilingVerbosity": {"LAYER_NAMES_ONLY": ALL, "NONE": ALL, "DETAILED": ALL},
     "LayerInformationFormat": {"ONELINE": ALL, "JSON": ALL},
     "MemoryPoolType": {"WORKSPACE": ALL},

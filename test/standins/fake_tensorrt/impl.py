@@ -33,6 +33,8 @@ class Context:
     accessed: set[str]
     classes: dict[str, type] = field(default_factory=dict)
     engines_built: int = 0
+    #: the BuilderConfig flags of every engine built (a test reads what an fp32 build asked for)
+    built_flags: list[list[str]] = field(default_factory=list)
 
     def new(self, cls: str, *args: Any) -> Any:
         return self.classes[cls](*args)

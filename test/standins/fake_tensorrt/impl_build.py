@@ -130,7 +130,7 @@ class IBuilderConfig:
     _ctx: Context
 
     def __init__(self) -> None:
-        self._flags: set[str] = set()
+        self._flags: set[str] = {"TF32"}  # TensorRT enables TF32 by default (BuilderFlag.TF32 docs)
         self._level = 3
         self._aux = -1
         self._verbosity = self._ctx.enums["ProfilingVerbosity"].__members__["LAYER_NAMES_ONLY"]
@@ -248,4 +248,5 @@ class Builder:
         body = network._model.SerializeToString()
         payload = MAGIC + struct.pack("<II", len(header), len(body)) + header + body
         ctx.engines_built += 1
+        ctx.built_flags.append(sorted(config._flags))
         return ctx.new("IHostMemory", payload + hashlib.sha256(payload).digest())
