@@ -262,6 +262,11 @@ BAD_IMAGES = [
 ]
 BAD_JOINTS = [
     ("NaN position", JointState(name=["arm_1"], position=[math.nan]), "NaN/Inf position for arm_1"),
+    # two joints: the node throttles a repeated warning, and "arm_1" and "arm_3" differ only in digits
+    ("Inf positions", JointState(name=["arm_2", "arm_3"], position=[math.inf, -math.inf]),
+     "NaN/Inf position for arm_2, arm_3"),
+    ("duplicate names", JointState(name=["arm_0", "arm_4", "arm_0"], position=[0.1, 0.2, 0.3]),
+     "joint_states message names arm_0 more than once; ignored"),
     ("empty message", JointState(), "joint_states message is empty"),
     ("unknown names only", JointState(name=["wheel_l", "wheel_r"], position=[0.0, 0.0]), "none of the model joints"),
     ("names/positions mismatch", JointState(name=["arm_0", "arm_1"], position=[0.1]), "2 names but 1 positions"),

@@ -110,6 +110,30 @@ def test_joint_cache_merges_partial_messages_by_name() -> None:
     assert cache.vector().missing == ("a", "b", "c")
 
 
+@pytest.mark.parametrize(
+    ("names", "positions", "problem", "b", "counted"),
+    [
+        (["a", "b"], [math.inf, 5.0], "joint_states has NaN/Inf position for a; kept the previous value", 5.0, True),
+        (["a", "c"], [-math.inf, math.nan], "joint_states has NaN/Inf position for a, c; kept the previous value",
+         2.0, True),
+        (["a", "b", "a"], [5.0, 5.0, 6.0], "joint_states message names a more than once; ignored (each joint must "
+                                           "appear once, with one position)", 2.0, False),
+        (["x", "b", "x"], [5.0, 5.0, 5.0], "joint_states message names x more than once; ignored", 2.0, False),
+    ],
+    ids=["inf", "-inf-and-nan", "duplicate-model-joint", "duplicate-other-joint"],
+)
+def test_joint_cache_refuses_non_finite_and_duplicate_positions(names: list, positions: list, problem: str, b: float,
+                                                                counted: bool) -> None:
+    """The refused values never reach the model: the previous positions stay, with their receipt times."""
+    cache = JointCache(["a", "b", "c"])
+    assert cache.update(["a", "b", "c"], [1.0, 2.0, 3.0], receipt_s=10.0) == []
+    problems = cache.update(names, positions, receipt_s=11.0)
+    assert len(problems) == 1 and problems[0].startswith(problem), problems
+    v = cache.vector()
+    np.testing.assert_array_equal(v.positions, [1.0, b, 3.0])
+    assert cache.received == (2 if counted else 1)  # a malformed message is not counted as received
+
+
 def test_latest_slot_counts_overwritten_items() -> None:
     slot: LatestSlot[int] = LatestSlot()
     assert slot.take() is None and slot.latest() is None

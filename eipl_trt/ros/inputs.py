@@ -141,9 +141,10 @@ class JointCache:
         """Merge one ``joint_states`` message; returns problems found (empty list = all good).
 
         Joints not in the model are ignored (a robot publishes more joints than a model uses).
-        Problems are sentences: an empty message, ``name``/``position`` length mismatch (the
-        message is ignored), no model joint in the message, non-finite positions (those joints
-        keep their previous value, so they go stale if it persists).
+        Problems are sentences: an empty message, ``name``/``position`` length mismatch or a name
+        listed twice (the message is ignored: which of two positions is the joint's is unknowable),
+        no model joint in the message, non-finite positions (those joints keep their previous value,
+        so they go stale if it persists).
         """
         names = list(names)
         if not names:
@@ -152,6 +153,13 @@ class JointCache:
             return [
                 f"joint_states message has {len(names)} names but {len(positions)} positions; "
                 f"ignored (the publisher must fill position for every name)"
+            ]
+        if len(set(names)) != len(names):
+            seen: set[str] = set()
+            twice = sorted({n for n in names if n in seen or seen.add(n)})
+            return [
+                f"joint_states message names {', '.join(twice)} more than once; ignored (each joint must "
+                f"appear once, with one position)"
             ]
         problems: list[str] = []
         bad: list[str] = []
