@@ -303,6 +303,69 @@ def test_missing_not_a_bag_and_corrupt_bags(tmp_path: Path, two_episode_bag: Pat
         read_bag(two_episode_bag)
 
 
+@pytest.fixture()
+def small_bag(tmp_path: Path) -> Path:
+    """A bag as the simulator records it: 5 frames and 5 joint states of joints a, b."""
+    from eipl_trt.sim.bagwrite import BagEpisode, write_episodes_bag
+
+    t = np.arange(5) / 10.0
+    frames = np.arange(5, dtype=np.uint8)[:, None, None, None] * np.ones((1, 8, 8, 3), np.uint8)
+    write_episodes_bag(tmp_path / "bag", [BagEpisode(t, frames, t, np.stack([t, -t], 1))], joint_names=["a", "b"])
+    assert read_bag(tmp_path / "bag").joint_names == ("a", "b")
+    return tmp_path / "bag"
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("rosbag2_bagfile_information: {version: 9, storage_identifier: mc", r"ParserError"),
+        ("", r"it is empty"),
+        ("\x00\x00\x00", r"ReaderError|ParserError|ScannerError"),
+        ("ros_distro: jazzy\n", r"it has no rosbag2_bagfile_information mapping"),
+    ],
+    ids=["cut-short", "empty", "binary", "other-yaml"],
+)
+def test_corrupt_metadata_is_named_with_the_fix(small_bag: Path, text: str, why: str) -> None:
+    (small_bag / "metadata.yaml").write_text(text)
+    with pytest.raises(InputError, match=rf"{small_bag}/metadata.yaml is not a valid rosbag2 metadata file \(({why})"
+                                         rf".*`ros2 bag reindex {small_bag}` rebuilds it"):
+        read_bag(small_bag)
+
+
+def _copy_with(src: Path, dst: Path, topic: str, index: int, edit: Any) -> Path:
+    """``src`` rewritten message by message into ``dst``, with ``edit(raw CDR)`` applied to one message of ``topic``."""
+    from rosbags.highlevel import AnyReader
+
+    entries, seen = [], 0
+    with AnyReader([src], default_typestore=TS) as reader:
+        for conn, log_ns, raw in reader.messages():
+            raw = bytes(raw)
+            if conn.topic == topic:
+                raw = edit(raw) if seen == index else raw
+                seen += 1
+            entries.append((conn.topic, conn.msgtype, log_ns, raw))
+    return _write(dst, entries)
+
+
+@pytest.mark.parametrize(
+    ("topic", "edit", "why"),
+    [
+        ("/joint_states", lambda raw: raw[: len(raw) // 2], r"SerdeError: Invalid sequence length"),
+        ("/joint_states", lambda raw: raw.replace(b"\x02\x00\x00\x00a\x00", b"\x02\x00\x00\x00\xff\x00", 1),
+         r"SerdeError: .*'utf-8' codec can't decode"),
+        ("/camera/image_raw", lambda raw: raw[:40], r"SerdeError"),
+    ],
+    ids=["joint-state-cut-short", "joint-name-not-utf8", "image-cut-short"],
+)
+def test_corrupt_cdr_payload_names_the_message(small_bag: Path, tmp_path: Path, topic: str, edit: Any,
+                                               why: str) -> None:
+    bag = _copy_with(small_bag, tmp_path / "damaged", topic, 2, edit)
+    msgtype = JOINTS if topic == "/joint_states" else IMAGE
+    with pytest.raises(InputError, match=rf"message 2 on {topic} \({msgtype}, logged at [0-9.]+ s\) in {bag} is not a "
+                                         rf"valid CDR payload \({why}.*\); the recording is damaged: re-record it"):
+        read_bag(bag)
+
+
 def _dataset(root: Path, n: int = 2, t: int = 5, meta: dict[str, Any] | None = None) -> Path:
     for split in ("train", "test"):
         (root / split).mkdir(parents=True)

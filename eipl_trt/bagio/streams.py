@@ -73,6 +73,22 @@ def _bag_dir(path: Path) -> Path:
     return path
 
 
+def _check_metadata(bag: Path) -> None:
+    """Refuse a ``metadata.yaml`` that is not rosbag2's (empty, cut short, not YAML), naming the fix."""
+    import yaml
+
+    path = bag / "metadata.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        problem = "" if isinstance(data, dict) and isinstance(data.get("rosbag2_bagfile_information"), dict) else (
+            "it is empty" if data is None else "it has no rosbag2_bagfile_information mapping")
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        problem = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    if problem:
+        raise InputError(f"{path} is not a valid rosbag2 metadata file ({problem}). `ros2 bag reindex {bag}` "
+                         f"rebuilds it from the storage files; or re-record the bag")
+
+
 def _pick_topic(topics: dict[str, str], wanted: tuple[str, ...], topic: str | None, flag: str) -> str:
     """The topic of one of the ``wanted`` types (in order of preference): ``topic``, or the only one."""
     listing = ", ".join(f"{t} ({m})" for t, m in sorted(topics.items())) or "none"
@@ -144,13 +160,15 @@ def read_bag(
         The streams, sorted by stamp.
 
     Raises:
-        InputError: missing/unreadable/corrupt bag, missing or ambiguous topic, wrong topic type,
+        InputError: missing/unreadable/corrupt bag (metadata.yaml, storage file, or a message that
+            is not valid CDR: named by topic and index), missing or ambiguous topic, wrong topic type,
             empty topic, unsupported encoding, undecodable or truncated frames, images changing size.
     """
     from rosbags.highlevel import AnyReader
     from rosbags.typesys import Stores, get_typestore
 
     bag = _bag_dir(Path(path))
+    _check_metadata(bag)
     if channel_order not in (None, "rgb", "bgr"):
         raise InputError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
     images: list[np.ndarray] = []
@@ -171,8 +189,17 @@ def read_bag(
             if marker_topic is not None and marker_topic not in topics:
                 raise InputError(f"marker topic {marker_topic} is not in the bag; topics: {', '.join(sorted(topics))}")
             conns = [c for c in reader.connections if c.topic in (itopic, jtopic, marker_topic)]
+            counts: dict[str, int] = {}
             for conn, log_ns, raw in reader.messages(connections=conns):
-                msg = _deserialize(reader.typestore, raw, conn.msgtype)
+                index = counts[conn.topic] = counts.get(conn.topic, -1) + 1
+                try:
+                    msg = _deserialize(reader.typestore, raw, conn.msgtype)
+                except Exception as exc:  # rosbags raises SerdeError, struct.error, UnicodeDecodeError, ...
+                    raise InputError(
+                        f"message {index} on {conn.topic} ({conn.msgtype}, logged at {log_ns * 1e-9:.6f} s) in {bag} "
+                        f"is not a valid CDR payload ({type(exc).__name__}: {str(exc).rstrip('.')}); the recording is "
+                        f"damaged: re-record it"
+                    ) from exc
                 if conn.topic == marker_topic:
                     markers.append(_stamp(msg, log_ns, [0]) if hasattr(msg, "header") else log_ns * 1e-9)
                 elif conn.topic == itopic:
@@ -204,8 +231,9 @@ def read_bag(
     except EipltrtError:
         raise
     except Exception as exc:  # rosbags raises many types for corrupt/unsupported files
-        raise InputError(f"cannot read bag {bag}: {type(exc).__name__}: {exc}. Check that the recording "
-                         f"finished (metadata.yaml and the .mcap/.db3 are complete) or re-record it") from exc
+        reason = f"{type(exc).__name__}: {str(exc).rstrip('.')}"
+        raise InputError(f"cannot read bag {bag}: {reason}. Check that the recording finished (metadata.yaml and "
+                         f"the .mcap/.db3 are complete) or re-record it") from exc
     if unstamped[0]:
         logger.info("%d messages in %s have a zero header stamp; used the bag's log time", unstamped[0], bag)
     logger.debug("decoded %d frames from %s in %.3f s", len(images), itopic, decode_s)
