@@ -186,8 +186,8 @@ def make_cudart(gpu: FakeGpu) -> types.ModuleType:
 
     def live(handle: Any, kind: type, what: str) -> Any:
         if not isinstance(handle, kind) or handle.destroyed:
-            raise FakeCudaError(cudaError_t.cudaErrorInvalidResourceHandle,
-                                f"{what} {'was destroyed' if isinstance(handle, kind) else 'is not a ' + kind.__name__}")
+            why = "was destroyed" if isinstance(handle, kind) else f"is not a {kind.__name__}"
+            raise FakeCudaError(cudaError_t.cudaErrorInvalidResourceHandle, f"{what} {why}")
         return handle
 
     @api
