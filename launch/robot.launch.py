@@ -10,9 +10,11 @@ Usage::
     ros2 launch eipl_trt robot.launch.py models:=sarnn,cnnrnn image_topic:=/camera/color/image_raw
 
 Every node setting has exactly one default: the node's parameter declarations, repeated in
-``config/eipl_trt.yaml`` (the ``params_file``). The launch arguments that override parameters
-default to the empty string, which means "do not override": nothing is passed for them. A given
-value is passed after the params file, so it wins. ``eipl_trt.ros.launch_args`` does the mapping
+``config/eipl_trt.yaml`` (the ``params_file``). The ``DeclareLaunchArgument`` calls below are
+generated from those declarations (``python -m eipl_trt.ros.paramdocs --write``), and
+docs/parameters.md lists them. The launch arguments that override parameters default to the empty
+string, which means "do not override": nothing is passed for them. A given value is passed after
+the params file, so it wins. ``eipl_trt.ros.launch_args`` does the mapping
 (also used by the tests, which run the resulting command line without launch).
 
 The node is started with a plain ``Node`` action: it is a lifecycle node that configures and
@@ -73,45 +75,59 @@ def _configured_nodes(context: LaunchContext, *args: Any, **kwargs: Any) -> list
 
 def generate_launch_description() -> LaunchDescription:
     """The node, plus diagnostic_aggregator if ``aggregator:=true`` and rqt if ``rqt:=true``."""
+    # Generated from eipl_trt/ros/params.py and eipl_trt/ros/launch_args.py by `python -m eipl_trt.ros.paramdocs
+    # --write`: edit those, not the lines between the markers.
+    # BEGIN GENERATED launch arguments
     arg_model = DeclareLaunchArgument(
         "model",
         default_value="",
-        description="Model to run: a bundled model name (e.g. sarnn) or a directory written by `eipl-trt export`. "
-        "Empty keeps the value from params_file.",
+        description="Bundled model name (e.g. sarnn) or a model directory, model.json or model.onnx written "
+        "by `eipl-trt export`. Empty keeps the value from params_file.",
     )
     arg_models = DeclareLaunchArgument(
         "models",
         default_value="",
         description="Several models side by side, comma separated (e.g. sarnn,cnnrnn): one node per model in "
-        "namespace/<model>, all reading the same camera and joint states. Empty starts the one model of model.",
+        "namespace/<model>, all reading the same camera and joint states. Empty starts the one model of "
+        "model.",
     )
     arg_backend = DeclareLaunchArgument(
         "backend",
         default_value="",
-        description="Inference backend: auto, onnxruntime, openvino or tensorrt. Empty keeps the value from params_file.",
+        description="Inference backend: auto (TensorRT if usable, else the fastest CPU backend at parity: "
+        "ONNX Runtime or OpenVINO; see docs/backends.md), onnxruntime, openvino, tensorrt, or integer (the "
+        "quantization lab's integer-only model in <model dir>/intonly, precision int8; numpy, slow). Empty "
+        "keeps the value from params_file.",
     )
     arg_precision = DeclareLaunchArgument(
         "precision",
         default_value="",
-        description="Model precision variant to load: fp32, fp16 or int8. Empty keeps the value from params_file.",
+        description="Model precision: fp32, fp16, int8 (the model's variants), or bf16 (the fp32 file with "
+        "bfloat16 arithmetic, on CPUs that have it). Switchable at runtime: the new runner is prepared in the "
+        "background and swapped in at a step boundary with the LSTM state handed over; an unavailable "
+        "precision is refused. Empty keeps the value from params_file.",
     )
     arg_namespace = DeclareLaunchArgument(
         "namespace",
         default_value="",
-        description="Namespace for the node and its topics (e.g. left_arm). Empty starts it without a namespace; "
-        "note that the rqt perspective shows the topics of the node without a namespace.",
+        description="Namespace for the node and its topics (e.g. left_arm). Empty starts it without a "
+        "namespace; note that the rqt perspective shows the topics of the node without a namespace.",
     )
     arg_image_topic = DeclareLaunchArgument(
         "image_topic",
         default_value="",
         description="Camera topic (sensor_msgs/Image) remapped to the node's image_raw input, and its "
-        "/compressed sibling to image_raw/compressed. Empty keeps image_raw, resolved in the node's namespace.",
+        "/compressed sibling to image_raw/compressed. Empty keeps image_raw, resolved in the node's "
+        "namespace.",
     )
     arg_image_transport = DeclareLaunchArgument(
         "image_transport",
         default_value="",
-        description="Image transport: raw (sensor_msgs/Image on image_topic) or compressed (CompressedImage "
-        "on image_topic/compressed, JPEG or PNG). Empty keeps the value from params_file.",
+        description="Camera transport: raw = sensor_msgs/Image on image_raw; compressed = "
+        "sensor_msgs/CompressedImage (JPEG or PNG, as compressed_image_transport publishes it) on "
+        "image_raw/compressed, decoded with OpenCV (pip install eipl_trt[camera]). Remap the topic the "
+        "transport uses, e.g. -r image_raw/compressed:=/camera/image_raw/compressed. Empty keeps the value "
+        "from params_file.",
     )
     arg_joint_states_topic = DeclareLaunchArgument(
         "joint_states_topic",
@@ -122,8 +138,11 @@ def generate_launch_description() -> LaunchDescription:
     arg_command_interface = DeclareLaunchArgument(
         "command_interface",
         default_value="",
-        description="Robot command output: none, joint_state, forward_position or joint_trajectory. "
-        "Empty keeps the value from params_file (none: predictions are published, no commands).",
+        description="Robot command output: none, joint_state (sensor_msgs/JointState), forward_position "
+        "(std_msgs/Float64MultiArray for a forward_command_controller) or joint_trajectory "
+        "(trajectory_msgs/JointTrajectory, one point at 1/rate). Commands are clamped to the joint limits, "
+        "rate-limited by max_step and stopped when inputs are stale or outputs not finite. Empty keeps the "
+        "value from params_file.",
     )
     arg_use_sim_time = DeclareLaunchArgument(
         "use_sim_time",
@@ -149,6 +168,7 @@ def generate_launch_description() -> LaunchDescription:
         description="Set to true to start diagnostic_aggregator with config/diagnostic_analyzers.yaml, so "
         "rqt_robot_monitor shows the node's diagnostics under eipl_trt.",
     )
+    # END GENERATED launch arguments
     rqt = Node(
         package="rqt_gui",
         executable="rqt_gui",

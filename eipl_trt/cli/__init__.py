@@ -22,13 +22,14 @@ from typing import Sequence
 from eipl_trt import __version__
 from eipl_trt.errors import EipltrtError
 
-__all__ = ["main", "SUBCOMMANDS"]
+__all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
 #: Subcommand names in the order `--help` lists them.
 SUBCOMMANDS = ("export", "quantize", "dataset", "train", "evaluate", "bench", "build", "inspect", "sim", "control", "quantlab")
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``eipl-trt`` parser with every subcommand (also what ``docs/cli.md`` is generated from)."""
     parser = argparse.ArgumentParser(
         prog="eipl-trt",
         description="Export, train, evaluate and benchmark EIPL models for the eipl_trt ROS 2 node.",
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     except AttributeError:
         pass
-    parser = _build_parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -9,6 +9,10 @@ Defaults live in one place (the node's parameter declarations, repeated in
 ``config/eipl_trt.yaml``): an empty launch argument means "do not override", so nothing is
 passed for it and the YAML/node default applies. Overrides go after the params file (launch_ros
 writes them to a second params file; the last file wins).
+
+The launch file's ``DeclareLaunchArgument`` calls are generated (``python -m eipl_trt.ros.paramdocs
+--write``) from :data:`LAUNCH_ARGUMENTS`: an argument that overrides a node parameter takes that
+parameter's description, the others take theirs from :data:`ARGUMENT_DESCRIPTIONS`.
 """
 
 from __future__ import annotations
@@ -25,8 +29,11 @@ import yaml
 from eipl_trt.errors import InputError
 
 __all__ = [
+    "ARGUMENT_DESCRIPTIONS",
     "EXECUTABLE",
+    "LAUNCH_ARGUMENTS",
     "PACKAGE",
+    "SWITCH_ARGUMENTS",
     "PARAMETER_ARGUMENTS",
     "TOPIC_ARGUMENTS",
     "NODE_ARGUMENTS",
@@ -56,6 +63,33 @@ PARAMETER_ARGUMENTS: dict[str, str] = {
 TOPIC_ARGUMENTS: dict[str, str] = {"image_topic": "image_raw", "joint_states_topic": "joint_states"}
 #: Every launch argument that shapes the node (the launch file also has ``rqt`` and ``aggregator``).
 NODE_ARGUMENTS: tuple[str, ...] = (*PARAMETER_ARGUMENTS, *TOPIC_ARGUMENTS, "namespace", "params_file", "models")
+#: Launch arguments that start an extra tool when true (default "false").
+SWITCH_ARGUMENTS: tuple[str, ...] = ("rqt", "aggregator")
+#: Every argument of ``robot.launch.py``, in the order it declares them.
+LAUNCH_ARGUMENTS: tuple[str, ...] = (
+    "model", "models", "backend", "precision", "namespace", "image_topic", "image_transport", "joint_states_topic",
+    "command_interface", "use_sim_time", "params_file", *SWITCH_ARGUMENTS,
+)
+#: Descriptions of the launch arguments that do not override one of the node's own parameters (those
+#: take the parameter's description, followed by "Empty keeps the value from params_file.").
+ARGUMENT_DESCRIPTIONS: dict[str, str] = {
+    "models": "Several models side by side, comma separated (e.g. sarnn,cnnrnn): one node per model in "
+              "namespace/<model>, all reading the same camera and joint states. Empty starts the one model of model.",
+    "namespace": "Namespace for the node and its topics (e.g. left_arm). Empty starts it without a namespace; "
+                 "note that the rqt perspective shows the topics of the node without a namespace.",
+    "image_topic": "Camera topic (sensor_msgs/Image) remapped to the node's image_raw input, and its /compressed "
+                   "sibling to image_raw/compressed. Empty keeps image_raw, resolved in the node's namespace.",
+    "joint_states_topic": "Joint state topic (sensor_msgs/JointState) remapped to the node's joint_states input. "
+                          "Empty keeps joint_states, resolved in the node's namespace.",
+    "use_sim_time": "Set to true to follow /clock (rosbag replay or simulation), false to use wall time. "
+                    "Empty keeps the node default (false).",
+    "params_file": "YAML parameter file of the node; the other arguments override its values when given. "
+                   "Defaults to the installed config/eipl_trt.yaml.",
+    "rqt": "Set to true to open rqt with the eipl_trt perspective (robot monitor, timing plot, attention image, "
+           "parameters).",
+    "aggregator": "Set to true to start diagnostic_aggregator with config/diagnostic_analyzers.yaml, so "
+                  "rqt_robot_monitor shows the node's diagnostics under eipl_trt.",
+}
 
 _BOOL_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 _NAME_TOKEN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

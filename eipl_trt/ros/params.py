@@ -1,9 +1,11 @@
 """The node's parameters: one table of declarations, and the frozen :class:`NodeConfig` read from them.
 
 :data:`PARAMETERS` is the single source of names, types, defaults, descriptions, ranges and
-whether a parameter may change at runtime. ``config/eipl_trt.yaml`` repeats it with a comment
-per key (a test checks they agree). rclpy is imported only inside :func:`declare_parameters`
-and :func:`read_values`, so the table and :class:`NodeConfig` work without ROS.
+whether a parameter may change at runtime. ``config/eipl_trt.yaml``, ``docs/parameters.md`` and
+the DeclareLaunchArgument calls of ``launch/robot.launch.py`` are generated from it
+(``python -m eipl_trt.ros.paramdocs --write``; ``test/test_paramdocs.py`` fails when they are
+stale). rclpy is imported only inside :func:`declare_parameters` and :func:`read_values`, so the
+table and :class:`NodeConfig` work without ROS.
 
 Parameters that can change while the node runs (``dynamic``): ``precision`` (the runner is
 swapped at a step boundary, keeping the LSTM state), ``max_input_age``, ``max_step``,
@@ -83,14 +85,17 @@ PARAMETERS: tuple[ParamDef, ...] = (
              "`eipl-trt export`."),
     ParamDef("backend", "string", "auto",
              "Inference backend: auto (TensorRT if usable, else the fastest CPU backend at parity: ONNX Runtime "
-             "or OpenVINO, see README), onnxruntime, openvino, tensorrt, or integer (the quantization lab's "
-             "integer-only model in <model dir>/intonly, precision int8; numpy, slow).",
+             "or OpenVINO; see docs/backends.md), onnxruntime, openvino, tensorrt, or integer (the quantization "
+             "lab's integer-only model in <model dir>/intonly, precision int8; numpy, slow).",
              choices=BACKENDS),
     ParamDef("precision", "string", "fp32",
-             "Model precision variant (fp32, fp16, int8). Switchable at runtime: the new runner is prepared "
+             "Model precision: fp32, fp16, int8 (the model's variants), or bf16 (the fp32 file with bfloat16 "
+             "arithmetic, on CPUs that have it). Switchable at runtime: the new runner is prepared "
              "in the background and swapped in at a step boundary with the LSTM state handed over; an "
              "unavailable precision is refused.", dynamic=True, choices=PRECISIONS),
-    ParamDef("num_threads", "integer", 1, "ONNX Runtime intra-op threads.", range=(1, 64)),
+    ParamDef("num_threads", "integer", 1,
+             "Threads of the CPU backends: ONNX Runtime's intra-op threads, OpenVINO's INFERENCE_NUM_THREADS. "
+             "TensorRT and the integer backend do not use it.", range=(1, 64)),
     ParamDef("engine_cache_dir", "string", "",
              "TensorRT engine cache directory; empty = $EIPL_TRT_ENGINE_CACHE, else "
              "$XDG_CACHE_HOME/eipl_trt/engines. Engines are built there on first use (minutes on a Jetson) "
@@ -101,8 +106,8 @@ PARAMETERS: tuple[ParamDef, ...] = (
     ParamDef("thread_priority", "integer", 50,
              "SCHED_FIFO priority (1..98) of the model's step thread, as ros2_control's thread_priority (same "
              "default): the step then pre-empts DDS threads and other processes on a loaded machine. Needs rtprio "
-             "for the user; without it the node warns once and runs the thread at normal priority. 0 = normal "
-             "scheduling.", range=(0, 98)),
+             "for the user (e.g. `@realtime - rtprio 98` in /etc/security/limits.conf); without it the node warns "
+             "once and runs the thread at normal priority. 0 = normal scheduling.", range=(0, 98)),
     ParamDef("rate_hz", "double", 0.0,
              "Control rate in Hz (one model step per period, on the ROS clock); 0 = the model's training "
              "rate from model.json.", range=(0.0, 1000.0)),
@@ -121,13 +126,14 @@ PARAMETERS: tuple[ParamDef, ...] = (
              "(from the measured camera rate) and step on it rather than on an older one, so the command "
              "follows the newest image by a step instead of by up to a camera period; the tick period is "
              "unchanged, the step moves by a nearly constant phase. -1 = half the control period, 0 = step at "
-             "the tick (default; opt in, see the README). Used with timer_phase free or a camera "
+             "the tick (default; opt in, see docs/node.md). Used with timer_phase free or a camera "
              "the timer does not lock to; not used with use_sim_time or the image trigger.",
              range=(-1.0, 10.0)),
     ParamDef("image_transport", "string", "raw",
-             "raw: subscribe to sensor_msgs/Image on image_raw; compressed: sensor_msgs/CompressedImage (JPEG or "
-             "PNG, as compressed_image_transport publishes it) on image_raw/compressed, decoded with OpenCV "
-             "(pip install eipl_trt[camera]). Remap the topic the transport uses.", choices=IMAGE_TRANSPORTS),
+             "Camera transport: raw = sensor_msgs/Image on image_raw; compressed = sensor_msgs/CompressedImage "
+             "(JPEG or PNG, as compressed_image_transport publishes it) on image_raw/compressed, decoded with OpenCV "
+             "(pip install eipl_trt[camera]). Remap the topic the transport uses, e.g. "
+             "-r image_raw/compressed:=/camera/image_raw/compressed.", choices=IMAGE_TRANSPORTS),
     ParamDef("max_input_age", "double", 0.5,
              "Inputs (image or any model joint) older than this many seconds (ROS time since receipt) stop "
              "the model steps and commands; 0 = no age check.", dynamic=True, range=(0.0, 3600.0)),
@@ -150,7 +156,9 @@ PARAMETERS: tuple[ParamDef, ...] = (
     ParamDef("command_interface", "string", "none",
              "Robot command output: none, joint_state (sensor_msgs/JointState), forward_position "
              "(std_msgs/Float64MultiArray for a forward_command_controller) or joint_trajectory "
-             "(trajectory_msgs/JointTrajectory, one point at 1/rate).", choices=COMMAND_INTERFACES),
+             "(trajectory_msgs/JointTrajectory, one point at 1/rate). Commands are clamped to the joint limits, "
+             "rate-limited by max_step and stopped when inputs are stale or outputs not finite.",
+             choices=COMMAND_INTERFACES),
     ParamDef("trajectory_timing", "string", "period",
              "joint_trajectory: when the point is due. period = 1/rate after sending; frame = at the input frame's "
              "stamp + 1/rate (what the model predicts; absorbs the camera, step and DDS delay; at least 0.2/rate).",
@@ -160,7 +168,8 @@ PARAMETERS: tuple[ParamDef, ...] = (
              "forward_position_controller/commands, joint_trajectory_controller/joint_trajectory)."),
     ParamDef("power_source", "string", "auto",
              "Power measurement for diagnostics and ~/timing: auto (INA3221 sysfs, jtop, NVML, first that "
-             "works), none, or one of ina3221, jtop, nvml.", choices=("auto", "none", "ina3221", "jtop", "nvml")),
+             "works), none, or one of ina3221, jtop, nvml. Without a source, diagnostics say \"no power source\".",
+             choices=("auto", "none", "ina3221", "jtop", "nvml")),
     ParamDef("autostart", "bool", True,
              "Configure and activate on start, so a plain launch just works; false = wait for lifecycle "
              "transitions."),
