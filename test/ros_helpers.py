@@ -6,6 +6,7 @@
   ``--ros-args --params-file <yaml> -p ...``), captures its log, stops it with SIGINT.
 * :class:`RosClient` is the test side: an rclpy context + node + background executor, with
   publishers, message collectors and blocking service calls.
+* :class:`NodeBarrier` waits until the node has handled what the test sent so far (no sleeps).
 """
 
 from __future__ import annotations
@@ -144,6 +145,32 @@ class Collector:
     def wait(self, predicate: Callable[[Any], bool], timeout: float, what: str) -> Any:
         """The first message (old or new) matching ``predicate``."""
         return wait_for(lambda: next((m for m in self.snapshot() if predicate(m)), None), timeout, what)
+
+
+class NodeBarrier:
+    """A round trip to a node's ``get_parameters`` service, after which the node has handled what was sent before.
+
+    The node's executor runs callbacks in the order their messages reached it (the events executor's
+    queue; a wait set hands subscriptions out before services), and on one host one participant's
+    messages to another arrive in the order they were sent. So when the answer comes back, the node
+    has run the callbacks of every message this client published before the call: e.g. its
+    ``joint_states`` callback, before the image that steps the model goes out. (``wait_for_all_acked``
+    cannot say so: the node's sensor readers are best effort and acknowledge nothing.)
+    """
+
+    def __init__(self, client: "RosClient", node: str, timeout: float = 20.0):
+        from rcl_interfaces.srv import GetParameters
+
+        self._request = GetParameters.Request(names=[])
+        self._client = client.node.create_client(GetParameters, f"{node}/get_parameters")
+        self._node = node
+        if not self._client.wait_for_service(timeout_sec=timeout):
+            raise AssertionError(f"{node}/get_parameters not available within {timeout} s")
+
+    def __call__(self, timeout: float = 10.0) -> None:
+        """Block until the node answered (it has handled everything sent before this call)."""
+        future = self._client.call_async(self._request)
+        wait_for(future.done, timeout, f"{self._node} to answer get_parameters")
 
 
 class RosClient:

@@ -25,7 +25,6 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
-from rclpy.duration import Duration
 from rclpy.parameter import parameter_value_to_python
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState
@@ -34,8 +33,10 @@ from std_srvs.srv import Trigger
 
 from model_cache import make_test_model  # exported by torch, or copied from the cache where torch is missing
 from eipl_trt.predictor import Predictor
+from eipl_trt.runners.onnxrt import OrtRunner
+from eipl_trt.spec import ModelSpec
 from eipl_trt.ros.convert import s_to_stamp
-from ros_helpers import NodeProcess, RosClient, new_domain_id, wait_for, write_params
+from ros_helpers import NodeBarrier, NodeProcess, RosClient, new_domain_id, wait_for, write_params
 
 pytestmark = pytest.mark.ros
 
@@ -75,6 +76,7 @@ class Lockstep:
         self.predictions = client.collect(JointState, f"{NODE}/predicted_joint_states")
         self.enc_points = client.collect(PolygonStamped, f"{NODE}/enc_points")
         self.diagnostics = client.collect(DiagnosticArray, "/diagnostics")
+        self.barrier = NodeBarrier(client, NODE)
         self.sim_time = 100.0
         self.stamp = 1000.0
         wait_for(lambda: self.images.get_subscription_count() > 0 and self.joints.get_subscription_count() > 0,
@@ -92,9 +94,7 @@ class Lockstep:
             names = [ROBOT_JOINTS[i] for i in part] + (["gripper"] if extra else [])
             values = [float(q[i]) for i in part] + ([0.5] if extra else [])
             self.joints.publish(JointState(name=names, position=values))
-        # Reliable delivery can need a retransmission (a lost datagram is repaired only after the
-        # next heartbeat), so wait until the node's reader holds both parts before the image goes out.
-        assert self.joints.wait_for_all_acked(Duration(seconds=10)), "the node did not acknowledge joint_states"
+        self.barrier()  # the node ran its joint_states callback for both parts before the image goes out
 
     def image_msg(self, image: np.ndarray, encoding: str, pad: int = 0) -> Image:
         h, w = image.shape[:2]
@@ -108,8 +108,7 @@ class Lockstep:
              stamp: float | None = None) -> JointState:
         """One lockstep model step; returns the prediction computed from this image."""
         self.tick_clock()
-        self.send_joints(q)
-        time.sleep(0.15)  # joint states first (and their callbacks run, even on a loaded machine): the image steps
+        self.send_joints(q)  # joint states first, handled by the node: the image steps
         self.stamp = self.stamp + 0.1 if stamp is None else stamp
         msg = self.image_msg(image, encoding, pad)
         self.images.publish(msg)
@@ -154,6 +153,12 @@ def replay(
     finally:
         client.close()
         node.stop()
+
+
+def cpu_graph_rewrites(model_dir: Path, precision: str) -> int:
+    """How many layers ONNX Runtime's runner rewrites for the CPU when it opens this variant (the node's count)."""
+    with OrtRunner(ModelSpec.load(model_dir), precision) as runner:
+        return len(runner.rewrites)
 
 
 def set_precision(client: RosClient, value: str) -> Any:
@@ -216,7 +221,8 @@ def test_precision_switch_keeps_lstm_state(replay: Any, model_dir: Path) -> None
     assert values(report["inference"])["precision"] == "int8"
     # nobody subscribes to ~/predicted_image here: the steps above ran the graph without the decoder
     assert values(report["inference"])["image_decoder"] == "run only while the predicted image is wanted"
-    assert int(values(report["inference"])["cpu_graph_rewrites"]) >= 0
+    # the int8 runner rewrote its graph for the CPU as an offline one does (fp32's count: the next test)
+    assert values(report["inference"])["cpu_graph_rewrites"] == str(cpu_graph_rewrites(model_dir, "int8"))
     # thread_priority (default 50): SCHED_FIFO where the user may, else normal with the reason
     assert re.fullmatch(r"SCHED_FIFO 50|normal: SCHED_FIFO 50 refused .*", values(report["inference"])["step_thread"])
 
@@ -241,6 +247,9 @@ def test_failed_precision_switch_keeps_the_old_runner(replay: Any, model_dir: Pa
     result = set_precision(client, "fp32")  # the tests that follow compare with the fp32 predictor
     assert result.successful, result.reason
     wait_for(lambda: "precision switched to fp32" in node.log(), 20.0, "the fp32 runner to take over")
+    step.step(image, q)  # a step on the fp32 runner, then its report: the CPU graph rewrites it made
+    rewrites = values(step.diagnostics_after(time.monotonic())["inference"])["cpu_graph_rewrites"]
+    assert cpu_graph_rewrites(model_dir, "fp32") > 0 and rewrites == str(cpu_graph_rewrites(model_dir, "fp32"))
 
 
 def test_reset_service_restarts_the_sequence(replay: Any, model_dir: Path) -> None:

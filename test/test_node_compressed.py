@@ -10,7 +10,6 @@ frames are counted as bad input and survived; ``~/timing`` and ``/diagnostics`` 
 from __future__ import annotations
 
 import array
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -20,7 +19,6 @@ import pytest
 cv2 = pytest.importorskip("cv2")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.duration import Duration  # noqa: E402
 from sensor_msgs.msg import CompressedImage, JointState  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
@@ -28,7 +26,7 @@ from std_srvs.srv import Trigger  # noqa: E402
 from model_cache import make_test_model  # noqa: E402 - exported by torch, or from the cache without torch
 from eipl_trt.predictor import Predictor  # noqa: E402
 from eipl_trt.ros.convert import s_to_stamp  # noqa: E402
-from ros_helpers import NodeProcess, RosClient, new_domain_id, wait_for, write_params  # noqa: E402
+from ros_helpers import NodeBarrier, NodeProcess, RosClient, new_domain_id, wait_for, write_params  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -56,6 +54,7 @@ class CompressedLockstep:
                  20.0, f"the node to subscribe to {TOPIC} and joint_states")
         for collector in (self.predictions, self.timing, self.diagnostics):
             collector.wait_matched()
+        self.barrier = NodeBarrier(client, NODE)
         self._warm_up(client)
 
     def _warm_up(self, client: RosClient) -> None:
@@ -66,11 +65,13 @@ class CompressedLockstep:
         self.stamp = 1000.0  # warm-up frames: stamps below the tests' (2000 s on)
         for _ in range(20):
             self.joints.publish(JointState(name=JOINTS, position=[0.0] * 6))
-            time.sleep(0.15)
+            self.barrier()
             self.frames.publish(CompressedImage(header=self.header(), format="png", data=data))
-            time.sleep(0.5)
-            if self.predictions.snapshot():
+            try:
+                wait_for(self.predictions.snapshot, 2.0, "a warm-up prediction")
                 break
+            except AssertionError:
+                continue  # the frame (or the joints) went out before the node's reader matched: send again
         else:
             raise AssertionError("no prediction for 20 warm-up frames; see the node log")
         response = client.call(Trigger, f"{NODE}/reset", Trigger.Request())
@@ -84,8 +85,7 @@ class CompressedLockstep:
 
     def step(self, fmt: str, data: bytes, q: np.ndarray) -> JointState:
         self.joints.publish(JointState(name=JOINTS, position=[float(v) for v in q]))
-        assert self.joints.wait_for_all_acked(Duration(seconds=10)), "the node did not acknowledge joint_states"
-        time.sleep(0.15)  # joint states first, then the frame that steps
+        self.barrier()  # joint states first, handled by the node, then the frame that steps
         msg = CompressedImage(header=self.header(), format=fmt, data=array.array("B", data))
         self.frames.publish(msg)
         want = (msg.header.stamp.sec, msg.header.stamp.nanosec)
