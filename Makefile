@@ -8,7 +8,7 @@ PIP_FLAGS ?= -q --disable-pip-version-check
 # ament_index_python finds pip-installed data_files under the venv prefix only with this set.
 export AMENT_PREFIX_PATH := $(abspath $(VENV))
 
-.PHONY: help venv install test test-fast test-matrix demo live bench clean
+.PHONY: help venv install test test-fast test-matrix demo live bench docs clean
 
 help:
 	@echo "make test    create $(VENV), install everything the tests need, run the whole suite"
@@ -16,6 +16,7 @@ help:
 	@echo "make demo    create $(DEMO_VENV) (no torch), replay the bundled bag to the node, print a summary"
 	@echo "make live    the node (bundled SARNN) drives the simulated Pusher arm over ROS 2; success vs the expert, a video"
 	@echo "make bench   latency table of the bundled models (ONNX Runtime vs eager PyTorch)"
+	@echo "make docs    regenerate docs/parameters.md, config/eipl_trt.yaml, robot.launch.py's arguments and docs/cli.md"
 	@echo "make clean   remove build outputs (keeps the virtual environments)"
 
 $(VENV)/.stamp-test: requirements/runtime.txt requirements/ros.txt requirements/test.txt
@@ -43,6 +44,11 @@ test-matrix: test
 
 bench: install
 	$(VENV)/bin/eipl-trt bench --out results/bench
+
+# Files generated from the code (docs/development.md, "Generated files"); run after changing a parameter or a flag.
+docs: venv
+	$(PY) -m eipl_trt.ros.paramdocs --write
+	$(PY) -m eipl_trt.cli.clidocs --write
 
 # The main job on the bundled default: no torch, ONNX Runtime on the CPU.
 $(DEMO_VENV)/.stamp-demo: requirements/runtime.txt requirements/ros.txt requirements/demo.txt

@@ -113,3 +113,22 @@ def test_generator_imports_no_ros() -> None:
     code = ("import sys, eipl_trt.ros.paramdocs\n"
             "assert not [m for m in ('rclpy', 'launch', 'launch_ros') if m in sys.modules]\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_readme_key_parameters_agree_with_the_declarations() -> None:
+    """The README's short table is hand-written: its names, defaults and runtime marks must be the declared ones."""
+    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    start = lines.index("| parameter | default | runtime | what it sets |")
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    by_name = {p.name: p for p in PARAMETERS}
+    assert len(rows) >= 10
+    for names, default, runtime, what in rows:
+        for name in [n.strip().strip("`") for n in names.split(",")]:
+            p = by_name[name]
+            assert default == f"`{paramdocs._yaml_value(p.default)}`", name
+            assert (runtime == "yes") == p.dynamic, name
+            assert all(f"`{c}`" in what for c in p.choices), f"{name}: README lists other values than {p.choices}"
