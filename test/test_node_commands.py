@@ -129,11 +129,16 @@ def test_predictions_commands_images_and_timing(running: dict[str, Any], model_d
     assert (attention.height, attention.width, attention.encoding) == (96, 128, "rgb8")
     predicted = running["predicted_image"].wait(lambda m: True, 20.0, "a predicted image")
     assert (predicted.height, predicted.width, predicted.encoding) == (64, 64, "rgb8")
-    timing = running["timing"].wait(lambda m: True, 20.0, "a timing message")
-    assert list(timing.name) == list(TIMING_FIELDS)  # fixed order: rqt_plot plots position[i]
-    fields = dict(zip(timing.name, timing.position))
-    for key in ("preprocess_ms", "inference_ms", "postprocess_ms", "step_ms", "input_age_ms"):
-        assert key in fields and fields[key] >= 0.0
+    running["timing"].wait(lambda m: True, 20.0, "a timing message")
+    for timing in running["timing"].snapshot():
+        assert list(timing.name) == list(TIMING_FIELDS)  # fixed order: rqt_plot plots position[i]
+        f = dict(zip(timing.name, timing.position))
+        # every stage was measured (took time), and the step holds them: one clock, one step
+        assert min(f["preprocess_ms"], f["inference_ms"], f["postprocess_ms"]) > 0.0, f
+        assert f["step_ms"] >= f["preprocess_ms"] + f["inference_ms"] + f["postprocess_ms"], f
+        # inputs arrived before the step (and after their stamps), and no older than max_input_age (0.3 s)
+        assert 0.0 < f["input_age_ms"] <= 300.0, f
+        assert f["image_latency_ms"] > 0.0 and f["frame_wait_ms"] > 0.0, f
 
 
 def test_diagnostics_report(running: dict[str, Any]) -> None:
@@ -154,6 +159,21 @@ def test_diagnostics_report(running: dict[str, Any]) -> None:
     assert report["inference"].hardware_id.startswith("eipl_trt/")
 
 
+def next_report(running: dict[str, Any], after: DiagnosticArray, timeout: float = 10.0) -> dict[str, DiagnosticStatus]:
+    """The first /diagnostics report received after the report ``after`` (they come once a second)."""
+    def later() -> DiagnosticArray | None:
+        reports = running["diagnostics"].snapshot()
+        i = next(i for i, m in enumerate(reports) if m is after)
+        return reports[i + 1] if len(reports) > i + 1 else None
+
+    return statuses(wait_for(later, timeout, "the next /diagnostics report"))
+
+
+def counts(report: dict[str, DiagnosticStatus]) -> tuple[int, int]:
+    """The node's own counters: (model steps, commands sent)."""
+    return int(values(report["inference"])["steps"]), int(values(report["commands"])["commands"])
+
+
 def test_stale_input_stops_commands(running: dict[str, Any]) -> None:
     stream, commands, predictions = running["stream"], running["commands"], running["predictions"]
     stream.send_images.clear()  # the camera stops; joint states keep coming
@@ -163,12 +183,17 @@ def test_stale_input_stops_commands(running: dict[str, Any]) -> None:
         return inputs.level == DiagnosticStatus.ERROR and "inputs stale" in inputs.message
 
     n0 = len(running["diagnostics"].snapshot())
-    wait_for(lambda: any(stale(m) for m in running["diagnostics"].snapshot()[n0:]), 20.0, "an ERROR for stale inputs")
-    time.sleep(0.3)
+    first = wait_for(lambda: next((m for m in running["diagnostics"].snapshot()[n0:] if stale(m)), None), 20.0,
+                     "an ERROR for stale inputs")
+    # two reports a second apart, both stale: the node neither stepped nor commanded in between (its own counters),
+    second = next_report(running, first)
+    assert "inputs stale" in second["inputs"].message and counts(second) == counts(statuses(first)), \
+        "the model kept stepping or commanding on a stale camera"
+    # and what reached us stopped too (everything sent before the first report has arrived a second later)
     n_cmd, n_pred = len(commands.snapshot()), len(predictions.snapshot())
-    time.sleep(1.0)
-    assert len(commands.snapshot()) == n_cmd, "commands continued with a stale camera"
-    assert len(predictions.snapshot()) == n_pred, "the model kept stepping on a stale camera"
+    third = next_report(running, running["diagnostics"].snapshot()[-1])
+    assert counts(third) == counts(second)
+    assert (len(commands.snapshot()), len(predictions.snapshot())) == (n_cmd, n_pred), "commands continued"
     assert "inputs are" in running["node"].log() and "max_input_age 0.300 s" in running["node"].log()
     stream.send_images.set()
     wait_for(lambda: len(commands.snapshot()) > n_cmd, 20.0, "commands to resume with fresh inputs")
@@ -182,15 +207,18 @@ def test_deactivate_sends_hold_at_measured_position(running: dict[str, Any]) -> 
         return client.call(ChangeState, f"{NODE}/change_state", request).success
 
     assert transition(Transition.TRANSITION_DEACTIVATE)
-    hold = commands.wait(lambda m: np.array_equal(np.asarray(m.data), MEASURED), 10.0, "a hold command")
-    assert hold is commands.snapshot()[-1]
-    n = len(commands.snapshot())
-    time.sleep(0.5)
-    assert len(commands.snapshot()) == n, "an inactive node kept commanding"
+    commands.wait(lambda m: np.array_equal(np.asarray(m.data), MEASURED), 10.0, "a hold command")
     assert client.call(GetState, f"{NODE}/get_state", GetState.Request()).current_state.label == "inactive"
-    report = statuses(running["diagnostics"].wait(
-        lambda m: values(statuses(m)["commands"])["holds"] == "1", 10.0, "holds=1 in diagnostics"))
+    held = running["diagnostics"].wait(lambda m: values(statuses(m)["commands"])["holds"] == "1", 10.0,
+                                       "holds=1 in diagnostics")
+    report = statuses(held)
     assert report["commands"].level in (DiagnosticStatus.OK, DiagnosticStatus.WARN)
+    # the next report: no step and no command since the hold (the node's counters), and the hold was the last
+    # command that reached us
+    later = next_report(running, held)
+    assert counts(later) == counts(report), "an inactive node kept stepping or commanding"
+    n = len(commands.snapshot())
+    assert np.array_equal(np.asarray(commands.snapshot()[-1].data), MEASURED), "a command followed the hold"
     assert transition(Transition.TRANSITION_ACTIVATE)
     wait_for(lambda: len(commands.snapshot()) > n, 20.0, "commands after re-activation")
 
