@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eipl_trt.errors import BackendUnavailableError, InputError
+from eipl_trt.errors import BackendUnavailableError, InputError, ModelError
 from eipl_trt.paths import bundled_models, resolve_model
 from eipl_trt.runners import RecurrentState, available_precisions, create_runner
 from eipl_trt.runners.onnxrt import OrtRunner
-from eipl_trt.spec import ModelSpec
+from eipl_trt.spec import ModelSpec, sha256_file
 
 ov = pytest.importorskip("openvino")
 from eipl_trt.runners import openvino as ov_runner  # noqa: E402
@@ -157,8 +157,13 @@ def test_broken_onnx_is_a_model_error(tmp_path: Path) -> None:
     shutil.copytree(spec.directory, d)
     broken = ModelSpec.load(d)
     (d / broken.variants["fp32"].file).write_bytes(b"not an onnx file")
-    with pytest.raises(Exception, match="sha256|does not match|cannot compile|Re-export"):
+    with pytest.raises(ModelError, match="does not match the sha256 recorded in model.json"):
         create_runner(broken, "openvino").open()
+    # with model.json agreeing (the file was exported broken), OpenVINO itself is reached and refuses it
+    broken.with_variant("fp32", broken.variants["fp32"].file, sha256_file(d / broken.variants["fp32"].file)).save(d)
+    with pytest.raises(ModelError, match=rf"(?s)OpenVINO cannot compile {d / broken.variants['fp32'].file}: "
+                                         r".*Unable to read the model.*\. Re-export the model\."):
+        create_runner(ModelSpec.load(d), "openvino").open()
 
 
 @pytest.mark.parametrize("model", BUNDLED)
