@@ -52,7 +52,10 @@ def visible(out: Path) -> list[Path]:
 
 
 def _text(path: Path, ends: str = "\n") -> str:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:  # cut inside a multi-byte character
+        raise Torn(f"{path}: {exc}") from exc
     if not text.endswith(ends):
         raise Torn(f"{path} does not end with {ends!r}")
     return text
@@ -176,7 +179,7 @@ def check_dataset(out: Path) -> str:
             if images.shape[:2] != (n, 10) or joints.shape != (n, 10, 7):
                 raise Torn(f"{split} arrays have shapes {images.shape}, {joints.shape}")
         np.load(ds / "joint_bounds.npy")
-    except ValueError as exc:
+    except (ValueError, EOFError, OSError) as exc:  # numpy's errors for a cut .npy
         raise Torn(f"dataset array does not load: {exc}") from exc
     return f"seed {summary['seed']}"
 
@@ -426,10 +429,10 @@ def test_kill_9_leaves_previous_or_no_file_never_a_torn_one(name: str, helper: A
     print(f"\n{name}: {kills} kills (seed {seed}), cycle {cycle_s * 1e3:.0f} ms, temporary files seen after "
           f"{mid_write} of them, versions seen {len(set(versions))}, torn files 0")
     assert len(set(versions)) >= 2, f"no write completed between the kills ({versions}); the test proved nothing"
-    # the checker refuses a torn file: cut the largest one in half
+    # the checker refuses a torn file (with Torn: a checker that crashes on it proves nothing): cut the largest in half
     largest = max(visible(out), key=lambda p: p.stat().st_size)
     largest.write_bytes(largest.read_bytes()[: largest.stat().st_size // 2])
-    with pytest.raises((Torn, Exception)):
+    with pytest.raises(Torn):
         check(out)
 
 
