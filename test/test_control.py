@@ -151,5 +151,19 @@ def test_trajectory_point_is_due_one_period_after_its_frame() -> None:
     assert trajectory_lead_s(period, 10.0, 9.9) == pytest.approx(period)  # a camera clock ahead of ours
     assert trajectory_lead_s(period, 0.0, 10.0) == period  # unstamped frame
     assert trajectory_lead_s(period, 10.0, 10.012, "period") == period  # the old behaviour, on request
-    with pytest.raises(ValueError, match="frame, period"):
+    with pytest.raises(ValueError, match="stamp, frame, period"):
         trajectory_lead_s(period, 10.0, 10.0, "deadline")
+
+
+def test_stamp_timing_anchors_the_trajectory_to_its_frame() -> None:
+    from eipl_trt.ros.trajectory import MIN_LEAD_FRACTION, trajectory_timing
+
+    period = 0.1
+    t = trajectory_timing(period, 10.0, 10.012)  # the default: header.stamp = the frame's stamp
+    assert (t.start_s, t.time_from_start_s) == (10.0, period)
+    stale = trajectory_timing(period, 10.0, 10.5)  # the point would be long due: re-anchored, a short ramp kept
+    assert stale.start_s + stale.time_from_start_s == pytest.approx(10.5 + MIN_LEAD_FRACTION * period)
+    assert trajectory_timing(period, 10.2, 10.0).start_s == 10.0  # a camera clock ahead of ours
+    assert trajectory_timing(period, 0.0, 10.0) == trajectory_timing(period, 0.0, 10.0, "period")  # unstamped
+    frame = trajectory_timing(period, 10.0, 10.012, "frame")
+    assert frame.start_s == 0.0 and frame.time_from_start_s == pytest.approx(0.088)

@@ -114,7 +114,8 @@ def test_launch_mapping() -> None:
     plan = sim_launch_from_args({"clock": "realtime", "episodes": "3", "precision": "int8", "model": ""},
                                 limits=([-1.0] * 7, [1.0] * 7), extra_node_args=["input_mix:=0.5"])
     assert plan.node_parameters["model"] == "sarnn"  # empty = the default
-    assert plan.node_parameters["trigger"] == "timer" and plan.node_parameters["use_sim_time"] is False
+    # a step per frame on the freshest frame, points anchored to its stamp (the node default) in both clocks
+    assert plan.node_parameters["trigger"] == "image" and plan.node_parameters["use_sim_time"] is False
     node = plan.node_command(["eipl_trt_node"])
     assert node[:2] == ["eipl_trt_node", "--ros-args"]
     assert "precision:=int8" in node and "joint_lower_limits:=[-1.000000, -1.000000, -1.000000, -1.000000, " \
@@ -165,3 +166,57 @@ def test_report_video_draws_the_points(scene: PusherScene, tmp_path: Path) -> No
     summary = summarize([robot.finish_episode().to_json()])
     assert summary["success_rate"] == 0.0 and summary["episodes"] == 1
     json.dumps(summary)
+
+
+def test_trajectory_points_count_from_the_header_stamp_and_ramp_from_where_the_arm_is() -> None:
+    """ros2_controllers' rule: due at stamp + time_from_start, the ramp starting when the command is applied."""
+    from eipl_trt.sim.pusher import JOINT_NAMES, PusherScene
+    from eipl_trt.sim.robot import SimRobot
+
+    with PusherScene(16) as scene:
+        robot = SimRobot(scene, seed=1)
+        robot.start_episode(0)
+        q0 = robot.target
+        goal = q0 - 0.05  # within the limits (the elbow and wrist flex stop at 0)
+        for _ in range(2):  # the command lands 0.04 s after the frame it was computed from (stamp 0.0)
+            robot.step_period()
+        now = scene.time_s
+        assert robot.command_trajectory(JOINT_NAMES, [(0.1, goal)], start_s=0.0) == []
+        ref, vel = robot._reference(now)
+        np.testing.assert_allclose(ref, q0, atol=1e-12)  # no jump: the ramp starts where the reference is
+        np.testing.assert_allclose(vel, (goal - q0) / (0.1 - now), rtol=1e-9)  # and ends at the stamp + 0.1
+        np.testing.assert_allclose(robot._reference(0.1)[0], goal, atol=1e-12)
+        robot.command_trajectory(JOINT_NAMES, [(0.1, goal - 0.05)])  # no stamp: counted from now
+        np.testing.assert_allclose(robot._reference(now + 0.1)[0], goal - 0.05, atol=1e-12)
+        robot.command_trajectory(JOINT_NAMES, [(0.1, goal)], start_s=now - 0.5)  # already due: reached at once
+        np.testing.assert_allclose(robot._reference(now)[0], goal, atol=1e-12)
+
+
+def test_command_latency_holds_commands_until_due() -> None:
+    from eipl_trt.sim.robot_loop import CommandQueue
+
+    queue = CommandQueue(0.03)
+    queue.add([("trajectory", "a", 1.00), ("forward", "b", 1.01)])
+    assert queue.take_due(1.02) == []
+    assert queue.take_due(1.03) == [("trajectory", "a")]
+    assert queue.take_due(1.10) == [("forward", "b")] and queue.take_due(2.0) == []
+
+
+def test_variations_are_drawn_per_episode_reproducibly_and_leave_the_nominal_robot_alone() -> None:
+    from eipl_trt.errors import InputError
+    from eipl_trt.sim.variation import NOMINAL, VariationConfig, draw
+
+    config = VariationConfig((0.0, 0.04), 0.005, 0.1, (1, 2), 0.15)
+    a, b = draw(config, 7, 3), draw(config, 7, 3)
+    assert a.to_json() == b.to_json() and 0.0 <= a.latency_s <= 0.04 and a.joint_divisor in (1, 2)
+    assert {draw(config, 7, i).latency_s for i in range(5)} != {a.latency_s}  # episodes differ
+    delays = [a.frame_delay_s() for _ in range(400)]
+    assert 20 < sum(d is None for d in delays) < 70  # ~10% dropped
+    assert all(0.0 <= d <= 0.005 for d in delays if d is not None)
+    nominal = draw(NOMINAL, 7, 3)
+    assert nominal.latency_s == 0.0 and nominal.light == 1.0 and nominal.frame_delay_s() == 0.0
+    assert nominal.object_rgb == (1.0, 1.0, 1.0) and nominal.goal_rgb == (1.0, 0.0, 0.0)
+    with pytest.raises(InputError, match="latency range"):
+        VariationConfig((0.05, 0.01))
+    with pytest.raises(InputError, match="joint divisors"):
+        VariationConfig(joint_divisors=(3,))

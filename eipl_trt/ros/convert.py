@@ -128,17 +128,22 @@ def forward_command_msg(positions: np.ndarray) -> Float64MultiArray:
     return msg
 
 
-def trajectory_msg(names: Sequence[str], positions: np.ndarray, time_from_start_s: float) -> JointTrajectory:
-    """A one-point JointTrajectory reaching ``positions`` (rad) ``time_from_start_s`` after now.
+def trajectory_msg(names: Sequence[str], positions: np.ndarray, time_from_start_s: float,
+                   start_s: float = 0.0) -> JointTrajectory:
+    """A one-point JointTrajectory reaching ``positions`` (rad) ``time_from_start_s`` after its start.
 
-    The header stamp is left zero, which joint_trajectory_controller reads as "start now".
+    ``start_s`` is the header stamp (s): 0 leaves it zero, which joint_trajectory_controller reads as
+    "start now"; otherwise the trajectory starts then (see :mod:`eipl_trt.ros.trajectory`).
     """
     sec = int(time_from_start_s)
     point = JointTrajectoryPoint(
         positions=_doubles(positions),
         time_from_start=DurationMsg(sec=sec, nanosec=int(round((time_from_start_s - sec) * 1e9))),
     )
-    return JointTrajectory(joint_names=list(names), points=[point])
+    msg = JointTrajectory(joint_names=list(names), points=[point])
+    if start_s > 0.0:
+        msg.header.stamp = s_to_stamp(start_s)
+    return msg
 
 
 def _disc_mask(

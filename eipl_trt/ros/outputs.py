@@ -34,7 +34,7 @@ from eipl_trt.imaging import to_channel_order
 from eipl_trt.ros import convert
 from eipl_trt.ros.params import NodeConfig
 from eipl_trt.ros.runtime import StepResult
-from eipl_trt.ros.trajectory import trajectory_lead_s
+from eipl_trt.ros.trajectory import trajectory_timing
 
 __all__ = ["Outputs", "TIMING_FIELDS"]
 
@@ -140,7 +140,7 @@ class Outputs:
 
         ``frame_stamp_s``: the stamp of the frame the command was computed from (0 = none, e.g. a hold
         command); a joint_trajectory point is due as ``trajectory_timing`` says
-        (:func:`eipl_trt.ros.trajectory.trajectory_lead_s`, read against the node's clock when sending).
+        (:func:`eipl_trt.ros.trajectory.trajectory_timing`, read against the node's clock when sending).
         """
         if self.command is None:
             return
@@ -148,8 +148,9 @@ class Outputs:
             self.command.publish(convert.forward_command_msg(positions))
         elif self.interface == "joint_trajectory":
             now_s = self._node.get_clock().now().nanoseconds * 1e-9
-            lead = trajectory_lead_s(self.period_s, frame_stamp_s, now_s, self.trajectory_timing)
-            self.command.publish(convert.trajectory_msg(self.joint_names, positions, lead))
+            timing = trajectory_timing(self.period_s, frame_stamp_s, now_s, self.trajectory_timing)
+            self.command.publish(convert.trajectory_msg(self.joint_names, positions, timing.time_from_start_s,
+                                                        timing.start_s))
         else:
             from std_msgs.msg import Header
 

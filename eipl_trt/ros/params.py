@@ -159,9 +159,12 @@ PARAMETERS: tuple[ParamDef, ...] = (
              "(trajectory_msgs/JointTrajectory, one point at 1/rate). Commands are clamped to the joint limits, "
              "rate-limited by max_step and stopped when inputs are stale or outputs not finite.",
              choices=COMMAND_INTERFACES),
-    ParamDef("trajectory_timing", "string", "period",
-             "joint_trajectory: when the point is due. period = 1/rate after sending; frame = at the input frame's "
-             "stamp + 1/rate (what the model predicts; absorbs the camera, step and DDS delay; at least 0.2/rate).",
+    ParamDef("trajectory_timing", "string", "stamp",
+             "joint_trajectory: how the point is anchored in time. stamp = header.stamp is the input frame's stamp "
+             "and the point is due 1/rate later, as the model predicts (the controller absorbs the camera, step and "
+             "DDS delay; at least 0.2/rate of ramp is kept); frame = the same due time counted from receipt "
+             "(header stamp zero); period = 1/rate after receipt, for controllers that ignore stamps. Use stamp "
+             "with trigger image.",
              choices=TRAJECTORY_TIMINGS),
     ParamDef("command_topic", "string", "",
              "Topic for commands; empty = the interface default (~/joint_commands, "
@@ -205,7 +208,7 @@ class NodeConfig:
     max_step: float = 0.35
     input_mix: float = 1.0
     command_interface: str = "none"
-    trajectory_timing: str = "period"
+    trajectory_timing: str = "stamp"
     command_topic: str = ""
     power_source: str = "auto"
     autostart: bool = True

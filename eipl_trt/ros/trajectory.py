@@ -1,42 +1,76 @@
-"""When a ``joint_trajectory`` command's point is due (the node's ``trajectory_timing``).
+"""How a ``joint_trajectory`` command is anchored in time (the node's ``trajectory_timing``).
 
 The model predicts the joints of the *next camera frame*: step t reads the frame stamped ``s`` and
-predicts where the arm is at ``s + period``. A JointTrajectory point carries ``time_from_start``,
-counted from when the controller receives it. Sending a fixed ``period`` ("period" timing) makes the
-arm arrive ``period`` after the command lands, i.e. late by the camera's transport delay plus the
-node's step and DDS delay, every step; in closed loop the lag compounds. "frame" timing (the
-default) anchors the point to the frame: ``time_from_start = s + period - now``, so the arm is told
-to be there when the model meant it to be.
+predicts where the arm is at ``s + period``. That is the timing it was trained with, and the one to
+serve it with, whatever the camera transport, the step and DDS took.
 
-Measured without ROS (``scripts/closed_loop_divergence.py --model engines/sarnn8 --episodes 10
---interface joint_trajectory``): a 20 ms command delay drops the bundled sarnn8 from 6/10 solved
-layouts to 1/10 with "period" timing, and back to 6/10 with "frame" timing (``--frame-anchored``).
-Over ROS 2 in real time (``eipl-trt control --clock realtime``, 10 layouts) the gain is smaller:
-with ``trigger: image`` 2/10 (mean final distance 6.8 cm) against 1/10 (8.6 cm); with the timer
-trigger, whose frame can be most of a period old when the tick comes, the point is due almost at
-once and the arm lunges: 0/10. So "period" stays the default and "frame" is for image-triggered
-(or ``max_frame_wait``) nodes.
+* ``stamp`` (the default): the JointTrajectory's ``header.stamp`` is the frame's stamp and its point
+  is due ``period`` after it. ros2_controllers' joint_trajectory_controller counts ``time_from_start``
+  from the header stamp and ramps from where the arm is when the trajectory arrives to the point at
+  that time, so the arm reaches the prediction when the model meant it to, however late the command
+  landed. Measured without ROS (the bundled sarnn8 on 20 layouts of seed 1): lockstep 10/20; a 10, 20,
+  30 ms command delay 10, 9, 9/20 with the point due at the frame's stamp + period, against 3, 2, 0/20
+  with ``period``. A frame so old that the point would already be due is re-anchored so that at least
+  :data:`MIN_LEAD_FRACTION` of the period is left to ramp (no jump to the target).
+* ``frame``: header stamp zero, ``time_from_start = s + period - now``: the same due time as long as the
+  controller applies the command when it is sent; one that applies it at its next control cycle (up to
+  a cycle later) counts from then, and the due time slips by that much (5-15 ms of slip cost 5-9 of
+  those 10 layouts).
+* ``period``: header stamp zero, ``time_from_start = period``: the arm arrives late by the camera, step
+  and DDS delay at every step; in closed loop the lag compounds. For controllers that ignore stamps.
+
+Use ``stamp`` with ``trigger: image`` (a step per frame, the frame fresh); with the timer trigger the
+frame can be most of a period old at the tick and the ramp shrinks to the minimum.
 """
 
 from __future__ import annotations
 
-__all__ = ["TRAJECTORY_TIMINGS", "MIN_LEAD_FRACTION", "trajectory_lead_s"]
+from dataclasses import dataclass
 
-#: ``frame``: the point is due at the input frame's stamp + one period; ``period``: one period after sending.
-TRAJECTORY_TIMINGS = ("frame", "period")
-#: The shortest ``time_from_start``, as a fraction of the period: a step that ends after its frame's
-#: due time (a stale frame, a long stall) still gets a short ramp instead of a jump.
+__all__ = ["TRAJECTORY_TIMINGS", "MIN_LEAD_FRACTION", "TrajectoryTiming", "trajectory_lead_s", "trajectory_timing"]
+
+#: ``stamp``: header stamp = the frame's, point due one period later; ``frame``: due at the frame's stamp +
+#: one period, counted from now; ``period``: one period after sending.
+TRAJECTORY_TIMINGS = ("stamp", "frame", "period")
+#: The shortest ramp, as a fraction of the period: a step that ends after its frame's due time (a stale
+#: frame, a long stall) still gets a short ramp instead of a jump.
 MIN_LEAD_FRACTION = 0.2
 
 
-def trajectory_lead_s(period_s: float, frame_stamp_s: float, now_s: float, timing: str = "frame") -> float:
-    """``time_from_start`` (s) of the command computed from the frame stamped ``frame_stamp_s``.
+@dataclass(frozen=True)
+class TrajectoryTiming:
+    """When the trajectory starts and its point is due.
+
+    Attributes:
+        start_s: ``header.stamp`` (s, the node's clock); 0 = "start when received".
+        time_from_start_s: the point's ``time_from_start`` (s).
+    """
+
+    start_s: float
+    time_from_start_s: float
+
+
+def trajectory_timing(period_s: float, frame_stamp_s: float, now_s: float, timing: str = "stamp") -> TrajectoryTiming:
+    """Header stamp and ``time_from_start`` of the command computed from the frame stamped ``frame_stamp_s``.
 
     Args:
         period_s: the control period (s); the model predicts one period ahead.
         frame_stamp_s: the input frame's header stamp (s, the node's clock); 0 = unstamped.
         now_s: the node's clock when the command is sent (s; simulated time under ``use_sim_time``).
-        timing: ``"frame"`` or ``"period"`` (see the module docstring).
+        timing: one of :data:`TRAJECTORY_TIMINGS` (see the module docstring).
+    """
+    if timing not in TRAJECTORY_TIMINGS:
+        raise ValueError(f"trajectory timing must be one of {', '.join(TRAJECTORY_TIMINGS)}, not {timing!r}")
+    if timing == "stamp" and frame_stamp_s > 0.0:
+        earliest = now_s - (1.0 - MIN_LEAD_FRACTION) * period_s  # a start before this leaves less than the minimum ramp
+        start = now_s if frame_stamp_s > now_s else max(frame_stamp_s, earliest)  # ahead of our clock: a skewed camera
+        return TrajectoryTiming(start, period_s)
+    return TrajectoryTiming(0.0, trajectory_lead_s(period_s, frame_stamp_s, now_s, "period" if timing == "period"
+                                                   else "frame"))
+
+
+def trajectory_lead_s(period_s: float, frame_stamp_s: float, now_s: float, timing: str = "frame") -> float:
+    """``time_from_start`` (s) of a command sent at ``now_s`` with header stamp zero.
 
     Returns:
         ``period_s`` for ``"period"`` timing or an unstamped frame; else ``frame_stamp_s + period_s -

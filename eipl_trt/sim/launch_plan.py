@@ -7,9 +7,11 @@ the resulting command lines without launch.
 * ``eipl_trt_sim_robot``: the simulated Pusher arm (clock, episodes, layouts, results file).
 * ``eipl_trt_node``: the model, ``backend: onnxruntime``, ``command_interface`` as given, its
   image input remapped to the robot's ``camera/image_raw``, its command clamp set to the robot's
-  joint limits intersected with the model's joint bounds. In lockstep it runs with
-  ``use_sim_time`` and ``trigger: image`` (one step per frame: the robot waits for that step's
-  command before it simulates on); in real time with the timer trigger on the wall clock.
+  joint limits intersected with the model's joint bounds, ``trigger: image`` (one step per frame, on the
+  freshest frame) and ``trajectory_timing: stamp`` (the node default: points anchored to the frame's
+  stamp, which the robot's trajectory controller honours as ros2_controllers' does). In lockstep it
+  runs with ``use_sim_time`` (the robot waits for the step's command before it simulates on); in real
+  time on the wall clock.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ SIM_DEFAULTS: dict[str, str] = {
     "video_out": "",
 }
 SIM_ARGUMENTS: tuple[str, ...] = tuple(SIM_DEFAULTS)
-_PRECISIONS = ("fp32", "fp16", "int8")
+_PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
 
 def format_value(value: Any) -> str:
@@ -115,7 +117,7 @@ def sim_launch_from_args(args: Mapping[str, str], limits: tuple[Sequence[float],
              "results": a["results"], "video_episode": _int(a, "first_episode", 0) if a["video_out"] else -1,
              "video_out": a["video_out"]}
     node: dict[str, Any] = {"model": a["model"], "backend": "onnxruntime", "precision": a["precision"],
-                            "trigger": "image" if lockstep else "timer", "use_sim_time": lockstep,
+                            "trigger": "image", "use_sim_time": lockstep,
                             "command_interface": a["command_interface"]}
     if limits is not None:
         node["joint_lower_limits"], node["joint_upper_limits"] = list(limits[0]), list(limits[1])

@@ -225,11 +225,16 @@ class SimRobot:
         self._segments = []
         return problems
 
-    def command_trajectory(self, names: Sequence[str], points: Sequence[tuple[float, Sequence[float]]]) -> list[str]:
+    def command_trajectory(self, names: Sequence[str], points: Sequence[tuple[float, Sequence[float]]],
+                           start_s: float | None = None) -> list[str]:
         """A ``joint_trajectory`` command: ``points`` of (time_from_start s, positions rad in ``names`` order).
 
         Each point's positions are checked like a ``forward_position`` command (against the point
-        before it); the path is interpolated linearly from the current target.
+        before it); the path is interpolated linearly from the reference held when the command is
+        applied. ``start_s`` is the trajectory's start (its ``header.stamp``) in scene time, from which
+        the points' ``time_from_start`` count, as in ros2_controllers' joint_trajectory_controller: the
+        ramp runs from where the reference is when the command is applied to the first point at
+        ``start_s + time_from_start`` (a point already due is reached at once). ``None`` starts now.
 
         Raises:
             InputError: a model joint is missing from ``names``, or a point has the wrong length.
@@ -241,6 +246,7 @@ class SimRobot:
         order = [index[n] for n in JOINT_NAMES]
         now = self.scene.time_s
         start = self._reference(now)[0]
+        base = now if start_s is None else float(start_s)
         t_start = now
         segments: list[tuple[float, float, np.ndarray, np.ndarray]] = []
         problems: list[str] = []
@@ -256,7 +262,7 @@ class SimRobot:
                 return problems
             q = np.clip(q, self.scene.joint_range[:, 0], self.scene.joint_range[:, 1])
             self._last_command = q.copy()
-            t_end = max(now + float(t_from_start), t_start)
+            t_end = max(base + float(t_from_start), t_start)
             segments.append((t_start, t_end, start, q))
             start, t_start = q, t_end
         if segments:

@@ -10,11 +10,19 @@ it; simulate five 0.02 s control periods, publishing ``/clock`` and joint states
 that arrive late are applied at the next frame. In **real time** the same runs against the wall
 clock, applying whatever commands arrived at each control period, after a 1 s pause at the start
 pose that lets commands still in flight from the previous episode arrive and be discarded.
+
+Each episode is announced on ``sim/episode`` (JSON: ``start`` with its seed, index, the stamp of its
+first frame and its variation; ``end`` with its score), and the object's position goes out on
+``sim/object`` with every frame: the privileged channel a lab's motion capture would be, read by the
+scripted expert (:mod:`eipl_trt.sim.ros_expert`), never by a model. The per-episode variations of
+:mod:`eipl_trt.sim.variation` (command latency, camera jitter and drops, joint_states rate, light and
+colours) are drawn here; all are off by default.
 """
 
 from __future__ import annotations
 
 import io
+import threading
 import time
 from typing import Any
 
@@ -23,16 +31,43 @@ import numpy as np
 from eipl_trt.common.atomic import write_bytes_atomic, write_json_atomic
 from eipl_trt.errors import InputError
 
-__all__ = ["run_episodes", "SETTLE_S"]
+__all__ = ["run_episodes", "CommandQueue", "SETTLE_S"]
 
 #: Real time: pause before each episode, longer than the node's default max_input_age 0.5 s (s).
 SETTLE_S = 1.0
 
 
-def _apply(robot: Any, commands: list[tuple[str, Any]], log: Any) -> None:
+class CommandQueue:
+    """Received commands held until the robot's command latency has passed, then applied in arrival order.
+
+    ``due`` keys are in one clock per episode: ``time.monotonic()`` in real time, the scene's time in lockstep.
+    """
+
+    def __init__(self, latency_s: float) -> None:
+        self.latency_s = float(latency_s)
+        self.pending: list[tuple[float, str, Any]] = []
+
+    def add(self, commands: list[tuple[str, Any, float]]) -> None:
+        """``(kind, payload, arrival)`` tuples; each becomes due at ``arrival + latency``."""
+        self.pending += [(arrival + self.latency_s, kind, payload) for kind, payload, arrival in commands]
+
+    def take_due(self, now: float) -> list[tuple[str, Any]]:
+        """The commands due at ``now`` (oldest first); the rest stay."""
+        due = [(k, p) for t, k, p in self.pending if t <= now + 1e-9]
+        self.pending = [c for c in self.pending if c[0] > now + 1e-9]
+        return due
+
+
+def _apply(robot: Any, commands: list[tuple[str, Any]], t0: float, log: Any) -> None:
+    """Apply commands; trajectory stamps (the sender's clock) become scene times by the episode's ``t0``."""
     for kind, payload in commands:
         try:
-            problems = robot.command_positions(payload) if kind == "forward" else robot.command_trajectory(*payload)
+            if kind == "forward":
+                problems = robot.command_positions(payload)
+            else:
+                names, points, stamp_s = payload
+                start = stamp_s - t0 if stamp_s > 0.0 else None
+                problems = robot.command_trajectory(names, points, start_s=start)
         except InputError as exc:
             log.warning(f"refused a {kind} command: {exc}")
             continue
@@ -67,6 +102,8 @@ def run_episodes(ros: Any) -> dict[str, Any]:
             score = robot.finish_episode()
             score.extra["interrupted"] = interrupted
             results["episodes"].append(score.to_json())
+            ros.announce({"event": "end", "seed": p.seed, "index": index, "success": score.success,
+                          "final_distance_m": round(score.final_distance_m, 5)})
             log.info(f"episode {index}: final distance {score.final_distance_m * 100:.1f} cm "
                      f"({'success' if score.success else 'fail'}), {score.commands} commands, "
                      f"{score.limit_violations} limit violations" + (" (interrupted)" if interrupted else ""))
@@ -87,47 +124,65 @@ def _run_episode(ros: Any, robot: Any, index: int, sim_t: float, video: list[np.
     """One episode; returns the lockstep clock (s) at its end."""
     from eipl_trt.sim.pusher import CONTROL_PERIOD_S
     from eipl_trt.sim.robot import SUBSTEPS
+    from eipl_trt.sim.variation import apply_appearance, draw
 
     p, log, scene = ros.params, ros.node.get_logger(), robot.scene
     lockstep = p.clock == "lockstep"
+    variation = draw(ros.variation, p.seed, index)
     robot.start_episode(index)
-    t0 = time.time() if not lockstep else sim_t
+    apply_appearance(scene, variation)
     ros.take_commands()
     ros.publish_clock(sim_t)
-    ros.publish_joints(t0, scene.joint_positions(), scene.joint_velocities(), scene.joint_efforts())
+    ros.publish_joints(sim_t if lockstep else time.time(), scene.joint_positions(), scene.joint_velocities(),
+                       scene.joint_efforts())
     reset_ok = ros.call_reset() if ros.reset_client is not None else None
     discarded = 0 if lockstep else _settle(ros, robot)
     record = index == p.video_episode and bool(p.video_out)
+    t0 = sim_t if lockstep else time.time()  # the stamp of frame 0, which is scene time 0
+    ros.announce({"event": "start", "seed": p.seed, "index": index, "start_s": t0, "clock": p.clock,
+                  "variation": variation.to_json()})
+    queue = CommandQueue(variation.latency_s)
     next_tick = time.monotonic()
-    late = commands_seen = 0
+    late = commands_seen = dropped = 0
     for period in range((p.frames - 1) * SUBSTEPS + 1):
         now = sim_t if lockstep else time.time()
         frame = period % SUBSTEPS == 0
         if not lockstep:
-            _apply(robot, ros.take_commands(), log)
+            queue.add(ros.take_commands())
+            _apply(robot, queue.take_due(time.monotonic()), t0, log)
+        else:
+            _apply(robot, queue.take_due(scene.time_s), t0, log)
         ros.publish_clock(now)
-        ros.publish_joints(now, scene.joint_positions(), scene.joint_velocities(), scene.joint_efforts())
+        if period % variation.joint_divisor == 0 or frame:
+            ros.publish_joints(now, scene.joint_positions(), scene.joint_velocities(), scene.joint_efforts())
         if frame:
             if lockstep:
-                _apply(robot, ros.take_commands(), log)  # late ones, from before this frame
+                _queue_lockstep(queue, ros.take_commands(), scene.time_s)  # late ones, from before this frame
+                _apply(robot, queue.take_due(scene.time_s), t0, log)
             elif period > 0:
                 score = robot.current_score()
                 score.frames_without_command += int(score.commands == commands_seen)
                 commands_seen = score.commands
+            ros.publish_object(now, scene.object_xy())
+        delay: float | None = None
         if frame and ros.camera_enabled:
             rgb = scene.render()
             if lockstep and p.frame_lag_s > 0:
                 time.sleep(p.frame_lag_s)
-            ros.publish_image(now, rgb)
+            delay = variation.frame_delay_s()
+            if delay is None:
+                dropped += 1
+            else:
+                ros.publish_image(now, rgb, delay_s=0.0 if lockstep else delay)
             if record:
                 video.append(rgb)
                 video_stamps.append(int(round(now * 1e9)))
         if lockstep and frame:
-            got = ros.arrived.wait(ros.command_timeout_s if ros.camera_enabled else
-                                   min(ros.command_timeout_s, 0.1))
+            got = ros.arrived.wait(ros.command_timeout_s if delay is not None else min(ros.command_timeout_s, 0.1))
             commands = ros.take_commands()
             robot.current_score().frames_without_command += int(not got or not commands)
-            _apply(robot, commands, log)
+            _queue_lockstep(queue, commands, scene.time_s)
+            _apply(robot, queue.take_due(scene.time_s), t0, log)
         if period == (p.frames - 1) * SUBSTEPS:
             break
         robot.step_period()
@@ -135,14 +190,19 @@ def _run_episode(ros: Any, robot: Any, index: int, sim_t: float, video: list[np.
             sim_t = round(sim_t + CONTROL_PERIOD_S, 9)
         else:
             next_tick += CONTROL_PERIOD_S
-            delay = next_tick - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            wait = next_tick - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
             else:
                 late += 1
-    robot.current_score().extra.update({"reset_ok": reset_ok, "late_periods": late,
-                                        "discarded_before_start": discarded})
+    robot.current_score().extra.update({"reset_ok": reset_ok, "late_periods": late, "discarded_before_start": discarded,
+                                        "frames_dropped": dropped, "variation": variation.to_json()})
     return sim_t
+
+
+def _queue_lockstep(queue: CommandQueue, commands: list[tuple[str, Any, float]], scene_t: float) -> None:
+    """Lockstep: a command counts as arriving at the scene time it was taken (wall arrival is meaningless)."""
+    queue.add([(kind, payload, scene_t) for kind, payload, _ in commands])
 
 
 def _settle(ros: Any, robot: Any) -> int:
@@ -167,3 +227,37 @@ def _write_results(path: str, results: dict[str, Any], robot: Any, started: floa
     results["wall_s"] = round(time.monotonic() - started, 3)
     write_json_atomic(path, results)
     return results
+
+
+class DelayedPublisher:
+    """Publishes messages after a delay from one worker thread (camera jitter without stalling the loop)."""
+
+    def __init__(self, publish: Any) -> None:
+        self._publish = publish
+        self._cond = threading.Condition()
+        self._items: list[tuple[float, Any]] = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True, name="delayed-publisher")
+        self._thread.start()
+
+    def submit(self, delay_s: float, msg: Any) -> None:
+        with self._cond:
+            self._items.append((time.monotonic() + delay_s, msg))
+            self._items.sort(key=lambda item: item[0])
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stop and (not self._items or self._items[0][0] > time.monotonic()):
+                    self._cond.wait(None if not self._items else max(0.0, self._items[0][0] - time.monotonic()))
+                if self._stop:
+                    return
+                _, msg = self._items.pop(0)
+            self._publish(msg)
+
+    def close(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        self._thread.join(2.0)

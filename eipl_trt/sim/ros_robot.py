@@ -9,7 +9,9 @@ topic                                           type                            
 ``joint_states`` (out)                          sensor_msgs/JointState            50 Hz: position, velocity, effort
 ``/clock`` (out, lockstep only)                 rosgraph_msgs/Clock               simulated time
 ``forward_position_controller/commands`` (in)   std_msgs/Float64MultiArray        7 positions (rad)
-``joint_trajectory_controller/joint_trajectory``  trajectory_msgs/JointTrajectory   by joint name
+``joint_trajectory_controller/joint_trajectory``  trajectory_msgs/JointTrajectory   by joint name; header.stamp honoured
+``sim/episode`` (out, latched)                  std_msgs/String                   JSON: each episode's start and end
+``sim/object`` (out)                            geometry_msgs/PointStamped        object centre (m), per frame
 ==============================================  ================================  ==========================
 
 Clocks (parameter ``clock``):
@@ -26,6 +28,15 @@ It runs ``episodes`` episodes (``first_episode`` ... of layout ``seed``), callin
 ``results`` (JSON) and the frames of ``video_episode`` to ``video_out`` (npz), then exits.
 Fault injection (runtime parameters): ``camera_enabled`` (false = the camera stops) and
 ``nan_joints`` (true = joint_states carry NaN positions); ``command_timeout_s`` may change too.
+
+Variation per episode (:mod:`eipl_trt.sim.variation`, all off by default): ``command_latency_s``
+([min, max] s before a received command is applied), ``camera_jitter_s`` (frames published up to this
+long after their stamp), ``frame_drop`` (probability a frame is not published), ``joint_divisors``
+(joint_states every k-th 20 ms period, k drawn per episode), ``appearance`` (light and colour strength).
+
+The joint_trajectory controller follows ros2_controllers' rules: the points' ``time_from_start`` count
+from ``header.stamp`` (zero: from when the command is applied), and the arm ramps from the reference it
+holds when the command is applied to the first point at that due time.
 """
 
 from __future__ import annotations
@@ -66,6 +77,11 @@ class SimRobotParams:
     video_out: str = ""
     camera_enabled: bool = True
     nan_joints: bool = False
+    command_latency_s: list = (0.0, 0.0)  # type: ignore[assignment]  # per-episode [min, max] (s)
+    camera_jitter_s: float = 0.0
+    frame_drop: float = 0.0
+    joint_divisors: list = (1,)  # type: ignore[assignment]
+    appearance: float = 0.0
 
     def __post_init__(self) -> None:
         if self.clock not in ("lockstep", "realtime"):
@@ -79,8 +95,10 @@ def _declare(node: Any) -> SimRobotParams:
     defaults = SimRobotParams()
     values = {}
     for name, default in vars(defaults).items():
-        node.declare_parameter(name, default)
-        values[name] = type(default)(node.get_parameter(name).value)
+        listed = isinstance(default, (tuple, list))
+        node.declare_parameter(name, list(default) if listed else default)
+        value = node.get_parameter(name).value
+        values[name] = list(value) if listed else type(default)(value)
     return SimRobotParams(**values)
 
 
@@ -89,7 +107,7 @@ class SimRobotNode:
 
     def __init__(self, rclpy: Any):
         from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from rosgraph_msgs.msg import Clock
         from sensor_msgs.msg import Image, JointState
         from std_msgs.msg import Float64MultiArray
@@ -100,6 +118,18 @@ class SimRobotNode:
         self.params = _declare(self.node)
         self.Clock, self.Image, self.JointState, self.Trigger = Clock, Image, JointState, Trigger
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        from geometry_msgs.msg import PointStamped
+        from std_msgs.msg import String
+
+        from eipl_trt.sim.variation import VariationConfig
+
+        self.variation = VariationConfig.from_params(self.params.command_latency_s, self.params.camera_jitter_s,
+                                                     self.params.frame_drop, self.params.joint_divisors,
+                                                     self.params.appearance)
+        self.String, self.PointStamped = String, PointStamped
+        self.episode_pub = self.node.create_publisher(String, "sim/episode", latched)
+        self.object_pub = self.node.create_publisher(PointStamped, "sim/object", reliable)
         self.image_pub = self.node.create_publisher(Image, "camera/image_raw", QoSProfile(depth=2))
         self.joint_pub = self.node.create_publisher(JointState, "joint_states", reliable)
         self.clock_pub = self.node.create_publisher(Clock, "/clock", reliable) if self.params.clock == "lockstep" else None
@@ -115,6 +145,9 @@ class SimRobotNode:
         self.nan_joints = self.params.nan_joints
         self.command_timeout_s = self.params.command_timeout_s
         self.node.add_on_set_parameters_callback(self._on_params)
+        from eipl_trt.sim.robot_loop import DelayedPublisher
+
+        self.delayed_images = DelayedPublisher(self.image_pub.publish)
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
         self._stop = threading.Event()
@@ -132,6 +165,7 @@ class SimRobotNode:
         """Stop the spin thread (joined, so no thread is inside rclpy at exit), then the executor and node."""
         self._stop.set()
         self.thread.join(5.0)
+        self.delayed_images.close()
         self.executor.shutdown()
         self.node.destroy_node()
 
@@ -151,17 +185,20 @@ class SimRobotNode:
 
     def _on_forward(self, msg: Any) -> None:
         with self.lock:
-            self.pending.append(("forward", np.array(msg.data, dtype=np.float64)))
+            self.pending.append(("forward", np.array(msg.data, dtype=np.float64), time.monotonic()))
         self.arrived.set()
 
     def _on_trajectory(self, msg: Any) -> None:
+        from eipl_trt.ros.convert import stamp_to_s
+
         points = [(p.time_from_start.sec + p.time_from_start.nanosec * 1e-9, list(p.positions)) for p in msg.points]
         with self.lock:
-            self.pending.append(("trajectory", (list(msg.joint_names), points)))
+            self.pending.append(("trajectory", (list(msg.joint_names), points, stamp_to_s(msg.header.stamp)),
+                                 time.monotonic()))
         self.arrived.set()
 
-    def take_commands(self) -> list[tuple[str, Any]]:
-        """The commands received since the last call, oldest first."""
+    def take_commands(self) -> list[tuple[str, Any, float]]:
+        """The commands received since the last call, oldest first: ``(kind, payload, arrival monotonic s)``."""
         with self.lock:
             out, self.pending = self.pending, []
             self.arrived.clear()
@@ -190,15 +227,32 @@ class SimRobotNode:
         msg.effort = [float(v) for v in tau]
         self.joint_pub.publish(msg)
 
-    def publish_image(self, t_s: float, rgb: np.ndarray) -> None:
-        """An rgb8 camera frame stamped ``t_s``."""
+    def announce(self, info: dict[str, Any]) -> None:
+        """An episode event on ``sim/episode`` (JSON)."""
+        import json
+
+        self.episode_pub.publish(self.String(data=json.dumps(info)))
+
+    def publish_object(self, t_s: float, xy: np.ndarray) -> None:
+        """The object's centre (m, world x/y) stamped ``t_s``."""
+        msg = self.PointStamped()
+        msg.header.stamp = self._stamp(t_s)
+        msg.header.frame_id = "world"
+        msg.point.x, msg.point.y = float(xy[0]), float(xy[1])
+        self.object_pub.publish(msg)
+
+    def publish_image(self, t_s: float, rgb: np.ndarray, delay_s: float = 0.0) -> None:
+        """An rgb8 camera frame stamped ``t_s``, published now or ``delay_s`` later (camera jitter)."""
         msg = self.Image()
         msg.header.stamp = self._stamp(t_s)
         msg.header.frame_id = "camera"
         msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
         msg.encoding, msg.step, msg.is_bigendian = "rgb8", int(rgb.shape[1] * 3), 0
         msg.data = rgb.tobytes()
-        self.image_pub.publish(msg)
+        if delay_s > 0.0:
+            self.delayed_images.submit(delay_s, msg)
+        else:
+            self.image_pub.publish(msg)
 
     def call_reset(self, timeout_s: float = 5.0) -> bool:
         """Call the controller's reset service; False when it is not there or does not answer."""
