@@ -20,7 +20,8 @@ from trajectory_msgs.msg import JointTrajectory
 
 from eipl_trt.ros.convert import s_to_stamp
 from model_cache import make_test_model  # exported by torch, or copied from the cache where torch is missing
-from ros_helpers import NodeProcess, RosClient, new_domain_id, write_params
+from eipl_trt.ros.trajectory import MIN_LEAD_FRACTION
+from ros_helpers import NodeProcess, RosClient, new_domain_id, wait_for, write_params
 
 pytestmark = pytest.mark.ros
 
@@ -37,7 +38,9 @@ def test_frame_timing_makes_the_point_due_one_period_after_the_frame(tmp_path: P
     client = RosClient(domain)
     try:
         commands = client.collect(JointTrajectory, "/joint_trajectory_controller/joint_trajectory")
+        timings = client.collect(JointState, "/eipl_trt/timing")
         commands.wait_matched()
+        timings.wait_matched()
         images = client.publisher(Image, "image_raw")
         joints = client.publisher(JointState, "joint_states")
         names = [f"joint_{i}" for i in range(6)]
@@ -53,8 +56,19 @@ def test_frame_timing_makes_the_point_due_one_period_after_the_frame(tmp_path: P
         assert len(got) >= 5, node.log()[-3000:]
         leads = [p.points[0].time_from_start.sec + p.points[0].time_from_start.nanosec * 1e-9 for p in got]
         # due at stamp + 0.1 s = 60 ms after the frame was published, less the step and DDS time
-        assert all(0.02 <= lead <= 0.1 - DELAY_S + 1e-3 for lead in leads), leads
-        assert np.median(leads) > 0.03, leads
+        assert all(lead <= 0.1 - DELAY_S + 1e-3 for lead in leads), leads
+        # exactly: the node's ~/timing for the same step says when the frame arrived (image_latency_ms after its
+        # stamp) and when the step began (frame_wait_ms later); the command went out within step_ms of that, so its
+        # point is due 0.1 s after the stamp: lead in [0.1 - latency - wait - step, 0.1 - latency - wait], unless
+        # that falls below the floor (MIN_LEAD_FRACTION of the period), where it is the floor
+        wait_for(lambda: len(timings.snapshot()) >= len(got), 10.0, "a ~/timing message per command")
+        floor = MIN_LEAD_FRACTION * 0.1
+        for lead, timing in zip(leads, timings.snapshot()):
+            f = dict(zip(timing.name, timing.position))
+            late = (f["image_latency_ms"] + f["frame_wait_ms"]) * 1e-3
+            lo, hi = max(floor, 0.1 - late - f["step_ms"] * 1e-3), max(floor, 0.1 - late)
+            assert lo - 1e-4 <= lead <= hi + 1e-4, (lead, lo, hi, f)
+        assert sum(lead > floor + 1e-6 for lead in leads) >= len(leads) // 2, leads  # mostly timed, not clamped
     finally:
         client.close()
         node.stop()
