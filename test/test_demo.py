@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from eipl_trt.bagio import read_bag, select_joints  # noqa: E402
 from eipl_trt.demo import run_demo  # noqa: E402
 from eipl_trt.predictor import Predictor  # noqa: E402
 from eipl_trt.sim.bagwrite import BagEpisode, write_episodes_bag  # noqa: E402
+from ros_helpers import new_domain_id  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 NAMES = ("a", "b", "c")
@@ -26,7 +26,7 @@ NAMES = ("a", "b", "c")
 def test_demo_replays_a_bag_through_the_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, transport: str) -> None:
     if transport == "compressed":
         pytest.importorskip("cv2")
-    monkeypatch.setenv("ROS_DOMAIN_ID", str(60 + os.getpid() % 40))
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(new_domain_id()))
     spec = models_testing.make_test_model("sarnn", tmp_path / "model", seed=0, joint_dim=3, joint_names=NAMES)
     rng = np.random.default_rng(0)
     episodes = []
@@ -57,14 +57,9 @@ def test_demo_replays_a_bag_through_the_node(tmp_path: Path, monkeypatch: pytest
     assert saved["predictions_received"] == received
     assert (tmp_path / "out" / "demo.png").read_bytes().startswith(b"\x89PNG")
 
-    if transport == "compressed":
-        # Exact parity of the compressed path is test_node_compressed's (lockstep). In this free-running
-        # replay a frame's joints lead it by only 33 ms, and on a loaded CI machine a few more ms of the
-        # compressed path (a decode in the callback, the first one importing OpenCV) let the next joint
-        # state arrive before the step: compare predictions only with the raw transport.
-        return
-    # The node's predictions over DDS equal the offline Predictor on the same frames and joints. A frame
-    # lost in transit never reached the node's LSTM, so the offline replay skips it too.
+    # The node's predictions over DDS equal the offline Predictor on the same frames and joints (compressed: the
+    # PNG frames decode to the bag's pixels). A frame lost in transit never reached the node's LSTM, so the
+    # offline replay skips it too.
     rows = (tmp_path / "out" / "predictions.csv").read_text().splitlines()[1:]
     node = {int(r.split(",")[0]): np.array([float(v) for v in r.split(",")[1:]]) for r in rows}
     streams = read_bag(tmp_path / "bag")

@@ -76,7 +76,6 @@ class _Client:
 
     def __init__(self, namespace: str, joint_names: Sequence[str], compressed: bool = False):
         import rclpy
-        from rclpy.duration import Duration
         from rclpy.executors import SingleThreadedExecutor
         from sensor_msgs.msg import CompressedImage, Image, JointState
         from std_srvs.srv import Trigger
@@ -84,13 +83,17 @@ class _Client:
         rclpy.init()
         self.rclpy = rclpy
         self.node = rclpy.create_node("eipl_trt_demo_player")
-        self.Image, self.JointState, self.Duration = Image, JointState, Duration
+        self.Image, self.JointState = Image, JointState
         self.CompressedImage = CompressedImage if compressed else None
         self.image_pub = (self.node.create_publisher(CompressedImage, "image_raw/compressed", 10) if compressed
                           else self.node.create_publisher(Image, "image_raw", 10))
         self.joint_pub = self.node.create_publisher(JointState, "joint_states", 50)
         self.reset = self.node.create_client(Trigger, f"{namespace}/reset")
         self.trigger_req = Trigger.Request()
+        from rcl_interfaces.srv import GetParameters
+
+        self.barrier = self.node.create_client(GetParameters, f"{namespace}/get_parameters")
+        self.barrier_req = GetParameters.Request(names=[])
         self.result = DemoResult()
         self.lock = threading.Lock()
         self.model_joints = list(joint_names)
@@ -117,7 +120,8 @@ class _Client:
         while time.monotonic() < deadline:
             if node_proc.poll() is not None:
                 raise EipltrtError(f"the node exited with code {node_proc.returncode} before it was ready; see its log")
-            if (self.reset.service_is_ready() and self.image_pub.get_subscription_count() > 0
+            if (self.reset.service_is_ready() and self.barrier.service_is_ready()
+                    and self.image_pub.get_subscription_count() > 0
                     and self.joint_pub.get_subscription_count() > 0 and self.pred_sub.get_publisher_count() > 0):
                 time.sleep(1.5)  # discovery is per endpoint pair: let the node's side match ours too
                 return
@@ -125,13 +129,19 @@ class _Client:
         raise EipltrtError(f"the node did not come up within {timeout_s:.0f} s (no ~/reset service or image subscriber)")
 
     def wait_joints_delivered(self, timeout_s: float = 0.5) -> None:
-        """Wait (briefly) until the node's reader holds every joint state sent so far.
+        """Wait (briefly) until the node has handled every joint state sent so far.
 
-        Reliable delivery repairs a lost datagram only after the writer's next heartbeat, which can
-        be later than the frame that should see those joints; the replay then scores a step the
-        node took on stale joints. On a healthy link this returns at once.
+        A round trip to the node's ``get_parameters`` service: the node runs its callbacks in the
+        order their messages reached it, and they reach it in the order this process sent them, so
+        its answer comes after its ``joint_states`` callback ran. (The node's joint reader is best
+        effort: ``wait_for_all_acked`` would return at once.) Without it a frame could step on the
+        previous joints whenever the node is slow to take the joints; the replay then scores a step
+        the node took on stale joints. Gives up after ``timeout_s``.
         """
-        self.joint_pub.wait_for_all_acked(self.Duration(nanoseconds=int(timeout_s * 1e9)))
+        future = self.barrier.call_async(self.barrier_req)
+        deadline = time.monotonic() + timeout_s
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.0005)
 
     def call_reset(self) -> None:
         future = self.reset.call_async(self.trigger_req)
