@@ -29,6 +29,7 @@ from eipl_trt.ros.launch_args import (
     parse_bool,
     write_overrides_file,
 )
+from ros_helpers import new_domain_id
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = REPO / "launch" / "robot.launch.py"
@@ -325,7 +326,7 @@ def test_launch_command_line_starts_the_node_and_it_predicts(sarnn_dir: Path, tm
     # The console script is setup.py's `eipl_trt_node = eipl_trt.ros.node:main`; run that module with
     # this interpreter so the test exercises this checkout, not a possibly stale installed copy.
     command[0:1] = [sys.executable, "-m", "eipl_trt.ros.node"]
-    domain_id = 40 + os.getpid() % 50
+    domain_id = new_domain_id()
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), PYTHONPATH=str(REPO))
     log = (tmp_path / "node.log").open("w")
     proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
@@ -462,7 +463,7 @@ def test_models_launch_runs_two_real_nodes_on_one_camera(tmp_path_factory: pytes
     specs = {name: testing.make_test_model("sarnn", root / name, seed=seed) for name, seed in (("sarnn_a", 0), ("sarnn_b", 1))}
     plans = node_launches_from_args({"models": ",".join(str(root / n) for n in specs), "backend": "onnxruntime",
                                      "image_topic": "/cam/image", "params_file": str(PARAMS_FILE)})
-    domain_id = 40 + (os.getpid() + 7) % 50
+    domain_id = new_domain_id()
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), PYTHONPATH=str(REPO))
     procs = []
     for i, plan in enumerate(plans):
