@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -52,15 +54,21 @@ def test_pageable_memory_is_refused_for_async_copies(cuda):
 
 
 def test_events_time_queued_work(cuda):
+    """Events time the work queued between them, when it runs (at the sync here): not ready before it."""
     c, _ = cuda
     stream = c.stream_create()
+    n = 8 << 20
+    h, d = c.malloc_host(n), c.malloc(n)
     a, b = c.event_create(), c.event_create()
     c.event_record(a, stream)
+    c.h2d(d, h, n, stream)
     c.event_record(b, stream)
     with pytest.raises(CudaError, match="cudaErrorNotReady"):
         c.event_elapsed_ms(a, b)
+    t0 = time.perf_counter()
     c.stream_sync(stream)
-    assert c.event_elapsed_ms(a, b) >= 0
+    wall_ms = (time.perf_counter() - t0) * 1e3
+    assert 0 < c.event_elapsed_ms(a, b) <= wall_ms  # the 8 MiB copy, timed inside the sync that ran it
 
 
 def test_graph_replays_its_captured_addresses(cuda):
