@@ -97,10 +97,7 @@ def test_fake_cuda_matches_installed_cuda_python(name):
     args = [real.cudaMemcpyKind.cudaMemcpyHostToDevice if p == "kind" else
             real.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal if p == "mode" else
             real.cudaError_t.cudaErrorInvalidValue if p == "error" else 0 for p in _real_params(getattr(real, name))]
-    try:
-        result = getattr(real, name)(*args)
-    except TypeError:  # handle types the real binding insists on
-        return
+    result = getattr(real, name)(*args)  # null handles: without a GPU every call returns its error tuple
     expected_len = 1 if name in fake_cuda._NO_VALUE else 2
     assert isinstance(result, tuple) and len(result) == expected_len, (name, result)
 
