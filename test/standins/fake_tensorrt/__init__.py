@@ -15,7 +15,11 @@ Semantics it enforces (as the real TensorRT does, or as our design requires):
 * ``set_tensor_address`` refuses addresses that are not 256-byte aligned device memory of the
   tensor's size; ``execute_async_v3`` refuses the default stream and unset addresses, and queues
   the inference on the stream with the addresses bound *at enqueue time* (so a captured graph
-  replays with the addresses it baked in); the work runs when the fake CUDA stream is synchronized.
+  replays with the addresses it baked in); the work runs when the fake CUDA stream is synchronized,
+  and fails with ``cudaErrorIllegalAddress`` if the memory was freed meanwhile;
+* ``set_input_shape`` returns False (as the real binding does) for a tensor that is not an input or a
+  shape that does not match the engine's static dimensions; an engine input with a dynamic dimension
+  must have its shape set before ``execute_async_v3``.
 """
 
 from __future__ import annotations
