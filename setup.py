@@ -78,6 +78,7 @@ setup(
         "console_scripts": [
             "eipl_trt_node = eipl_trt.ros.node:main",
             "eipl_trt_sim_robot = eipl_trt.sim.ros_robot:main",
+            "eipl_trt_sim_expert = eipl_trt.sim.ros_expert:main",
             "eipl-trt = eipl_trt.cli:main",
         ],
     },

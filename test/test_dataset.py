@@ -191,3 +191,28 @@ def test_merge_joins_train_splits_and_keeps_the_firsts_test_split_and_bounds(sim
         merge_datasets([sim, tmp_path / "wide"], tmp_path / "m3")
     assert not (tmp_path / "m2").exists() and not (tmp_path / "m3").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging directories left
+
+
+def test_labels_are_sampled_at_the_ticks_and_episodes_cut_at_their_start() -> None:
+    """bagio.labels: a target topic interpolated at each episode's ticks; a start topic trims and filters."""
+    from eipl_trt.bagio import Episode
+    from eipl_trt.bagio.labels import StampedJoints, from_starts, with_targets
+
+    ticks = 100.0 + np.arange(6) * 0.1
+    joints = np.stack([np.arange(6.0), -np.arange(6.0)], axis=1)
+    episode = Episode(images=np.zeros((6, 4, 4, 3), np.uint8), channel_order="rgb", encoding="rgb8", joints=joints,
+                      joint_names=("a", "b"), stamps=ticks, rate_hz=10.0, source="bag episode 0")
+    due = ticks[1:]  # the intent computed at frame k is due at tick k + 1
+    intent = StampedJoints(due, ("a", "b"), np.stack([10 + np.arange(1, 6.0), np.zeros(5)], axis=1))
+    [labelled] = with_targets([episode], intent)
+    assert labelled.targets is not None
+    np.testing.assert_array_equal(labelled.targets[1:, 0], 10 + np.arange(1, 6.0))
+    np.testing.assert_array_equal(labelled.targets[0], joints[0])  # nothing due at the first tick: never a label
+    [cut] = from_starts([labelled], np.array([100.2 - 1e-7, 100.4]))
+    np.testing.assert_array_equal(cut.stamps, ticks[2:])
+    np.testing.assert_array_equal(cut.targets, labelled.targets[2:])
+    assert cut.source == "bag episode 0 from step 2"
+    assert from_starts([labelled], np.array([50.0])) == []  # no start inside: the model's own part, dropped
+    assert from_starts([labelled], np.array([100.45])) == []  # too short after its start
+    with pytest.raises(InputError, match="target message"):
+        with_targets([episode], StampedJoints(np.array([1.0]), ("a", "b"), np.zeros((1, 2))))

@@ -134,7 +134,7 @@ def test_time_limit_stops_gracefully_with_a_checkpoint(data32: Path, tmp_path: P
 
 
 def test_ctrl_c_saves_what_it_has(data32: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import eipl_trt.train.loop as loop
+    import eipl_trt.train.epochs as loop  # the optimizer steps live there
 
     calls = {"n": 0}
     real = loop.add_noise
@@ -163,6 +163,55 @@ def test_select_by_joint_keeps_the_epoch_with_the_lowest_test_joint_loss(data32:
     assert int(rows[joint.index(min(joint))]["epoch"]) == result.best_epoch
     assert result.best_test_loss == pytest.approx(min(joint))
     assert torch.load(result.checkpoint, weights_only=True)["epoch"] == result.best_epoch
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
+
+
+@pytest.mark.parametrize("kind", ["sarnn", "cnnrnn"])
+def test_resume_continues_bit_exactly(kind: str, data32: Path, data128: Path, tmp_path: Path) -> None:
+    """Two epochs straight equal one epoch, a stop and a resume: model, optimizer, noise and shuffle all carried."""
+    data = data32 if kind == "sarnn" else data128
+    base = TrainConfig(model=kind, epochs=3, batch_size=2, im_size=32, rec_dim=8, threads=1, stdev=0.05, decay_end=3)
+    straight = train(base, data, tmp_path / "straight", progress=False)
+    first = train(TrainConfig(**{**base.__dict__, "epochs": 1}), data, tmp_path / "split", progress=False)
+    assert first.epochs_run == 1 and (tmp_path / "split" / "resume.pt").is_file()
+    resumed = train(base, data, tmp_path / "split", progress=False, resume=True)
+    a, b = _weights(tmp_path / "straight" / "resume.pt"), _weights(tmp_path / "split" / "resume.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.best_epoch == straight.best_epoch and resumed.best_test_loss == straight.best_test_loss
+    rows = list(csv.DictReader((tmp_path / "split" / "log.csv").open(encoding="utf-8")))
+    assert [r["epoch"] for r in rows] == ["0", "1", "2"] and all(float(r["frames_per_s"]) > 0 for r in rows)
+    with pytest.raises(EipltrtError, match=r"--resume: the saved run used other settings \(lr: 0.001 -> 0.01\)"):
+        train(TrainConfig(**{**base.__dict__, "lr": 1e-2, "epochs": 4}), data, tmp_path / "split", progress=False,
+              resume=True)
+    with pytest.raises(EipltrtError, match="never finished an epoch"):
+        train(base, data, tmp_path / "empty", progress=False, resume=True)
+
+
+def test_targets_are_the_labels_when_the_dataset_has_them(data32: Path, tmp_path: Path) -> None:
+    """targets.npy (a demonstrator's intent) replaces the next measured joints as the joint label, not the input."""
+    import shutil
+
+    from eipl_trt.train.bptt import evaluate
+    from eipl_trt.train.data import load_dataset
+
+    d = tmp_path / "d"
+    shutil.copytree(data32, d)
+    for split in ("train", "test"):
+        joints = np.load(d / split / "joints.npy")
+        np.save(d / split / "targets.npy", joints + 0.5)  # labels far from the joints
+    labelled, plain = load_dataset(d, "sarnn", 32), load_dataset(data32, "sarnn", 32)
+    np.testing.assert_array_equal(labelled.test.joints, plain.test.joints)  # inputs unchanged
+    assert labelled.test.targets is not None and plain.test.targets is None
+    torch.manual_seed(0)
+    model = build_model("sarnn", joint_dim=3, rec_dim=8, k_dim=5, im_size=(32, 32))
+    weights = (0.1, 1.0, 0.1)
+    assert evaluate(model, labelled.test, weights)["joint"] > evaluate(model, plain.test, weights)["joint"] + 0.1
+    np.save(d / "test" / "targets.npy", np.zeros((1, 2, 3), np.float32))
+    with pytest.raises(EipltrtError, match="must match joints.npy"):
+        load_dataset(d, "sarnn", 32)
 
 
 def test_init_from_continues_from_a_checkpoint(data32: Path, tmp_path: Path) -> None:

@@ -62,6 +62,8 @@ def episodes_from_bags(
     marker_topic: str | None = None,
     gap_s: float | None = None,
     min_steps: int = 3,
+    target_topic: str | None = None,
+    start_topic: str | None = None,
 ) -> tuple[list[Episode], dict[str, str]]:
     """Read and resample every bag, in the order given.
 
@@ -75,6 +77,8 @@ def episodes_from_bags(
         image_topic, joint_topic, marker_topic, gap_s: as in :func:`~eipl_trt.bagio.read_bag` /
             :func:`~eipl_trt.bagio.resample` (the same topics in every bag).
         min_steps: episodes with fewer ticks are dropped with a warning.
+        target_topic: a JointState topic whose positions become the labels (:mod:`eipl_trt.bagio.labels`).
+        start_topic: episodes start at this topic's first message inside them; those without one are dropped.
 
     Returns:
         The episodes, and the topics read (``image_topic``, ``joint_topic``): the ones found in
@@ -97,12 +101,25 @@ def episodes_from_bags(
             channel_order, image_topic, joint_topic = streams.channel_order, streams.image_topic, streams.joint_topic
             names = names or streams.joint_names
             found = resample(streams, rate_hz, joint_names=names, gap_s=gap_s, min_samples=min_steps)
+            found = _labelled(bag, found, names, target_topic, start_topic, min_steps)
         except InputError as exc:
             raise InputError(f"cannot use bag {bag}: {exc}") from None
         logger.info("%s: %d episode(s) of %s steps at %g Hz (images from %s, joints from %s)", bag, len(found),
                     ", ".join(str(len(e)) for e in found), rate_hz, streams.image_topic, streams.joint_topic)
         episodes.extend(found)
     return episodes, {"image_topic": str(image_topic), "joint_topic": str(joint_topic)}
+
+
+def _labelled(bag: str | os.PathLike[str], episodes: list[Episode], names: Sequence[str], target_topic: str | None,
+              start_topic: str | None, min_steps: int) -> list[Episode]:
+    """Attach the target topic's labels and cut the episodes at the start topic (either optional)."""
+    from eipl_trt.bagio import labels
+
+    if target_topic:
+        episodes = labels.with_targets(episodes, labels.read_stamped_joints(bag, target_topic, names))
+    if start_topic:
+        episodes = labels.from_starts(episodes, labels.read_start_stamps(bag, start_topic), min_steps)
+    return episodes
 
 
 def pad_episodes(episodes: Sequence[Episode]) -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -119,6 +136,15 @@ def pad_episodes(episodes: Sequence[Episode]) -> tuple[np.ndarray, np.ndarray, l
         images[i, :n], images[i, n:] = e.images, e.images[-1]
         joints[i, :n], joints[i, n:] = e.joints, e.joints[-1]
     return images, joints, lengths
+
+
+def _pad_targets(episodes: Sequence[Episode], joints: np.ndarray) -> np.ndarray:
+    """``(N, T, D)`` float32 labels: each episode's targets (its joints where it has none), padded like the joints."""
+    out = joints.copy()
+    for i, e in enumerate(episodes):
+        if e.targets is not None:
+            out[i, :len(e)], out[i, len(e):] = e.targets, e.targets[-1]
+    return out
 
 
 def joint_bounds(joints: np.ndarray, limits: np.ndarray | None = None) -> np.ndarray:
@@ -157,6 +183,7 @@ def write_dataset(
     overwrite: bool = False,
     joint_limits: np.ndarray | None = None,
     extra: dict[str, Any] | None = None,
+    bounds: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Write ``episodes`` as an EIPL dataset directory ``out`` (atomically).
 
@@ -167,6 +194,8 @@ def write_dataset(
         overwrite: replace an existing non-empty ``out``.
         joint_limits: optional ``(D, 2)`` limits the bounds' margin stays within (:func:`joint_bounds`).
         extra: more entries for dataset.json (e.g. the bags and topics read).
+        bounds: ``(2, D)`` joint bounds to write instead of the data's (to fine-tune a model, whose
+            normalization they are); with labels, ``targets.npy`` is written beside ``joints.npy``.
 
     Returns:
         The dataset.json contents.
@@ -186,6 +215,7 @@ def write_dataset(
     if target.is_dir() and any(target.iterdir()) and not overwrite:
         raise InputError(f"{target} already exists and is not empty; pass --overwrite to replace it")
     images, joints, lengths = pad_episodes(episodes)
+    targets = _pad_targets(episodes, joints) if any(e.targets is not None for e in episodes) else None
     first = episodes[0]
     if max(lengths) != min(lengths):
         logger.warning("episodes have %d..%d steps; shorter ones are padded to %d by repeating their last step",
@@ -217,7 +247,10 @@ def write_dataset(
             (tmp / split).mkdir()
             _save_npy(tmp / split / "images.npy", images[sl])
             _save_npy(tmp / split / "joints.npy", joints[sl])
-        _save_npy(tmp / "joint_bounds.npy", joint_bounds(joints, joint_limits))
+            if targets is not None:
+                _save_npy(tmp / split / "targets.npy", targets[sl])
+        _save_npy(tmp / "joint_bounds.npy", joint_bounds(joints, joint_limits) if bounds is None
+                  else np.asarray(bounds, np.float32))
         write_json_atomic(tmp / "dataset.json", summary)
         if target.exists():
             os.replace(target, old)
@@ -257,6 +290,9 @@ def bags_to_dataset(
     min_steps: int = 3,
     overwrite: bool = False,
     joint_limits: np.ndarray | None = None,
+    target_topic: str | None = None,
+    start_topic: str | None = None,
+    bounds: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Bags -> EIPL dataset directory: :func:`episodes_from_bags` then :func:`write_dataset`.
 
@@ -268,8 +304,10 @@ def bags_to_dataset(
     """
     episodes, topics = episodes_from_bags(
         bags, rate_hz=rate_hz, image_size=image_size, joint_names=joint_names, channel_order=channel_order,
-        image_topic=image_topic, joint_topic=joint_topic, marker_topic=marker_topic, gap_s=gap_s, min_steps=min_steps)
+        image_topic=image_topic, joint_topic=joint_topic, marker_topic=marker_topic, gap_s=gap_s, min_steps=min_steps,
+        target_topic=target_topic, start_topic=start_topic)
     extra = {"bags": [str(b) for b in bags], **topics, "marker_topic": marker_topic,
-             "gap_s": gap_s if gap_s is not None else max(1.0, 5.0 / rate_hz)}
+             "gap_s": gap_s if gap_s is not None else max(1.0, 5.0 / rate_hz),
+             "target_topic": target_topic, "start_topic": start_topic}
     return write_dataset(out, episodes, test_episodes=test_episodes, overwrite=overwrite, joint_limits=joint_limits,
-                         extra=extra)
+                         extra=extra, bounds=bounds)

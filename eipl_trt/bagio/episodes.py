@@ -31,6 +31,8 @@ class Episode:
         stamps: (T,) float64 sample times (s; since the epoch for bags, from 0 for datasets).
         rate_hz: sampling rate (Hz).
         source: where the episode came from, e.g. ``"run1 episode 2"``.
+        targets: (T, D) float64 training labels at the ticks (e.g. a demonstrator's intended joints,
+            :mod:`eipl_trt.bagio.labels`), or ``None``: the next measured joints are the labels.
     """
 
     images: np.ndarray
@@ -41,6 +43,7 @@ class Episode:
     stamps: np.ndarray
     rate_hz: float
     source: str
+    targets: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])

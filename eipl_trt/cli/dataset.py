@@ -53,6 +53,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a topic of any type whose every message starts a new episode (default: none)")
     parser.add_argument("--gap", type=float, default=None,
                         help="a pause longer than this (s) ends an episode (default: max(1 s, 5 periods))")
+    parser.add_argument("--target-topic", default=None,
+                        help="a JointState topic whose positions are the training labels (e.g. /expert/intent, "
+                        "the demonstrator's clean targets; default: the next measured joints)")
+    parser.add_argument("--start-topic", default=None,
+                        help="episodes start at this topic's first message inside them, and those without one are "
+                        "dropped (e.g. /expert/takeover)")
+    parser.add_argument("--joint-bounds", type=Path, default=None,
+                        help="use these joint bounds instead of the data's: a model directory (its model.json) or "
+                        "a (2, D) .npy; to fine-tune a model, give it its own normalization")
     parser.add_argument("--min-steps", type=int, default=3,
                         help="drop episodes with fewer steps than this (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists and is not empty")
@@ -92,6 +101,28 @@ def _doc(module: str) -> str:
     return ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding="utf-8"))) or ""
 
 
+def _bounds(path: Path | None):  # noqa: ANN202 - numpy array or None
+    """``--joint-bounds``: a model directory's bounds (model.json) or a (2, D) .npy file."""
+    if path is None:
+        return None
+    import numpy as np
+
+    from eipl_trt.errors import InputError
+
+    if path.is_dir():
+        from eipl_trt.paths import resolve_model
+
+        spec = resolve_model(str(path))
+        return np.array([spec.joint_min, spec.joint_max], np.float32)
+    try:
+        bounds = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--joint-bounds {path}: not a model directory or a .npy file ({exc})") from None
+    if bounds.ndim != 2 or bounds.shape[0] != 2:
+        raise InputError(f"--joint-bounds {path} has shape {bounds.shape}; expected (2, D): min row, max row")
+    return bounds
+
+
 def _run_recode(args: argparse.Namespace) -> int:
     from eipl_trt.bagio.recode import recode_bag
 
@@ -126,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
         args.bag, args.out, rate_hz=args.rate_hz, image_size=args.image_size, test_episodes=args.test_episodes,
         joint_names=joints, channel_order=args.channel_order, image_topic=args.image_topic,
         joint_topic=args.joint_topic, marker_topic=args.marker_topic, gap_s=args.gap, min_steps=args.min_steps,
-        overwrite=args.overwrite,
+        overwrite=args.overwrite, target_topic=args.target_topic, start_topic=args.start_topic,
+        bounds=_bounds(args.joint_bounds),
     )
     eps = summary["episodes"]
     lengths = summary["episode_lengths"]["train"] + summary["episode_lengths"]["test"]

@@ -6,18 +6,25 @@ dataset.json) and, unless --no-bag, into a rosbag2 (MCAP) with /camera/image_raw
 
 Example:
     eipl-trt sim --out data_work/pusher --train 32 --test 8 --seed 0
+
+Subcommands record the way a lab does, over ROS 2 in real time (eipl_trt.sim.collect):
+
+    eipl-trt sim record --out data_work/rec100 --episodes 200 --seed 100     # the expert, DART noise, variations
+    eipl-trt sim record --out data_work/dagger1 --model runs/r0 --seed 200   # a model drives, the expert takes over
+
+then `eipl-trt dataset --bag OUT/bag ...` (record prints the full command) makes the training set.
 """
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "generate MuJoCo Pusher demonstrations (EIPL dataset + MCAP rosbag2)"
+HELP = "MuJoCo Pusher demonstrations: generate in-process, or record over ROS 2 in real time (record)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``sim`` flags."""
-    parser.add_argument("--out", required=True, help="dataset directory to create")
+    parser.add_argument("--out", help="dataset directory to create (required without a subcommand)")
     parser.add_argument("--train", type=int, default=24, help="number of training episodes (default: %(default)s)")
     parser.add_argument("--test", type=int, default=6, help="number of test episodes (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="dataset seed; episode i uses (seed, i) (default: %(default)s)")
@@ -33,10 +40,92 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="put only the test episodes into the bag (default: train then test)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists and is not empty")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(_sim_parser=parser, _sim_run=None)
+    sub = parser.add_subparsers(dest="sim_command", metavar="SUBCOMMAND")
+    _add_record(sub.add_parser("record", help="record the expert (or a model with the expert taking over) over ROS 2 "
+                               "into a rosbag2", description=_doc("eipl_trt.sim.collect"),
+                               formatter_class=argparse.RawDescriptionHelpFormatter))
+
+
+def _doc(module: str) -> str:
+    """A module's docstring, read without importing it."""
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return ""
+    return ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding="utf-8"))) or ""
+
+
+def _add_record(p: argparse.ArgumentParser) -> None:
+    from eipl_trt.sim.collect import RecordConfig
+
+    d = RecordConfig(out="")
+    p.add_argument("--out", required=True, help="directory to create: bag/, robot.json, record.json, logs/")
+    p.add_argument("--episodes", type=int, default=d.episodes, help="episodes to record (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help="layout seed: use one that no evaluation uses (default %(default)s)")
+    p.add_argument("--first-episode", type=int, default=d.first_episode, help="index of the first layout")
+    p.add_argument("--frames", type=int, default=d.frames, help="camera frames per episode (default %(default)s)")
+    p.add_argument("--clock", choices=("realtime", "lockstep"), default=d.clock,
+                   help="realtime: the arm runs on the wall clock, as a lab records (default %(default)s)")
+    p.add_argument("--latency", type=float, nargs=2, default=list(d.latency_s), metavar=("MIN", "MAX"),
+                   help="command latency drawn per episode (s) (default %(default)s)")
+    p.add_argument("--camera-jitter", type=float, default=d.camera_jitter_s,
+                   help="frames published up to this long after their stamp (s) (default %(default)s)")
+    p.add_argument("--frame-drop", type=float, default=d.frame_drop,
+                   help="probability a frame is lost (default %(default)s)")
+    p.add_argument("--joint-divisors", type=int, nargs="+", default=list(d.joint_divisors),
+                   help="joint_states every k-th 20 ms period, k drawn per episode (default %(default)s)")
+    p.add_argument("--appearance", type=float, default=d.appearance,
+                   help="light and colour variation strength (default %(default)s)")
+    p.add_argument("--dart-sigma", type=float, nargs=2, default=list(d.dart_sigma), metavar=("MIN", "MAX"),
+                   help="DART noise std on the executed targets, drawn per episode (rad) (default %(default)s)")
+    p.add_argument("--dart-tau", type=float, default=d.dart_tau_s, help="DART noise correlation time (s)")
+    p.add_argument("--model", default="", help="a model drives until the expert takes over (DAgger data)")
+    p.add_argument("--takeover", type=int, nargs=2, default=list(d.takeover_frames), metavar=("FIRST", "LAST"),
+                   help="hand-over frame drawn per episode, with --model (default %(default)s)")
+    p.add_argument("--noise-seed", type=int, default=d.noise_seed, help="seeds the noise and hand-overs")
+    p.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
+                   help="extra node parameter with --model (repeatable)")
+    p.set_defaults(_sim_run=_run_record)
+
+
+def _run_record(args: argparse.Namespace) -> int:
+    from eipl_trt.sim.collect import RecordConfig, record
+
+    cfg = RecordConfig(out=args.out, episodes=args.episodes, seed=args.seed, first_episode=args.first_episode,
+                       frames=args.frames, clock=args.clock, latency_s=tuple(args.latency),
+                       camera_jitter_s=args.camera_jitter, frame_drop=args.frame_drop,
+                       joint_divisors=tuple(args.joint_divisors), appearance=args.appearance,
+                       dart_sigma=tuple(args.dart_sigma), dart_tau_s=args.dart_tau, model=args.model,
+                       takeover_frames=tuple(args.takeover), noise_seed=args.noise_seed,
+                       node_args=tuple(args.node_param))
+    last = [-1]
+
+    def progress(data: dict) -> None:
+        done = len(data.get("episodes", []))
+        if done != last[0]:
+            last[0] = done
+            ok = sum(bool(e.get("success")) for e in data.get("episodes", []))
+            print(f"recorded {done}/{cfg.episodes} episodes (expert solved {ok})", flush=True)
+
+    summary = record(cfg, progress)
+    print(f"wrote {summary['bag']}: {summary['episodes']} episodes in {summary['wall_s']:.0f} s, the expert solved "
+          f"{summary['expert_success']}, {summary['limit_violations']} limit violations; messages: "
+          + ", ".join(f"{t} {n}" for t, n in summary["messages"].items()))
+    print("make the training set with: " + " ".join(summary["dataset_command"]) + " --out DIR --image-size 64")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    """Generate the dataset and print a summary. Returns 0."""
+    """Run a subcommand, or generate the dataset and print a summary. Returns 0."""
+    if args._sim_run is not None:
+        return args._sim_run(args)
+    if not args.out:
+        args._sim_parser.error("the following arguments are required: --out (or a subcommand: record)")
     from eipl_trt.errors import InputError
     from eipl_trt.sim.record import generate_dataset
 

@@ -61,6 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "node's input_mix at run time; 1.0 = teacher forcing (default %(default)s)")
     parser.add_argument("--device", default="cpu",
                         help="cpu, or cuda / cuda:N to train on an NVIDIA GPU with a CUDA build of torch (default %(default)s)")
+    parser.add_argument("--autocast", choices=("none", "bf16"), default="none",
+                        help="bf16: the forward pass in bfloat16 (CPUs with AVX512-BF16 or AMX, GPUs) (default %(default)s)")
+    parser.add_argument("--channels-last", action="store_true", help="NHWC memory order for images and convolutions")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its resume.pt (written after every epoch), bit for bit; "
+                        "only --epochs, --max-minutes, --threads and --eval-every may change")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--export", action="store_true", help="also export the best checkpoint to OUT/onnx (ONNX + model.json)")
 
@@ -102,10 +108,12 @@ def run(args: argparse.Namespace) -> int:
         freeze_image=args.freeze_image,
         input_mix=args.input_mix,
         device=args.device,
+        autocast=args.autocast,
+        channels_last=args.channels_last,
     )
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        result = train(config, args.data, args.out, progress=not args.no_progress)
+        result = train(config, args.data, args.out, progress=not args.no_progress, resume=args.resume)
     finally:
         signal.signal(signal.SIGTERM, previous)
     m = result.metrics

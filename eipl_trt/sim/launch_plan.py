@@ -45,6 +45,8 @@ def format_value(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, (list, tuple)):
+        if value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return "[" + ", ".join(str(v) for v in value) + "]"  # an integer array stays one
         return "[" + ", ".join(f"{float(v):.6f}" for v in value) + "]"
     return str(value)
 

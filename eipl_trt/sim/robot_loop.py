@@ -11,8 +11,8 @@ that arrive late are applied at the next frame. In **real time** the same runs a
 clock, applying whatever commands arrived at each control period, after a 1 s pause at the start
 pose that lets commands still in flight from the previous episode arrive and be discarded.
 
-Each episode is announced on ``sim/episode`` (JSON: ``start`` with its seed, index, the stamp of its
-first frame and its variation; ``end`` with its score), and the object's position goes out on
+Each episode is announced on ``sim/episode`` (JSON: its seed, index, the stamp of its first frame and its
+variation) and scored on ``sim/result`` (JSON) when it ends, and the object's position goes out on
 ``sim/object`` with every frame: the privileged channel a lab's motion capture would be, read by the
 scripted expert (:mod:`eipl_trt.sim.ros_expert`), never by a model. The per-episode variations of
 :mod:`eipl_trt.sim.variation` (command latency, camera jitter and drops, joint_states rate, light and
@@ -102,8 +102,9 @@ def run_episodes(ros: Any) -> dict[str, Any]:
             score = robot.finish_episode()
             score.extra["interrupted"] = interrupted
             results["episodes"].append(score.to_json())
-            ros.announce({"event": "end", "seed": p.seed, "index": index, "success": score.success,
-                          "final_distance_m": round(score.final_distance_m, 5)})
+            ros.report({"event": "end", "seed": p.seed, "index": index, "success": score.success,
+                        "final_distance_m": round(score.final_distance_m, 5)})
+            sim_t = round(sim_t + SETTLE_S, 9)  # lockstep: a pause between episodes, so no two frames share a stamp
             log.info(f"episode {index}: final distance {score.final_distance_m * 100:.1f} cm "
                      f"({'success' if score.success else 'fail'}), {score.commands} commands, "
                      f"{score.limit_violations} limit violations" + (" (interrupted)" if interrupted else ""))
@@ -140,12 +141,14 @@ def _run_episode(ros: Any, robot: Any, index: int, sim_t: float, video: list[np.
     record = index == p.video_episode and bool(p.video_out)
     t0 = sim_t if lockstep else time.time()  # the stamp of frame 0, which is scene time 0
     ros.announce({"event": "start", "seed": p.seed, "index": index, "start_s": t0, "clock": p.clock,
-                  "variation": variation.to_json()})
+                  "frames": p.frames, "variation": variation.to_json()})
     queue = CommandQueue(variation.latency_s)
     next_tick = time.monotonic()
     late = commands_seen = dropped = 0
     for period in range((p.frames - 1) * SUBSTEPS + 1):
-        now = sim_t if lockstep else time.time()
+        # real time: stamps are the scene's own time on the wall clock's axis (the loop keeps pace with it; a
+        # period the machine ran late is counted in late_periods), so frames and joints of one instant agree
+        now = sim_t if lockstep else t0 + scene.time_s
         frame = period % SUBSTEPS == 0
         if not lockstep:
             queue.add(ros.take_commands())

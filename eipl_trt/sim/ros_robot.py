@@ -10,7 +10,8 @@ topic                                           type                            
 ``/clock`` (out, lockstep only)                 rosgraph_msgs/Clock               simulated time
 ``forward_position_controller/commands`` (in)   std_msgs/Float64MultiArray        7 positions (rad)
 ``joint_trajectory_controller/joint_trajectory``  trajectory_msgs/JointTrajectory   by joint name; header.stamp honoured
-``sim/episode`` (out, latched)                  std_msgs/String                   JSON: each episode's start and end
+``sim/episode`` (out, latched)                  std_msgs/String                   JSON: each episode's start
+``sim/result`` (out)                            std_msgs/String                   JSON: each episode's score
 ``sim/object`` (out)                            geometry_msgs/PointStamped        object centre (m), per frame
 ==============================================  ================================  ==========================
 
@@ -129,6 +130,7 @@ class SimRobotNode:
                                                      self.params.appearance)
         self.String, self.PointStamped = String, PointStamped
         self.episode_pub = self.node.create_publisher(String, "sim/episode", latched)
+        self.result_pub = self.node.create_publisher(String, "sim/result", reliable)
         self.object_pub = self.node.create_publisher(PointStamped, "sim/object", reliable)
         self.image_pub = self.node.create_publisher(Image, "camera/image_raw", QoSProfile(depth=2))
         self.joint_pub = self.node.create_publisher(JointState, "joint_states", reliable)
@@ -232,6 +234,12 @@ class SimRobotNode:
         import json
 
         self.episode_pub.publish(self.String(data=json.dumps(info)))
+
+    def report(self, info: dict[str, Any]) -> None:
+        """An episode's score on ``sim/result`` (JSON)."""
+        import json
+
+        self.result_pub.publish(self.String(data=json.dumps(info)))
 
     def publish_object(self, t_s: float, xy: np.ndarray) -> None:
         """The object's centre (m, world x/y) stamped ``t_s``."""

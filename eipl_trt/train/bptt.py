@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from eipl_trt.train.data import Split, to_tensors
+from eipl_trt.train.data import Split, label_tensor, to_tensors
 from eipl_trt.train.device import model_device
 
 __all__ = ["sequence_losses", "mixed_input", "recurrent_rollout", "total_loss", "evaluate"]
@@ -150,7 +150,8 @@ def evaluate(model: nn.Module, split: Split, weights: tuple[float, float, float]
     device = model_device(model)
     for start in range(0, split.num_sequences, batch_size):
         images, joints = to_tensors(split, slice(start, start + batch_size), device)
-        for key, value in sequence_losses(model, images, joints, images, joints, input_mix).items():
+        labels = label_tensor(split, slice(start, start + batch_size), device)
+        for key, value in sequence_losses(model, images, joints, images, labels, input_mix).items():
             sums[key] = sums.get(key, 0.0) + float(value) * images.shape[0]
     model.train(was_training)
     result = {k: v / split.num_sequences for k, v in sums.items()}

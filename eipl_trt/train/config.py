@@ -78,6 +78,9 @@ class TrainConfig:
             previous prediction`` (normalized, gradients through the prediction), as the node's
             ``input_mix`` blends them at run time; 1.0 = teacher forcing (EIPL's procedure).
             Lower values teach the model to follow its own predictions, as a closed loop makes it.
+        autocast: ``"bf16"`` runs the forward pass under ``torch.autocast`` in bfloat16 (convolutions and
+            matmuls; worth it on CPUs with AVX512-BF16 or AMX, and on GPUs), ``"none"`` in fp32.
+        channels_last: keep images and convolution weights in NHWC memory order.
         device: where the model trains: ``"cpu"`` or a CUDA device (``"cuda"``, ``"cuda:1"``).
             The frames are converted and noised on that device; checkpoints are always saved
             as CPU tensors, so a model trained on a GPU loads anywhere.
@@ -108,6 +111,8 @@ class TrainConfig:
     freeze_image: bool = False
     input_mix: float = 1.0
     device: str = "cpu"
+    autocast: str = "none"
+    channels_last: bool = False
 
     # ------------------------------------------------------------------ resolved values
     @property
@@ -176,6 +181,8 @@ class TrainConfig:
             bad("--freeze-image trains on the joint loss only, but --joint-loss is 0")
         if not (math.isfinite(self.input_mix) and 0.0 <= self.input_mix <= 1.0):
             bad(f"--input-mix must be in [0, 1], got {self.input_mix!r}")
+        if self.autocast not in ("none", "bf16"):
+            bad(f"--autocast must be 'none' or 'bf16', got {self.autocast!r}")
         if self.select_by not in ("loss", "joint"):
             bad(f"--select-by must be 'loss' or 'joint', got {self.select_by!r}")
         kind, _, index = str(self.device).partition(":")

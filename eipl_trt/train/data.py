@@ -54,11 +54,14 @@ class Split:
         images: (N, T, H, W, 3) uint8 at the model input size.
         joints: (N, T, D) float32, normalized to [VMIN, VMAX].
         raw_joints: (N, T, D) float64, raw units (for metrics in rad).
+        targets: (N, T, D) float32 normalized labels from ``targets.npy`` (a demonstrator's intended
+            joints, :mod:`eipl_trt.bagio.labels`), or ``None``: the joints are their own labels.
     """
 
     images: np.ndarray
     joints: np.ndarray
     raw_joints: np.ndarray
+    targets: np.ndarray | None = None
 
     @property
     def num_sequences(self) -> int:
@@ -216,7 +219,9 @@ def load_dataset(data_dir: str | Path, model: str, im_size: int = 64) -> TrainDa
     result = {}
     for split, (images, joints) in splits.items():
         resized = _resize_split(images, size)
-        result[split] = Split(resized, scaler.normalize(joints), joints.astype(np.float64))
+        targets = _load_targets(root, split, joints)
+        result[split] = Split(resized, scaler.normalize(joints), joints.astype(np.float64),
+                              None if targets is None else scaler.normalize(targets))
     if source != size:
         logger.info("resized %s frames %dx%d -> %dx%d px in %.1f s", root, *source, *size, time.perf_counter() - started)
     return TrainData(
@@ -231,6 +236,26 @@ def load_dataset(data_dir: str | Path, model: str, im_size: int = 64) -> TrainDa
         image_size=size,
         joint_bounds=bounds,
     )
+
+
+def _load_targets(root: Path, split: str, joints: np.ndarray) -> np.ndarray | None:
+    """``<split>/targets.npy`` if present (same shape as the joints), else ``None``."""
+    path = root / split / "targets.npy"
+    if not path.exists():
+        return None
+    targets = _load_npy(path, f"{split} labels (N, T, D) float, the shape of joints.npy")
+    if targets.shape != joints.shape or not np.issubdtype(targets.dtype, np.floating):
+        raise DatasetError(f"{path} has shape {targets.shape} ({targets.dtype}); it must match joints.npy "
+                           f"{joints.shape} (float). Remake the dataset with eipl-trt dataset --target-topic")
+    return targets
+
+
+def label_tensor(split: Split, index: np.ndarray | slice, device: torch.device | str | None = None) -> torch.Tensor:
+    """The joint labels (B, T, D) of the sequences ``index``: the targets where the dataset has them, else the joints."""
+    if split.targets is None:
+        return joint_tensor(split, index, device)
+    labels = torch.from_numpy(np.ascontiguousarray(split.targets[index]))
+    return labels if device is None else labels.to(device)
 
 
 def to_tensors(

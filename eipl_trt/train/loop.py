@@ -28,25 +28,15 @@ from torch import nn
 from eipl_trt.common.atomic import write_json_atomic
 from eipl_trt.common.progress import Progress
 from eipl_trt.errors import EipltrtError
-from eipl_trt.train.bptt import evaluate, sequence_losses, total_loss
 from eipl_trt.train.config import TrainConfig, TrainResult
-from eipl_trt.train.data import Split, TrainData, joint_tensor, load_dataset, to_tensors
-from eipl_trt.train.device import model_device, training_device
-from eipl_trt.train.frozen import encode_split, freeze_image_path, recurrent_losses
+from eipl_trt.train.data import TrainData, load_dataset
+from eipl_trt.train.device import training_device
+from eipl_trt.train.epochs import State, end_epoch, restore, run_epoch
+from eipl_trt.train.frozen import encode_split, freeze_image_path
 from eipl_trt.train.metrics import joint_prediction_mse
-from eipl_trt.train.noise import add_joint_noise, add_noise
-from eipl_trt.train.outputs import (
-    ARGS,
-    BOUNDS,
-    CHECKPOINT,
-    LOG,
-    METRICS,
-    args_dict,
-    save_checkpoint,
-    write_bounds,
-    write_log,
-    write_metrics,
-)
+from eipl_trt.train.outputs import ARGS, BOUNDS, CHECKPOINT, LOG, METRICS, args_dict, write_bounds, write_metrics
+from eipl_trt.train.resume import RESUME, load_resume
+from eipl_trt.train.run import Run
 from eipl_trt.train.schedule import LossScheduler
 
 __all__ = ["train", "init_eipl_weights", "ADAM_EPS"]
@@ -70,56 +60,15 @@ def init_eipl_weights(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class _Run:
-    """Mutable bookkeeping of one training run (rows of log.csv, best checkpoint, timing)."""
-
-    def __init__(self, config: TrainConfig, out: Path, started: float) -> None:
-        self.config = config
-        self.out = out
-        self.started = started
-        self.rows: list[dict[str, Any]] = []
-        self.best = (math.inf, -1, math.nan)  # (test loss, epoch, train loss)
-        self.batches = 0
-        self.eval_s = 0.0
-
-    def add_row(self, epoch: int, sums: dict[str, float], batches: int, pt_weight: float) -> None:
-        row = {"epoch": epoch, "batches": batches, "pt_weight": pt_weight, "best": 0}
-        for key in ("loss", "img", "joint", "pt"):
-            row[f"train_{key}"] = sums[key] / batches if key in sums else math.nan
-        row["seconds"] = time.monotonic() - self.started
-        self.rows.append(row)
-
-    def evaluate_last(self, model: nn.Module, test: Split) -> None:
-        """Score the current model, fill the last row, and save it if it is the best so far."""
-        row = self.rows[-1]
-        t0 = time.monotonic()
-        scores = evaluate(model, test, self.config.loss_weights, self.config.batch_size, self.config.input_mix)
-        self.eval_s = time.monotonic() - t0
-        for key, value in scores.items():
-            row[f"test_{key}"] = value
-        if not math.isfinite(scores["loss"]):
-            write_log(self.out / LOG, self.rows)
-            raise EipltrtError(
-                f"training diverged: test loss is {scores['loss']} at epoch {row['epoch']}; lower --lr "
-                f"(now {self.config.lr}) or check the dataset for outliers. The best checkpoint so far "
-                f"(if any) is kept in {self.out / CHECKPOINT}"
-            )
-        score = scores[self.config.select_by]
-        if score < self.best[0]:
-            self.best = (score, row["epoch"], row["train_loss"])
-            row["best"] = 1
-            save_checkpoint(self.out / CHECKPOINT, model, row["epoch"], row["train_loss"], scores["loss"])
-        row["seconds"] = time.monotonic() - self.started
-        write_log(self.out / LOG, self.rows)
-
-
-def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, progress: bool = True) -> TrainResult:
+def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, progress: bool = True,
+          resume: bool = False) -> TrainResult:
     """Train ``config.model`` on the dataset in ``data_dir`` and write EIPL-format outputs to ``out_dir``.
 
     Stops after ``config.epochs`` epochs, when ``config.max_minutes`` runs out (the budget counts
     from the call, data loading included; at least one batch is always trained, and a batch is
     not started when it and the final evaluation would overrun), or on Ctrl-C. In every case the
     best checkpoint so far is kept, the current state is evaluated, and logs and metrics are written.
+    After every epoch ``resume.pt`` holds what continuing needs (:mod:`eipl_trt.train.resume`).
 
     Args:
         config: the run's settings.
@@ -128,12 +77,15 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, progre
             ``model.pth`` / ``metrics.json`` is deleted at the start so it can never be mistaken
             for this run's.
         progress: show progress on stderr (a bar on a terminal, a line every few seconds in a log).
+        resume: continue the run in ``out_dir`` from its ``resume.pt`` (same settings but the budget):
+            the result is the one an uninterrupted run gives.
 
     Returns:
         Losses, timing, stop reason, output paths and test-set joint metrics.
 
     Raises:
-        EipltrtError: invalid settings or dataset, or a diverged (non-finite) loss.
+        EipltrtError: invalid settings or dataset, a diverged (non-finite) loss, or a resume that does
+            not match the saved run.
     """
     started = time.monotonic()
     config.validate()
@@ -142,16 +94,17 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, progre
         raise EipltrtError(f"--out {out} exists and is not a directory; choose another output directory")
     device = training_device(config.device)
     data = load_dataset(data_dir, config.model, config.im_size)
-    initial = _initial_state(config.init_from) if config.init_from else None
+    saved = load_resume(out / RESUME) if resume else None
+    initial = _initial_state(config.init_from) if config.init_from and saved is None else None
     out.mkdir(parents=True, exist_ok=True)
-    for stale in (out / CHECKPOINT, out / METRICS):
+    for stale in ((out / METRICS,) if resume else (out / CHECKPOINT, out / METRICS, out / RESUME)):
         if stale.exists():
             logger.warning("replacing %s from an earlier run", stale)
             stale.unlink()
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.num_threads)
     try:
-        return _train(config, data, out, started, progress, initial, device)
+        return _train(config, data, out, started, progress, initial, device, saved)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -163,15 +116,9 @@ def _initial_state(path: str) -> dict[str, torch.Tensor]:
     return load_state_dict_file(path)
 
 
-def _train(
-    config: TrainConfig,
-    data: TrainData,
-    out: Path,
-    started: float,
-    progress: bool,
-    initial: dict[str, torch.Tensor] | None,
-    device: torch.device,
-) -> TrainResult:
+def _build(config: TrainConfig, data: TrainData, initial: dict[str, torch.Tensor] | None,
+           device: torch.device) -> nn.Module:
+    """The model: EIPL's init, then ``--init-from``'s weights when given."""
     from eipl_trt.models import build_model
 
     torch.manual_seed(config.seed)
@@ -190,21 +137,37 @@ def _train(
             ) from exc
         logger.info("starting from the weights in %s", config.init_from)
     model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
     model.train()
+    return model
+
+
+def _train(
+    config: TrainConfig,
+    data: TrainData,
+    out: Path,
+    started: float,
+    progress: bool,
+    initial: dict[str, torch.Tensor] | None,
+    device: torch.device,
+    saved: dict[str, Any] | None = None,
+) -> TrainResult:
+    model = _build(config, data, initial, device)
     trainable = freeze_image_path(model) if config.freeze_image else list(model.parameters())
-    optimizer = torch.optim.Adam(trainable, lr=config.lr, eps=ADAM_EPS)
-    scheduler = LossScheduler(config.decay_end, "s")
-    generator = torch.Generator().manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    state = State(model, torch.optim.Adam(trainable, lr=config.lr, eps=ADAM_EPS), LossScheduler(config.decay_end, "s"),
+                   torch.Generator().manual_seed(config.seed), np.random.default_rng(config.seed))
+    run = Run(config, out, started)
+    first_epoch = 0 if saved is None else restore(saved, config, state, run)
     write_json_atomic(out / ARGS, args_dict(config, data))
     write_bounds(out / BOUNDS, data.path / "joint_bounds.npy")
     logger.info(
-        "training %s on %s: %d train / %d test sequences of %d steps, %dx%d px, %d joints, %s, %d threads",
+        "training %s on %s: %d train / %d test sequences of %d steps, %dx%d px, %d joints, %s, %d threads%s%s",
         config.model, data.path, data.train.num_sequences, data.test.num_sequences, data.train.seq_len,
         *data.image_size, data.joint_dim, device, config.num_threads,
+        ", bf16 autocast" if config.autocast == "bf16" else "", f", resumed after epoch {first_epoch - 1}" if saved else "",
     )
-    run = _Run(config, out, started)
-    stop_reason = _loop(run, model, optimizer, scheduler, generator, rng, data, progress)
+    stop_reason = _loop(run, state, data, progress, first_epoch)
     if run.rows and "test_loss" not in run.rows[-1]:
         run.evaluate_last(model, data.test)
     if run.best[1] < 0:
@@ -214,6 +177,11 @@ def _train(
     metrics = joint_prediction_mse(model, data.test, data.scaler, config.batch_size)
     metrics["epoch"] = int(checkpoint["epoch"])
     write_metrics(out / METRICS, metrics)
+    return _result(config, run, out, started, stop_reason, metrics)
+
+
+def _result(config: TrainConfig, run: Run, out: Path, started: float, stop_reason: str,
+            metrics: dict[str, Any]) -> TrainResult:
     last = run.rows[-1]
     return TrainResult(
         model=config.model,
@@ -236,74 +204,20 @@ def _train(
     )
 
 
-def _loop(
-    run: _Run,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: LossScheduler,
-    generator: torch.Generator,
-    rng: np.random.Generator,
-    data: TrainData,
-    progress: bool,
-) -> str:
+def _loop(run: Run, state: State, data: TrainData, progress: bool, first_epoch: int = 0) -> str:
     """The epoch loop. Returns the stop reason; leaves a row per epoch that trained a batch."""
     config = run.config
-    weights = config.loss_weights
     deadline = run.started + config.max_minutes * 60.0 if config.max_minutes else math.inf
-    n_train = data.train.num_sequences
-    batch_s = 0.0
     reason = "completed"
     bar = Progress(config.epochs, config.model, "epoch", enabled=progress)
-    epoch, sums, batches, pt_weight = 0, {}, 0, 0.0
-    features = encode_split(model, data.train) if config.freeze_image else None
-    device = model_device(model)
+    bar.update(first_epoch)
+    features = encode_split(state.model, data.train) if config.freeze_image else None
+    epoch, sums, batches, pt_weight = first_epoch, {}, 0, 0.0
     try:
-        for epoch in range(config.epochs):
-            sums, batches = {}, 0
-            order = rng.permutation(n_train)
-            for start in range(0, n_train, config.batch_size):
-                if run.batches and time.monotonic() + batch_s + run.eval_s > deadline:
-                    reason = "time_limit"
-                    break
-                t0 = time.monotonic()
-                index = order[start : start + config.batch_size]
-                if features is None:
-                    clean_img, clean_joint = to_tensors(data.train, index, device)
-                    x_img, x_joint = add_noise(clean_img, clean_joint, config.stdev, generator, data.channel_order)
-                    losses = sequence_losses(model, x_img, x_joint, clean_img, clean_joint, config.input_mix)
-                else:  # --freeze-image: the recurrent part alone, on cached features
-                    clean_joint = joint_tensor(data.train, index, device)
-                    x_joint = add_joint_noise(clean_joint, config.stdev, generator)
-                    losses = recurrent_losses(model, features[index], x_joint, clean_joint, config.input_mix)
-                pt_weight = scheduler(weights[2])
-                loss = total_loss(losses, weights, pt_weight) if features is None else \
-                    weights[1] * losses["joint"] + pt_weight * losses.get("pt", 0.0)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                losses["loss"] = loss
-                for key, value in losses.items():
-                    sums[key] = sums.get(key, 0.0) + float(value.detach())
-                batches += 1
-                run.batches += 1
-                batch_s = time.monotonic() - t0
+        for epoch in range(first_epoch, config.epochs):
+            sums, batches, pt_weight, train_s, reason = run_epoch(run, state, data, features, deadline)
             if batches:
-                run.add_row(epoch, sums, batches, pt_weight)
-                last = reason != "completed" or epoch == config.epochs - 1
-                if last or (epoch + 1) % config.eval_every == 0:
-                    run.evaluate_last(model, data.test)
-                else:
-                    write_log(run.out / LOG, run.rows)
-                row = run.rows[-1]
-                bar.set_postfix(
-                    {"train": f"{row['train_loss']:.4g}", "test": f"{row.get('test_loss', math.nan):.4g}", "best": f"{run.best[0]:.4g}"}
-                )
-                bar.update(1)
-                if not math.isfinite(row["train_loss"]):
-                    raise EipltrtError(
-                        f"training diverged: train loss is {row['train_loss']} at epoch {epoch}; lower --lr "
-                        f"(now {config.lr}). The best checkpoint so far is kept in {run.out / CHECKPOINT}"
-                    )
+                end_epoch(run, state, data, epoch, sums, batches, pt_weight, train_s, reason, bar)
             if reason != "completed":
                 break
     except KeyboardInterrupt:

@@ -45,7 +45,9 @@ METRICS = "metrics.json"
 
 #: log.csv columns. Loss terms are unweighted MSEs in normalized units; ``*_loss`` are the
 #: weighted totals (train: scheduled point weight, test: full weights); ``seconds`` is the
-#: wall time since training started. Test columns are empty in epochs without evaluation.
+#: wall time since training started; ``train_seconds`` the epoch's training time and ``frames_per_s`` its
+#: throughput in sequence-frames (steps of B sequences) per second. Test columns are empty in epochs without
+#: evaluation.
 LOG_COLUMNS = (
     "epoch",
     "batches",
@@ -60,6 +62,8 @@ LOG_COLUMNS = (
     "test_pt",
     "best",
     "seconds",
+    "train_seconds",
+    "frames_per_s",
 )
 
 
