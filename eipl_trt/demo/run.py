@@ -7,7 +7,9 @@ What it does, end to end, exactly as on a robot:
 2. reads the bundled sample bag (or ``--bag``; raw or compressed camera frames) with ``rosbags`` and
    publishes its ``sensor_msgs/Image`` (``CompressedImage`` for a compressed bag) and
    ``sensor_msgs/JointState`` messages over DDS at the recorded rate, calling ``~/reset`` at each
-   episode start (the bag's episodes are separated by pauses);
+   episode start (the bag's episodes are separated by pauses); the joint states that follow a frame
+   wait (at most 0.5 s) for its prediction, so that on a loaded machine too each frame is stepped on
+   the joints recorded before it;
 3. listens to ``~/predicted_joint_states`` and ``~/timing``;
 4. prints frames, step latency p50/p99, and the joint MSE of the predictions against the joints
    recorded one control period later, beside the hold-last baseline; writes ``summary.json``,
@@ -143,6 +145,22 @@ class _Client:
         while not future.done() and time.monotonic() < deadline:
             time.sleep(0.0005)
 
+    def wait_prediction(self, stamp_ns: int, timeout_s: float = 0.5) -> None:
+        """Wait (briefly) for the node's prediction for the frame stamped ``stamp_ns``.
+
+        The node steps on a frame with the latest joints it holds *when the step runs*; on a loaded
+        machine the step can start after the next joint states arrived, and the replay would then
+        score a step on joints recorded after the frame. Holding those joint states back until the
+        prediction came (or ``timeout_s`` passed: a frame lost in transit never gets one) keeps
+        every frame paired with the joints recorded before it.
+        """
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.lock:
+                if stamp_ns in self.result.predictions:
+                    return
+            time.sleep(0.0005)
+
     def call_reset(self) -> None:
         future = self.reset.call_async(self.trigger_req)
         deadline = time.monotonic() + 5.0
@@ -164,6 +182,7 @@ def _publish(client: _Client, streams: Any, events: list[tuple[int, str, Any]], 
     next_joint = _next_joint_stamps(events)
     t_wall = time.monotonic()
     t_bag = events[0][0]
+    last_frame: int | None = None
     for i, (stamp, kind, index) in enumerate(events):
         if starts and stamp >= starts[0]:
             # a new episode (1 ms before its first image, so its first joint states count too):
@@ -190,8 +209,12 @@ def _publish(client: _Client, streams: Any, events: list[tuple[int, str, Any]], 
             client.wait_joints_delivered()
             client.image_pub.publish(_image_msg(client, streams, index, stamp))
             client.result.published_frames += 1
+            last_frame = stamp
             bar.update(1)
         else:
+            if last_frame is not None:
+                client.wait_prediction(last_frame)  # the frame before these joints steps on the joints before it
+                last_frame = None
             client.joint_pub.publish(_joint_msg(client, streams, index, stamp))
     bar.close()
 
