@@ -105,6 +105,8 @@ class CommandDecision:
         clamped: names of joints clamped to a limit this step.
         rate_limited: names of joints whose change was cut to ``max_step`` this step.
         message: a sentence saying what happened (empty when the target passed unchanged).
+        previous: the command this one follows (the last one sent), or ``None`` after a start, stop or
+            gap: a trajectory's coast point continues the motion from it (:mod:`eipl_trt.ros.trajectory`).
     """
 
     command: np.ndarray | None
@@ -112,6 +114,7 @@ class CommandDecision:
     clamped: tuple[str, ...] = ()
     rate_limited: tuple[str, ...] = ()
     message: str = ""
+    previous: np.ndarray | None = None
 
     @property
     def sent(self) -> bool:
@@ -235,7 +238,7 @@ class CommandSafety:
                 limited = np.clip(cmd, ref - cfg.max_step, ref + cfg.max_step)
                 rate_idx = np.nonzero(limited != cmd)[0]
                 cmd = limited
-            self._last = cmd.copy()
+            previous, self._last = self._last, cmd.copy()
             self.counters.commands += 1
             clamped = tuple(cfg.joint_names[i] for i in clamped_idx)
             rate_limited = tuple(cfg.joint_names[i] for i in rate_idx)
@@ -251,7 +254,7 @@ class CommandSafety:
             if rate_limited:
                 self.counters.rate_limited += 1
                 parts.append(f"change limited to max_step {cfg.max_step:.4f} rad for " + ", ".join(rate_limited))
-            return CommandDecision(cmd, "ok", clamped, rate_limited, "; ".join(parts))
+            return CommandDecision(cmd, "ok", clamped, rate_limited, "; ".join(parts), previous)
 
     def hold(self, measured: np.ndarray | Sequence[float] | None) -> np.ndarray | None:
         """The command that keeps the robot where it is (the measured position), and forget the last command.

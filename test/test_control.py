@@ -167,3 +167,31 @@ def test_stamp_timing_anchors_the_trajectory_to_its_frame() -> None:
     assert trajectory_timing(period, 0.0, 10.0) == trajectory_timing(period, 0.0, 10.0, "period")  # unstamped
     frame = trajectory_timing(period, 10.0, 10.012, "frame")
     assert frame.start_s == 0.0 and frame.time_from_start_s == pytest.approx(0.088)
+
+
+def test_the_coast_point_continues_the_steps_motion_within_the_limits() -> None:
+    import numpy as np
+
+    from eipl_trt.ros.trajectory import TrajectoryTiming, trajectory_points
+
+    timing = TrajectoryTiming(10.0, 0.1)
+    target, previous = np.array([0.5, 1.0]), np.array([0.4, 1.1])
+    points = trajectory_points(target, previous, timing, 0.1, lower=[-2.0, 0.95], upper=[2.0, 2.0])
+    assert [t for t, _ in points] == [0.1, pytest.approx(0.2)]
+    np.testing.assert_allclose(points[1][1], [0.6, 0.95])  # +0.1 on joint 0; joint 1 clamped at its lower limit
+    assert len(trajectory_points(target, None, timing, 0.1)) == 1  # after a reset or stop: nothing to continue
+    assert len(trajectory_points(target, previous, timing, 0.1, coast=False)) == 1
+
+
+def test_each_decision_carries_the_command_it_follows() -> None:
+    import numpy as np
+
+    from eipl_trt.control import CommandSafety, SafetyConfig
+
+    safety = CommandSafety(SafetyConfig(("a",), (-1.0,), (1.0,), max_step=0.1, max_input_age=0.5))
+    first = safety.filter(np.array([0.05]), np.array([0.0]))
+    assert first.previous is None
+    second = safety.filter(np.array([0.3]), np.array([0.05]))
+    np.testing.assert_array_equal(second.previous, first.command)
+    assert safety.filter(np.array([0.3]), np.array([0.1]), input_age_s=1.0).command is None  # stale: a gap
+    assert safety.filter(np.array([0.3]), np.array([0.1])).previous is None

@@ -220,3 +220,24 @@ def test_variations_are_drawn_per_episode_reproducibly_and_leave_the_nominal_rob
         VariationConfig((0.05, 0.01))
     with pytest.raises(InputError, match="joint divisors"):
         VariationConfig(joint_divisors=(3,))
+
+
+def test_the_pd_follows_a_ramp_the_same_whatever_the_rounding_of_its_end() -> None:
+    """A trajectory ending exactly at a control-period boundary used to flip the PD's velocity target between
+    the ramp's slope and zero on floating-point noise (lockstep and real time then moved the arm differently)."""
+    from eipl_trt.sim.pusher import JOINT_NAMES, PusherScene
+    from eipl_trt.sim.robot import SUBSTEPS, SimRobot
+
+    finals = []
+    with PusherScene(16) as scene:
+        robot = SimRobot(scene, seed=1)
+        for noise in (0.0, 3e-7, -3e-7):  # a stamp's rounding, as a wall clock gives it
+            robot.start_episode(0)
+            target = robot.target - 0.08
+            for k in range(3):
+                robot.command_trajectory(JOINT_NAMES, [(0.1, target - 0.05 * k)], start_s=0.1 * k + noise)
+                for _ in range(SUBSTEPS):
+                    robot.step_period()
+            finals.append(scene.joint_positions())
+    np.testing.assert_allclose(finals[1], finals[0], atol=1e-5)
+    np.testing.assert_allclose(finals[2], finals[0], atol=1e-5)

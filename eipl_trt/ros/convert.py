@@ -129,18 +129,19 @@ def forward_command_msg(positions: np.ndarray) -> Float64MultiArray:
 
 
 def trajectory_msg(names: Sequence[str], positions: np.ndarray, time_from_start_s: float,
-                   start_s: float = 0.0) -> JointTrajectory:
-    """A one-point JointTrajectory reaching ``positions`` (rad) ``time_from_start_s`` after its start.
+                   start_s: float = 0.0, more: Sequence[tuple[float, np.ndarray]] = ()) -> JointTrajectory:
+    """A JointTrajectory reaching ``positions`` (rad) ``time_from_start_s`` after its start, then ``more`` points.
 
     ``start_s`` is the header stamp (s): 0 leaves it zero, which joint_trajectory_controller reads as
-    "start now"; otherwise the trajectory starts then (see :mod:`eipl_trt.ros.trajectory`).
+    "start now"; otherwise the trajectory starts then (see :mod:`eipl_trt.ros.trajectory`). ``more``:
+    further ``(time_from_start s, positions)`` points, e.g. the coast point.
     """
-    sec = int(time_from_start_s)
-    point = JointTrajectoryPoint(
-        positions=_doubles(positions),
-        time_from_start=DurationMsg(sec=sec, nanosec=int(round((time_from_start_s - sec) * 1e9))),
-    )
-    msg = JointTrajectory(joint_names=list(names), points=[point])
+    points = []
+    for t, q in ((time_from_start_s, positions), *more):
+        sec = int(t)
+        points.append(JointTrajectoryPoint(positions=_doubles(q),
+                                           time_from_start=DurationMsg(sec=sec, nanosec=int(round((t - sec) * 1e9)))))
+    msg = JointTrajectory(joint_names=list(names), points=points)
     if start_s > 0.0:
         msg.header.stamp = s_to_stamp(start_s)
     return msg

@@ -117,6 +117,7 @@ class EiplTrtNode(StepCallbacks, LifecycleNode):
         spec, backend = runtime.spec, runtime.backend
         self._cfg, self._runtime, self._configure_error = cfg, runtime, ""
         self._outputs = Outputs(self, cfg, runtime.joint_names, spec.has_points, runtime.period_s)
+        self._outputs.limits = lambda: (runtime.safety.config.lower, runtime.safety.config.upper)
         self._switcher = PrecisionSwitcher(runtime.runner_factory, runtime.install_runner, self._on_switch_error)
         self._fallback = ""
         if cfg.backend == "auto" and backend != "tensorrt":

@@ -34,7 +34,7 @@ from eipl_trt.imaging import to_channel_order
 from eipl_trt.ros import convert
 from eipl_trt.ros.params import NodeConfig
 from eipl_trt.ros.runtime import StepResult
-from eipl_trt.ros.trajectory import trajectory_timing
+from eipl_trt.ros.trajectory import trajectory_points, trajectory_timing
 
 __all__ = ["Outputs", "TIMING_FIELDS"]
 
@@ -73,6 +73,9 @@ class Outputs:
         self.period_s = period_s
         self.interface = cfg.command_interface
         self.trajectory_timing = cfg.trajectory_timing
+        self.coast = cfg.trajectory_coast
+        #: returns the safety limits in force (lower, upper), to clamp the coast point; set by the node
+        self.limits: Any = None
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         images = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
         pub = node.create_lifecycle_publisher
@@ -135,12 +138,15 @@ class Outputs:
         values.update(extra_timing)
         self.timing.publish(convert.named_values_msg(values, header))
 
-    def publish_command(self, positions: np.ndarray, stamp: Any, frame_stamp_s: float = 0.0) -> None:
+    def publish_command(self, positions: np.ndarray, stamp: Any, frame_stamp_s: float = 0.0,
+                        previous: np.ndarray | None = None) -> None:
         """Send ``positions`` (rad, model order) on the command interface (no-op when it is ``none``).
 
         ``frame_stamp_s``: the stamp of the frame the command was computed from (0 = none, e.g. a hold
         command); a joint_trajectory point is due as ``trajectory_timing`` says
         (:func:`eipl_trt.ros.trajectory.trajectory_timing`, read against the node's clock when sending).
+        ``previous``: the command this one follows (``None`` after a reset, stop or gap, and for a hold):
+        with ``trajectory_coast`` the trajectory's second point continues the motion from it.
         """
         if self.command is None:
             return
@@ -149,8 +155,10 @@ class Outputs:
         elif self.interface == "joint_trajectory":
             now_s = self._node.get_clock().now().nanoseconds * 1e-9
             timing = trajectory_timing(self.period_s, frame_stamp_s, now_s, self.trajectory_timing)
-            self.command.publish(convert.trajectory_msg(self.joint_names, positions, timing.time_from_start_s,
-                                                        timing.start_s))
+            lower, upper = self.limits() if self.limits is not None else (None, None)
+            points = trajectory_points(positions, previous, timing, self.period_s, lower, upper, self.coast)
+            self.command.publish(convert.trajectory_msg(self.joint_names, points[0][1], points[0][0], timing.start_s,
+                                                        points[1:]))
         else:
             from std_msgs.msg import Header
 

@@ -166,6 +166,10 @@ PARAMETERS: tuple[ParamDef, ...] = (
              "(header stamp zero); period = 1/rate after receipt, for controllers that ignore stamps. Use stamp "
              "with trigger image.",
              choices=TRAJECTORY_TIMINGS),
+    ParamDef("trajectory_coast", "bool", True,
+             "joint_trajectory: add a second point one period after the first that continues the step's motion "
+             "(clamped to the limits), so a command that lands late finds the arm still moving; the next command "
+             "replaces it. If commands stop, the arm coasts at most one max_step to it and holds."),
     ParamDef("command_topic", "string", "",
              "Topic for commands; empty = the interface default (~/joint_commands, "
              "forward_position_controller/commands, joint_trajectory_controller/joint_trajectory)."),
@@ -209,6 +213,7 @@ class NodeConfig:
     input_mix: float = 1.0
     command_interface: str = "none"
     trajectory_timing: str = "stamp"
+    trajectory_coast: bool = True
     command_topic: str = ""
     power_source: str = "auto"
     autostart: bool = True

@@ -158,7 +158,7 @@ class StepCallbacks:
             if decision is not None:
                 if decision.command is not None:
                     stamp_s = result.frame.stamp_s if result.frame is not None else 0.0
-                    out.publish_command(decision.command, now.to_msg(), stamp_s)
+                    out.publish_command(decision.command, now.to_msg(), stamp_s, decision.previous)
                 if decision.message:
                     self._warn(f"command_{decision.reason}", decision.message)
             frame = result.frame

@@ -230,7 +230,8 @@ class SimRobot:
         """A ``joint_trajectory`` command: ``points`` of (time_from_start s, positions rad in ``names`` order).
 
         Each point's positions are checked like a ``forward_position`` command (against the point
-        before it); the path is interpolated linearly from the reference held when the command is
+        before it; the first against the previous command's first point); the path is interpolated linearly
+        from the reference held when the command is
         applied. ``start_s`` is the trajectory's start (its ``header.stamp``) in scene time, from which
         the points' ``time_from_start`` count, as in ros2_controllers' joint_trajectory_controller: the
         ramp runs from where the reference is when the command is applied to the first point at
@@ -269,6 +270,9 @@ class SimRobot:
             score.commands += 1
             self._segments = segments
             self._target = segments[-1][3]
+            # the sender limits its next command against this one's first point (later points are where the
+            # arm coasts to if no command follows), so that is what the next check compares with
+            self._last_command = segments[0][3].copy()
         return problems
 
     def _reference(self, t: float) -> tuple[np.ndarray, np.ndarray]:
@@ -282,9 +286,18 @@ class SimRobot:
 
     # ------------------------------------------------------------------ physics
     def step_period(self) -> None:
-        """Advance one control period (0.02 s) with the joint PD tracking the current reference."""
+        """Advance one control period (0.02 s) with the joint PD tracking the current reference.
+
+        The PD aims at the reference's position at the period's end and at its *mean* velocity over the
+        period (what the scripted expert's own PD does with its inverse-kinematics increments). Sampling the
+        velocity at the period's end instead made it flip between the ramp's slope and zero whenever a
+        segment ended exactly there, as floating-point rounding decided: the same commands then moved the
+        arm differently in lockstep and in real time.
+        """
         scene = self.scene
-        q_ref, qd_ref = self._reference(scene.time_s + CONTROL_PERIOD_S)
+        t = scene.time_s
+        q_ref = self._reference(t + CONTROL_PERIOD_S)[0]
+        qd_ref = (q_ref - self._reference(t)[0]) / CONTROL_PERIOD_S
         acc = self.kp * (q_ref - scene.joint_positions()) + self.kd * (qd_ref - scene.joint_velocities())
         scene.mujoco.mj_fullM(scene.model, scene.data, self._mass)
         scene.step(self._mass[:7, :7] @ acc + scene.data.qfrc_bias[:7])

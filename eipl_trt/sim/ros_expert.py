@@ -120,6 +120,7 @@ class ExpertNode:
         self.object_xy: np.ndarray | None = None
         self.pending_frame: float | None = None  # a frame that came before its episode's announcement
         self.previous: np.ndarray | None = None  # the last executed target (the step limit's reference)
+        self.sent: np.ndarray | None = None  # the last target sent this episode (the coast point's slope)
 
     # ------------------------------------------------------------------ inputs
     def _on_joints(self, msg: Any) -> None:
@@ -158,7 +159,7 @@ class ExpertNode:
             self.taken_over = self.params.mode == "drive"
             self.goal_xy = np.asarray(setup.layout.goal_xy, dtype=np.float64)
             self.episode = {**info, "dart_sigma": sigma, "handover": self.handover}
-            self.previous = None
+            self.previous = self.sent = None
             pending, self.pending_frame = self.pending_frame, None
         self._event({"event": "episode", **self.episode})
         if pending is not None:
@@ -218,14 +219,18 @@ class ExpertNode:
         from std_msgs.msg import Header
 
         from eipl_trt.ros import convert
-        from eipl_trt.ros.trajectory import trajectory_timing
+        from eipl_trt.ros.trajectory import trajectory_points, trajectory_timing
         from eipl_trt.sim.pusher import JOINT_NAMES
 
         due = stamp + self.params.period_s
         self.intent_pub.publish(convert.joint_state_msg(JOINT_NAMES, clean, Header(stamp=convert.s_to_stamp(due))))
         now_s = self.node.get_clock().now().nanoseconds * 1e-9
         timing = trajectory_timing(self.params.period_s, stamp, now_s, self.params.trajectory_timing)
-        self.command_pub.publish(convert.trajectory_msg(JOINT_NAMES, executed, timing.time_from_start_s, timing.start_s))
+        points = trajectory_points(executed, self.sent, timing, self.params.period_s, self.scene.joint_range[:, 0],
+                                   self.scene.joint_range[:, 1])  # the node's coast point too
+        self.sent = executed
+        self.command_pub.publish(convert.trajectory_msg(JOINT_NAMES, executed, timing.time_from_start_s, timing.start_s,
+                                                        points[1:]))
 
     def _event(self, payload: dict[str, Any]) -> None:
         self.event_pub.publish(self.String(data=json.dumps(payload)))
