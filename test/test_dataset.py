@@ -216,3 +216,24 @@ def test_labels_are_sampled_at_the_ticks_and_episodes_cut_at_their_start() -> No
     assert from_starts([labelled], np.array([100.45])) == []  # too short after its start
     with pytest.raises(InputError, match="target message"):
         with_targets([episode], StampedJoints(np.array([1.0]), ("a", "b"), np.zeros((1, 2))))
+
+
+def test_merge_keeps_labels_and_fills_them_with_joints_where_a_source_has_none(tmp_path: Path) -> None:
+    from eipl_trt.bagio.merge import merge_datasets
+
+    def make(root: Path, n: int, labelled: bool) -> Path:
+        for split in ("train", "test"):
+            (root / split).mkdir(parents=True)
+            np.save(root / split / "images.npy", np.zeros((n, 4, 8, 8, 3), np.uint8))
+            np.save(root / split / "joints.npy", np.full((n, 4, 2), float(n), np.float32))
+            if labelled:
+                np.save(root / split / "targets.npy", np.full((n, 4, 2), -1.0, np.float32))
+        np.save(root / "joint_bounds.npy", np.array([[0.0, 0.0], [5.0, 5.0]], np.float32))
+        (root / "dataset.json").write_text(json.dumps({"episodes": {"train": n, "test": n}}))
+        return root
+
+    merge_datasets([make(tmp_path / "a", 2, True), make(tmp_path / "b", 3, False)], tmp_path / "m")
+    targets = np.load(tmp_path / "m" / "train" / "targets.npy")
+    assert targets.shape == (5, 4, 2)
+    np.testing.assert_array_equal(targets[:2], -1.0)  # a's labels
+    np.testing.assert_array_equal(targets[2:], 3.0)  # b has none: its joints are its labels

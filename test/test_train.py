@@ -594,3 +594,32 @@ def test_bad_settings_raise_before_any_work(changes: dict, match: str, tmp_path:
     with pytest.raises(EipltrtError, match=match):
         train(config, tmp_path / "missing", tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_truncated_bptt_keeps_the_forward_pass_and_cuts_the_gradient(data32: Path) -> None:
+    """tbptt carries the state on (same losses) but no gradient flows past a window's end."""
+    from eipl_trt.train.bptt import sequence_losses
+    from eipl_trt.train.data import load_dataset
+
+    data = load_dataset(data32, "sarnn", 32)
+    images, joints = to_tensors(data.train, slice(0, 2))
+    torch.manual_seed(0)
+    model = build_model("sarnn", joint_dim=3, rec_dim=8, k_dim=5, im_size=(32, 32))
+    full = sequence_losses(model, images, joints, images, joints)
+    cut = sequence_losses(model, images, joints, images, joints, tbptt=2)
+    assert full["joint"].item() == pytest.approx(cut["joint"].item(), rel=1e-6)
+    grads = []
+    for losses in (full, cut):
+        model.zero_grad()
+        losses["joint"].backward()
+        grads.append(model.rec.weight_hh.grad.clone())
+    assert not torch.allclose(grads[0], grads[1])
+
+
+def test_keep_epochs_saves_every_epochs_weights(data32: Path, tmp_path: Path) -> None:
+    config = TrainConfig(model="sarnn", epochs=2, batch_size=2, im_size=32, rec_dim=8, threads=1, keep_epochs=True)
+    train(config, data32, tmp_path, progress=False)
+    saved = sorted(p.name for p in (tmp_path / "epochs").iterdir())
+    assert saved == ["epoch_000.pth", "epoch_001.pth"]
+    last = torch.load(tmp_path / "epochs" / "epoch_001.pth", weights_only=True)
+    assert last["epoch"] == 1 and set(last["model_state_dict"]) == set(_weights(tmp_path / "resume.pt"))

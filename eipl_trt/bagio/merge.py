@@ -3,7 +3,9 @@
 The test split, ``joint_bounds.npy`` and the metadata come from the first directory: the bounds
 define a model's joint normalization, so data added for fine-tuning must keep those of the model's
 own dataset. Every directory must have the same sequence length, image size and joint count.
-``dataset.json`` records the sources (``merged_from``) and the train episode count. The directory
+``dataset.json`` records the sources (``merged_from``) and the train episode count. Where a source has
+labels (``targets.npy``, a demonstrator's intent) the merged train split has them too, the joints standing
+in as labels for sources without. The directory
 is built beside ``out``, fsynced and renamed into place, so it appears complete or not at all.
 """
 
@@ -80,6 +82,10 @@ def merge_datasets(sources: Sequence[str | os.PathLike[str]], out: str | os.Path
         (tmp / "train").mkdir()
         _save_npy(tmp / "train" / "images.npy", np.concatenate([images for images, _ in splits]))
         _save_npy(tmp / "train" / "joints.npy", np.concatenate([joints for _, joints in splits]).astype(np.float32))
+        if any((p / "train" / "targets.npy").is_file() for p in paths):  # labels: each source's, else its joints
+            _save_npy(tmp / "train" / "targets.npy", np.concatenate(
+                [np.load(p / "train" / "targets.npy") if (p / "train" / "targets.npy").is_file() else joints
+                 for p, (_, joints) in zip(paths, splits)]).astype(np.float32))
         shutil.copytree(first / "test", tmp / "test")
         shutil.copy2(first / "joint_bounds.npy", tmp / "joint_bounds.npy")
         write_json_atomic(tmp / "dataset.json", meta)

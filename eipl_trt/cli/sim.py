@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_record(sub.add_parser("record", help="record the expert (or a model with the expert taking over) over ROS 2 "
                                "into a rosbag2", description=_doc("eipl_trt.sim.collect"),
                                formatter_class=argparse.RawDescriptionHelpFormatter))
+    _add_dagger(sub.add_parser("dagger", help="rounds of real-time recording, training and closed-loop checkpoint "
+                               "selection (resumable)", description=_doc("eipl_trt.sim.dagger"),
+                               formatter_class=argparse.RawDescriptionHelpFormatter))
 
 
 def _doc(module: str) -> str:
@@ -93,6 +96,47 @@ def _add_record(p: argparse.ArgumentParser) -> None:
     p.set_defaults(_sim_run=_run_record)
 
 
+def _add_dagger(p: argparse.ArgumentParser) -> None:
+    from eipl_trt.sim.dagger import DaggerConfig
+
+    d = DaggerConfig(model="", out="")
+    p.add_argument("--model", required=True, help="the model to start from (a directory with model.pth and args.json)")
+    p.add_argument("--out", required=True, help="run directory (dagger.json, roundN/...); rerun to continue it")
+    p.add_argument("--rounds", type=int, default=d.rounds, help="rounds (default %(default)s)")
+    p.add_argument("--episodes", type=int, default=d.episodes, help="episodes recorded per round (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed, help="layout seed of round 0; round r uses seed + r")
+    p.add_argument("--first-round", choices=("takeover", "drive"), default=d.first_round,
+                   help="drive: round 0 records the expert alone with DART noise (default %(default)s)")
+    p.add_argument("--base-data", nargs="*", default=[], help="datasets trained on in every round too")
+    p.add_argument("--val-seed", type=int, default=d.val_seed,
+                   help="validation layouts: used to choose checkpoints, never to report (default %(default)s)")
+    p.add_argument("--val-episodes", type=int, default=d.val_episodes, help="validation layouts (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="training epochs per round (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--stdev", type=float, default=d.stdev)
+    p.add_argument("--input-mix", type=float, default=d.input_mix)
+    p.add_argument("--autocast", choices=("none", "bf16"), default=d.autocast)
+    p.add_argument("--threads", type=int, default=d.threads)
+    p.add_argument("--dart-sigma", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
+                   help="DART noise of the recordings (default: eipl-trt sim record's; none under a model)")
+    p.set_defaults(_sim_run=_run_dagger)
+
+
+def _run_dagger(args: argparse.Namespace) -> int:
+    from eipl_trt.sim.dagger import DaggerConfig, run_dagger
+
+    record = {"dart_sigma": tuple(args.dart_sigma)} if args.dart_sigma else {}
+    cfg = DaggerConfig(model=args.model, out=args.out, rounds=args.rounds, episodes=args.episodes, seed=args.seed,
+                       first_round=args.first_round, base_data=tuple(args.base_data), val_seed=args.val_seed,
+                       val_episodes=args.val_episodes, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                       stdev=args.stdev, input_mix=args.input_mix, autocast=args.autocast, threads=args.threads,
+                       record=record)
+    state = run_dagger(cfg, lambda line: print(line, flush=True))
+    print(f"current model: {state['current']} ({state['current_val'][0]}/{cfg.val_episodes} validation layouts)")
+    return 0
+
+
 def _run_record(args: argparse.Namespace) -> int:
     from eipl_trt.sim.collect import RecordConfig, record
 
@@ -125,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     if args._sim_run is not None:
         return args._sim_run(args)
     if not args.out:
-        args._sim_parser.error("the following arguments are required: --out (or a subcommand: record)")
+        args._sim_parser.error("the following arguments are required: --out (or a subcommand: record, dagger)")
     from eipl_trt.errors import InputError
     from eipl_trt.sim.record import generate_dataset
 

@@ -64,6 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--autocast", choices=("none", "bf16"), default="none",
                         help="bf16: the forward pass in bfloat16 (CPUs with AVX512-BF16 or AMX, GPUs) (default %(default)s)")
     parser.add_argument("--channels-last", action="store_true", help="NHWC memory order for images and convolutions")
+    parser.add_argument("--tbptt", type=int, default=0,
+                        help="truncated BPTT window in steps (the state carries on, its gradient is cut); "
+                        "0 = full BPTT (default %(default)s)")
+    parser.add_argument("--keep-epochs", action="store_true",
+                        help="also save every epoch's weights as OUT/epochs/epoch_NNN.pth (to pick one by closed-loop "
+                        "success: eipl-trt sim dagger does)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its resume.pt (written after every epoch), bit for bit; "
                         "only --epochs, --max-minutes, --threads and --eval-every may change")
@@ -110,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         autocast=args.autocast,
         channels_last=args.channels_last,
+        tbptt=args.tbptt,
+        keep_epochs=args.keep_epochs,
     )
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -34,7 +34,7 @@ def mixed_input(x_joint: torch.Tensor, previous: torch.Tensor | None, input_mix:
 
 def sequence_losses(
     model: nn.Module, x_img: torch.Tensor, x_joint: torch.Tensor, y_img: torch.Tensor, y_joint: torch.Tensor,
-    input_mix: float = 1.0,
+    input_mix: float = 1.0, tbptt: int = 0,
 ) -> dict[str, torch.Tensor]:
     """Unweighted losses of one teacher-forced pass over whole sequences.
 
@@ -46,17 +46,19 @@ def sequence_losses(
         x_img, x_joint: (B, T, 3, H, W) / (B, T, D) model inputs (noisy while training).
         y_img, y_joint: the clean targets, same shapes; step t is scored against t + 1.
         input_mix: blend of measured joints and the previous prediction fed as input (:func:`mixed_input`).
+        tbptt: truncated backpropagation through time: the recurrent state is carried on but cut from the
+            gradient every ``tbptt`` steps (0 = full BPTT, EIPL's procedure).
 
     Returns:
         ``{"img", "joint"}`` plus ``"pt"`` for SARNN: scalar MSEs.
     """
     if all(isinstance(getattr(model, name, None), nn.Module) for name in _SARNN_PARTS):
-        return _sarnn_sequence_losses(model, x_img, x_joint, y_img, y_joint, input_mix)
+        return _sarnn_sequence_losses(model, x_img, x_joint, y_img, y_joint, input_mix, tbptt)
     state = None
     images, joints = [], []
     for t in range(x_img.shape[1] - 1):
         out = model(x_img[:, t], mixed_input(x_joint[:, t], joints[-1] if joints else None, input_mix), state)
-        state = out[-1]
+        state = _truncate(out[-1], t, tbptt)
         images.append(out[0])
         joints.append(out[1])
     return {
@@ -69,9 +71,16 @@ def sequence_losses(
 _SARNN_PARTS = ("im_encoder", "pos_encoder", "rec", "decoder_joint", "decoder_point", "issm", "decoder_image")
 
 
+def _truncate(state: Any, t: int, tbptt: int) -> Any:
+    """``state`` cut from the graph after step ``t`` when a truncation window ends there."""
+    if tbptt > 0 and (t + 1) % tbptt == 0:
+        return tuple(s.detach() for s in state)
+    return state
+
+
 def _sarnn_sequence_losses(
     model: nn.Module, x_img: torch.Tensor, x_joint: torch.Tensor, y_img: torch.Tensor, y_joint: torch.Tensor,
-    input_mix: float,
+    input_mix: float, tbptt: int = 0,
 ) -> dict[str, torch.Tensor]:
     """SARNN's :func:`sequence_losses`, its image path run once over all B x (T-1) frames.
 
@@ -87,7 +96,7 @@ def _sarnn_sequence_losses(
     frames = x_img[:, :steps].flatten(0, 1)
     im_hid = model.im_encoder(frames)
     enc = model.pos_encoder(frames)[0].reshape(b, steps, 2 * model.k_dim)
-    joints, dec_pts = recurrent_rollout(model, enc, x_joint, steps, input_mix, points=True)
+    joints, dec_pts = recurrent_rollout(model, enc, x_joint, steps, input_mix, points=True, tbptt=tbptt)
     heatmap = model.issm(dec_pts.reshape(b * steps, model.k_dim, 2))
     y_image = model.decoder_image(heatmap * im_hid).reshape(b, steps, *y_img.shape[2:])
     return {
@@ -98,7 +107,8 @@ def _sarnn_sequence_losses(
 
 
 def recurrent_rollout(
-    model: nn.Module, features: torch.Tensor, x_joint: torch.Tensor, steps: int, input_mix: float, points: bool
+    model: nn.Module, features: torch.Tensor, x_joint: torch.Tensor, steps: int, input_mix: float, points: bool,
+    tbptt: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The recurrent part alone for ``steps`` steps: ``model.rec`` on ``[features[:, t], joint input]``,
     then the joint head (and SARNN's point head when ``points``).
@@ -118,6 +128,7 @@ def recurrent_rollout(
         joints.append(model.decoder_joint(state[0]))
         if points:
             dec.append(model.decoder_point(state[0]))
+        state = _truncate(state, t, tbptt)
     return torch.stack(joints, dim=1), torch.stack(dec, dim=1) if points else None
 
 

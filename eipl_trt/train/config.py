@@ -81,6 +81,10 @@ class TrainConfig:
         autocast: ``"bf16"`` runs the forward pass under ``torch.autocast`` in bfloat16 (convolutions and
             matmuls; worth it on CPUs with AVX512-BF16 or AMX, and on GPUs), ``"none"`` in fp32.
         channels_last: keep images and convolution weights in NHWC memory order.
+        tbptt: truncated BPTT window (steps): the LSTM state carries on, its gradient is cut every
+            ``tbptt`` steps; 0 = full BPTT (EIPL's procedure).
+        keep_epochs: also save every epoch's weights as ``epochs/epoch_NNN.pth``, for choosing a
+            checkpoint by something the test loss does not measure (closed-loop success).
         device: where the model trains: ``"cpu"`` or a CUDA device (``"cuda"``, ``"cuda:1"``).
             The frames are converted and noised on that device; checkpoints are always saved
             as CPU tensors, so a model trained on a GPU loads anywhere.
@@ -113,6 +117,8 @@ class TrainConfig:
     device: str = "cpu"
     autocast: str = "none"
     channels_last: bool = False
+    tbptt: int = 0
+    keep_epochs: bool = False
 
     # ------------------------------------------------------------------ resolved values
     @property
@@ -181,6 +187,8 @@ class TrainConfig:
             bad("--freeze-image trains on the joint loss only, but --joint-loss is 0")
         if not (math.isfinite(self.input_mix) and 0.0 <= self.input_mix <= 1.0):
             bad(f"--input-mix must be in [0, 1], got {self.input_mix!r}")
+        if not isinstance(self.tbptt, int) or self.tbptt < 0:
+            bad(f"--tbptt must be an integer >= 0 (0 = full BPTT), got {self.tbptt!r}")
         if self.autocast not in ("none", "bf16"):
             bad(f"--autocast must be 'none' or 'bf16', got {self.autocast!r}")
         if self.select_by not in ("loss", "joint"):

@@ -23,7 +23,7 @@ from eipl_trt.train.data import TrainData, joint_tensor, label_tensor, to_tensor
 from eipl_trt.train.device import model_device
 from eipl_trt.train.frozen import recurrent_losses
 from eipl_trt.train.noise import add_joint_noise, add_noise
-from eipl_trt.train.outputs import CHECKPOINT, LOG, write_log
+from eipl_trt.train.outputs import CHECKPOINT, LOG, save_checkpoint, write_log
 from eipl_trt.train.resume import RESUME, check_compatible, restore_rng, save_resume
 from eipl_trt.train.run import Run
 from eipl_trt.train.schedule import LossScheduler
@@ -85,7 +85,7 @@ def step(config: TrainConfig, state: State, data: TrainData, index: np.ndarray,
             if config.channels_last:
                 x_img = x_img.contiguous(memory_format=torch.channels_last) if x_img.dim() == 4 else x_img
             labels = label_tensor(data.train, index, device)
-            losses = sequence_losses(state.model, x_img, x_joint, clean_img, labels, config.input_mix)
+            losses = sequence_losses(state.model, x_img, x_joint, clean_img, labels, config.input_mix, config.tbptt)
         else:  # --freeze-image: the recurrent part alone, on cached features
             clean_joint = joint_tensor(data.train, index, device)
             x_joint = add_joint_noise(clean_joint, config.stdev, state.generator)
@@ -122,6 +122,10 @@ def end_epoch(run: Run, state: State, data: TrainData, epoch: int, sums: dict[st
             f"training diverged: train loss is {row['train_loss']} at epoch {epoch}; lower --lr "
             f"(now {config.lr}). The best checkpoint so far is kept in {run.out / CHECKPOINT}"
         )
+    if config.keep_epochs:
+        (run.out / "epochs").mkdir(exist_ok=True)
+        save_checkpoint(run.out / "epochs" / f"epoch_{epoch:03d}.pth", state.model, epoch, row["train_loss"],
+                        row.get("test_loss", math.nan))
     if reason == "completed":
         save_resume(run.out / RESUME, epoch=epoch, model=state.model, optimizer=state.optimizer,
                     scheduler_step=state.scheduler.calls, generator=state.generator, rng=state.rng, rows=run.rows,
