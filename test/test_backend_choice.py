@@ -225,3 +225,11 @@ def test_tensorrt_fp32_engines_run_fp32_not_tf32(version: str, monkeypatch: pyte
         assert "bf16" in registry.refused_precisions(spec, "tensorrt")
     finally:
         registry.unavailable_reason.cache_clear()
+
+
+def test_the_environment_can_stand_in_for_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """EIPL_TRT_CPU_CAPABILITIES replaces OpenVINO's answer (how the suite runs as on every CPU class)."""
+    monkeypatch.setenv("EIPL_TRT_CPU_CAPABILITIES", "FP32 FP16 INT8")
+    assert capabilities.cpu_capabilities() == ["FP32", "FP16", "INT8"]
+    assert registry.available_precisions(resolve_model("sarnn"), "openvino") == ["fp32", "fp16", "int8"]
+    assert auto.cpu_identity().endswith("as 'FP32 FP16 INT8'")  # its verdicts are kept apart

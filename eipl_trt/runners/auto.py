@@ -110,7 +110,8 @@ def cpu_identity() -> str:
                 flags |= {f for f in value.split() if f.startswith(("avx", "amx", "fma", "asimd", "fphp", "sve"))}
     except OSError:
         pass
-    return f"{name} [{' '.join(sorted(flags))}]"
+    override = os.environ.get("EIPL_TRT_CPU_CAPABILITIES")
+    return f"{name} [{' '.join(sorted(flags))}]" + (f" as {override!r}" if override is not None else "")
 
 
 def machine_key(model_sha256: str, precision: str, versions: dict[str, str], threads: int) -> str:

@@ -6,9 +6,11 @@ rules under every CPU class.
 
 from __future__ import annotations
 
+import os
+
 from eipl_trt.spec import ModelSpec
 
-__all__ = ["backend_version", "cpu_capabilities", "refused_precisions", "unavailable_reason"]
+__all__ = ["CAPABILITIES_ENV", "backend_version", "cpu_capabilities", "refused_precisions", "unavailable_reason"]
 
 
 def unavailable_reason() -> str:
@@ -31,11 +33,20 @@ def backend_version() -> str:
     return str(ov.__version__)
 
 
+#: Environment variable that replaces what OpenVINO reports (space-separated, e.g. ``"FP32 INT8"``): to run
+#: the test suite as on another CPU class, or to work around a CPU OpenVINO misreports.
+CAPABILITIES_ENV = "EIPL_TRT_CPU_CAPABILITIES"
+
+
 def cpu_capabilities() -> list[str]:
     """OpenVINO's ``OPTIMIZATION_CAPABILITIES`` of the CPU (e.g. ``FP32 INT8 BF16``), ``[]`` without OpenVINO.
 
-    The one place the CPU's abilities are asked: tests fake it to check every CPU class.
+    The one place the CPU's abilities are asked: tests fake it to check every CPU class, and
+    ``EIPL_TRT_CPU_CAPABILITIES`` overrides it for a whole process.
     """
+    override = os.environ.get(CAPABILITIES_ENV)
+    if override is not None:
+        return override.split()
     try:
         import openvino as ov
 
