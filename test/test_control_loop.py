@@ -222,7 +222,10 @@ def test_control_command_writes_the_report(tmp_path: Path) -> None:
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
-    assert set(report["runs"]) == {"fp32", "expert", "hold_still"}
+    assert set(report["runs"]) == {"fp32", "expert_ros", "expert", "hold_still"}
+    # the expert over ROS 2 through the same interface and clock: its commands checked by the robot too
+    assert report["runs"]["expert_ros"]["episodes"] == 1 and report["runs"]["expert_ros"]["limit_violations"] == 0
+    assert report["runs"]["expert_ros"]["frames_without_command"] <= 1
     fp32 = report["runs"]["fp32"]
     assert fp32["episodes"] == 1 and fp32["per_episode"][0]["commands"] >= 5
     assert fp32["step_latency"]["n"] >= 5 and fp32["step_latency"]["p50_ms"] > 0

@@ -113,7 +113,7 @@ def test_refused_commands_hold_the_target(scene: PusherScene) -> None:
 def test_launch_mapping() -> None:
     plan = sim_launch_from_args({"clock": "realtime", "episodes": "3", "precision": "int8", "model": ""},
                                 limits=([-1.0] * 7, [1.0] * 7), extra_node_args=["input_mix:=0.5"])
-    assert plan.node_parameters["model"] == "sarnn"  # empty = the default
+    assert plan.node_parameters["model"] == "sarnn8"  # empty = the default: the bundled controller
     # a step per frame on the freshest frame, points anchored to its stamp (the node default) in both clocks
     assert plan.node_parameters["trigger"] == "image" and plan.node_parameters["use_sim_time"] is False
     node = plan.node_command(["eipl_trt_node"])
@@ -123,7 +123,10 @@ def test_launch_mapping() -> None:
     assert node[-2:] == ["-r", "image_raw:=camera/image_raw"]
     robot = plan.robot_command()
     assert "clock:=realtime" in robot and "episodes:=3" in robot and not any(a.startswith("results:=") for a in robot)
-    lockstep = sim_launch_from_args({})
+    defaults = sim_launch_from_args({})  # the task as a robot runs it: real time, the trajectory interface
+    assert defaults.robot_parameters["clock"] == "realtime" and defaults.node_parameters["use_sim_time"] is False
+    assert defaults.node_parameters["command_interface"] == "joint_trajectory"
+    lockstep = sim_launch_from_args({"clock": "lockstep"})
     assert lockstep.node_parameters["trigger"] == "image" and lockstep.node_parameters["use_sim_time"] is True
     assert "use_sim_time:=true" in lockstep.node_command()
     for bad, message in (({"clock": "fast"}, "clock"), ({"episodes": "x"}, "integer"), ({"frames": "1"}, ">= 2"),

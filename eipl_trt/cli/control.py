@@ -1,12 +1,13 @@
 """Drive the simulated Pusher arm with the node over ROS 2 and score the task per precision.
 
 Starts the simulated robot (eipl_trt_sim_robot) and the node (eipl_trt_node) as separate processes,
-as launch/sim.launch.py does, runs N episodes per precision, plus the scripted expert and a
-hold-still arm on the same layouts, and writes OUT/report.md, OUT/report.json and a GIF per
+as launch/sim.launch.py does, runs N episodes per precision, plus the scripted expert (over ROS 2 through
+the same interface and clock, and in-process at the physics rate) and a hold-still arm on the same
+layouts, and writes OUT/report.md, OUT/report.json and a GIF per
 precision (the first episode, attention points drawn) to OUT.
 
 Example:
-    eipl-trt control --model sarnn --precision fp32 int8 --episodes 20 --clock lockstep --out results/control
+    eipl-trt control --model sarnn8 --precision fp32 fp16 int8 --episodes 20 --clock realtime --out results/control
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ HELP = "closed-loop control of the simulated Pusher arm over ROS 2: task success
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``control`` flags."""
-    parser.add_argument("--model", default="sarnn", help="bundled model name or model directory (default: %(default)s)")
+    parser.add_argument("--model", default="sarnn8",
+                        help="bundled model name or model directory (default: %(default)s, the bundled controller)")
     parser.add_argument("--precision", nargs="+", default=["fp32"], help="precisions to run (default: fp32)")
     parser.add_argument("--episodes", type=int, default=5, help="episodes per precision (default: %(default)s)")
     parser.add_argument("--clock", choices=("lockstep", "realtime"), default="lockstep",
@@ -33,8 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="layout seed; 0 = the bundled models' training/test layouts (default: %(default)s)")
     parser.add_argument("--first-episode", type=int, default=0, help="first layout index (default: %(default)s)")
     parser.add_argument("--frames", type=int, default=70, help="camera frames (0.1 s) per episode (default: %(default)s)")
-    parser.add_argument("--interface", choices=("forward_position", "joint_trajectory"), default="forward_position",
-                        help="the node's command_interface (default: %(default)s)")
+    parser.add_argument("--interface", choices=("forward_position", "joint_trajectory"), default="joint_trajectory",
+                        help="the node's command_interface (default: %(default)s, what the bundled controller was "
+                        "trained for)")
+    parser.add_argument("--no-expert-ros", action="store_true",
+                        help="skip the reference run of the scripted expert over ROS 2 (same interface and clock)")
     parser.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
                         help="extra node parameter, e.g. input_mix:=0.5 (repeatable)")
 
@@ -66,9 +71,11 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = ControlConfig(model=args.model, precisions=tuple(args.precision), episodes=args.episodes, clock=args.clock,
                         out=args.out, seed=args.seed, first_episode=args.first_episode, frames=args.frames,
-                        interface=args.interface, node_args=tuple(args.node_param))
+                        interface=args.interface, node_args=tuple(args.node_param),
+                        expert_ros=not args.no_expert_ros and args.interface == "joint_trajectory")
     print(f"running {cfg.episodes} {cfg.clock} episode(s) of {cfg.model} per precision ({', '.join(cfg.precisions)}) "
-          f"plus the expert and hold-still on the same layouts ...", flush=True)
+          f"plus the expert ({'over ROS 2 and ' if cfg.expert_ros else ''}in-process) and hold-still on the same "
+          f"layouts ...", flush=True)
     progress = _Progress(cfg.episodes)
     try:
         report = run_control(cfg, progress)

@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 from eipl_trt.common.atomic import write_json_atomic
 from eipl_trt.errors import EipltrtError, InputError
 
-__all__ = ["RecordConfig", "record", "TOPICS", "DATASET_ARGS"]
+__all__ = ["RecordConfig", "record", "ros_command", "TOPICS", "DATASET_ARGS"]
 
 #: What is recorded (topic -> type). ``/sim/episode`` is latched by the robot.
 TOPICS: dict[str, str] = {
@@ -103,7 +103,7 @@ def _expert_params(cfg: RecordConfig) -> dict[str, Any]:
             "use_sim_time": cfg.clock == "lockstep"}
 
 
-def _command(executable: Sequence[str], params: dict[str, Any], remaps: Sequence[tuple[str, str]] = ()) -> list[str]:
+def ros_command(executable: Sequence[str], params: dict[str, Any], remaps: Sequence[tuple[str, str]] = ()) -> list[str]:
     from eipl_trt.sim.launch_plan import format_value
 
     args = [a for k, v in params.items() if v != "" for a in ("-p", f"{k}:={format_value(v)}")]
@@ -119,7 +119,7 @@ def _node_command(cfg: RecordConfig) -> list[str]:
                             node_args=(f"trajectory_timing:={cfg.trajectory_timing}", *cfg.node_args))
     plan = launch_plan(control, "fp32", robot_limits(cfg.model), Path(cfg.out) / "unused.json", None)
     remaps = (*plan.node_remappings, ("joint_trajectory_controller/joint_trajectory", "model/joint_trajectory"))
-    return _command(_script("eipl_trt_node", "eipl_trt.ros.node"), plan.node_parameters | {
+    return ros_command(_script("eipl_trt_node", "eipl_trt.ros.node"), plan.node_parameters | {
         "trajectory_timing": cfg.trajectory_timing}, remaps)
 
 
@@ -149,10 +149,10 @@ def record(cfg: RecordConfig, progress: Callable[[dict[str, Any]], None] | None 
             procs.append((name, proc, log))
             return proc
 
-        launch("expert", _command(_script("eipl_trt_sim_expert", "eipl_trt.sim.ros_expert"), _expert_params(cfg)))
+        launch("expert", ros_command(_script("eipl_trt_sim_expert", "eipl_trt.sim.ros_expert"), _expert_params(cfg)))
         if cfg.model:
             launch("node", _node_command(cfg))
-        robot = launch("robot", _command(_script("eipl_trt_sim_robot", "eipl_trt.sim.ros_robot"),
+        robot = launch("robot", ros_command(_script("eipl_trt_sim_robot", "eipl_trt.sim.ros_robot"),
                                          _robot_params(cfg, results)))
         while robot.poll() is None:
             for name, proc, log in procs:

@@ -25,10 +25,10 @@ __all__ = ["SIM_ARGUMENTS", "SIM_DEFAULTS", "SimLaunch", "sim_launch_from_args",
 
 #: Launch argument -> default (strings, as launch performs them).
 SIM_DEFAULTS: dict[str, str] = {
-    "model": "sarnn",
+    "model": "sarnn8",
     "precision": "fp32",
-    "clock": "lockstep",
-    "command_interface": "forward_position",
+    "clock": "realtime",
+    "command_interface": "joint_trajectory",
     "episodes": "5",
     "first_episode": "0",
     "seed": "1",

@@ -50,9 +50,11 @@ class ControlConfig:
         frames: camera frames per episode (0.1 s each).
         interface: ``forward_position`` or ``joint_trajectory``.
         node_args: extra ``-p name:=value`` parameters for the node.
+        expert_ros: also run the scripted expert over ROS 2 through the same interface and clock
+            (:func:`run_expert_ros`), beside the in-process expert.
     """
 
-    model: str = "sarnn"
+    model: str = "sarnn8"
     precisions: tuple[str, ...] = ("fp32",)
     episodes: int = 5
     clock: str = "lockstep"
@@ -60,8 +62,9 @@ class ControlConfig:
     seed: int = 1
     first_episode: int = 0
     frames: int = 70
-    interface: str = "forward_position"
+    interface: str = "joint_trajectory"
     node_args: tuple[str, ...] = ()
+    expert_ros: bool = True
 
     def __post_init__(self) -> None:
         if self.clock not in ("lockstep", "realtime"):
@@ -264,6 +267,44 @@ def run_precision(cfg: ControlConfig, precision: str, listener: _Listener, limit
             "node_exit_code": node_code, "logs": {"node": str(node_log), "robot": str(robot_log)}}
 
 
+def run_expert_ros(cfg: ControlConfig, limits: tuple[Any, Any], work: Path) -> dict[str, Any]:
+    """The like-for-like reference: the scripted expert commanding the arm over ROS 2 exactly as the node does.
+
+    ``eipl_trt_sim_expert`` replaces the node: joint targets at the camera rate through the same interface
+    (joint_trajectory, points anchored to the frame, the coast point) and clock, no noise. Its score says what a
+    10 Hz joint-target controller over ROS can do on these layouts; the in-process expert (torque control at the
+    physics rate, the true state) says what the layouts allow.
+    """
+    from eipl_trt.sim.collect import ros_command
+
+    if cfg.interface != "joint_trajectory":
+        raise InputError("the expert over ROS commands the joint_trajectory interface; run with --interface "
+                         "joint_trajectory or --no-expert-ros")
+    results = work / "robot_expert_ros.json"
+    plan = launch_plan(cfg, "fp32", limits, results, None)
+    robot_params = {**plan.robot_parameters, "reset_service": "", "video_episode": -1, "video_out": ""}
+    expert_params = {"mode": "drive", "dart_sigma": [0.0, 0.0], "use_sim_time": cfg.clock == "lockstep"}
+    expert_log, robot_log = work / "expert_ros.log", work / "robot_expert_ros.log"
+    with open(expert_log, "wb") as elog, open(robot_log, "wb") as rlog:
+        expert = subprocess.Popen(ros_command(_script("eipl_trt_sim_expert", "eipl_trt.sim.ros_expert"), expert_params),
+                                  stdout=elog, stderr=subprocess.STDOUT, env=_env())
+        robot = subprocess.Popen(ros_command(_script("eipl_trt_sim_robot", "eipl_trt.sim.ros_robot"), robot_params),
+                                 stdout=rlog, stderr=subprocess.STDOUT, env=_env())
+        try:
+            while robot.poll() is None:
+                if expert.poll() is not None:
+                    raise EipltrtError(f"the expert exited with code {expert.returncode}; its log ({expert_log}):\n"
+                                       f"{_tail(expert_log)}")
+                time.sleep(0.5)
+        finally:
+            _stop(robot)
+            _stop(expert)
+    if robot.returncode != 0 or not results.exists():
+        raise EipltrtError(f"the simulated robot exited with code {robot.returncode}; its log ({robot_log}):\n"
+                           f"{_tail(robot_log)}")
+    return json.loads(results.read_text())
+
+
 def robot_limits(model: str) -> tuple[list[float], list[float]]:
     """The robot's joint limits intersected with the model's joint bounds (rad): the node's command clamp."""
     from eipl_trt.paths import resolve_model
@@ -312,4 +353,6 @@ def run_control(cfg: ControlConfig, progress: Callable[[str, dict[str, Any]], No
             runs[precision] = run_precision(cfg, precision, listener, limits, work, progress or (lambda p, d: None))
     finally:
         listener.close()
+    if cfg.expert_ros:
+        baselines = {"expert_ros": run_expert_ros(cfg, limits, work), **baselines}
     return write_report(cfg, runs, baselines, limits, wall_s=time.monotonic() - started)

@@ -143,7 +143,9 @@ def _markdown(report: dict[str, Any]) -> str:
             + " | ".join(str(saf.get(k, "-")) if saf.get(k) is not None else "-"
                          for k in ("commands_sent", "clamped", "rate_limited", "stale_stops"))
             + f" | {e.get('limit_violations', '-')} |")
-    lines += ["", "## What happened", ""]
+    lines += ["", "expert_ros: the scripted expert commanding the arm over ROS 2 like the node (joint targets at the "
+              "camera rate, the same interface and clock); expert: the scripted expert in-process (torque control "
+              "at the physics rate, the true state): what the layouts allow.", "", "## What happened", ""]
     for name, e in report["runs"].items():
         video = e.get("video")
         lines.append(f"- **{name}**: {_diagnosis(e)}" + (f"; video: `{video['gif']}`" if video else ""))
@@ -167,7 +169,12 @@ def write_report(cfg: Any, runs: dict[str, Any], baselines: dict[str, list[dict[
 
     entries: dict[str, Any] = {name: _model_run(name, run, cfg.out) for name, run in runs.items()}
     for name, episodes in baselines.items():
-        entries[name] = summarize(episodes)
+        if isinstance(episodes, dict):  # a run over ROS (the robot's results): its checks too
+            entries[name] = {**summarize(episodes["episodes"]),
+                             "limit_violations": int(episodes["limit_check"]["violations"]),
+                             "frames_without_command": int(sum(e["frames_without_command"] for e in episodes["episodes"]))}
+        else:
+            entries[name] = summarize(episodes)
     try:
         load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     except OSError:
