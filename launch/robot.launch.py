@@ -75,6 +75,26 @@ def _configured_nodes(context: LaunchContext, *args: Any, **kwargs: Any) -> list
 
 def generate_launch_description() -> LaunchDescription:
     """The node, plus diagnostic_aggregator if ``aggregator:=true`` and rqt if ``rqt:=true``."""
+    return LaunchDescription([*_launch_arguments(), OpaqueFunction(function=_configured_nodes), _rqt()])
+
+
+def _rqt() -> Node:
+    """rqt with the eipl_trt perspective, started if ``rqt:=true``."""
+    return Node(
+        package="rqt_gui",
+        executable="rqt_gui",
+        arguments=[
+            "--force-discover",
+            "--perspective-file",
+            PathJoinSubstitution([FindPackageShare(PACKAGE), "config", "eipl_trt.perspective"]),
+        ],
+        output="screen",
+        condition=IfCondition(LaunchConfiguration("rqt")),
+    )
+
+
+def _launch_arguments() -> list[DeclareLaunchArgument]:
+    """Every launch argument, in the order ``ros2 launch --show-args`` lists them."""
     # Generated from eipl_trt/ros/params.py and eipl_trt/ros/launch_args.py by `python -m eipl_trt.ros.paramdocs
     # --write`: edit those, not the lines between the markers.
     # BEGIN GENERATED launch arguments
@@ -168,34 +188,19 @@ def generate_launch_description() -> LaunchDescription:
         description="Set to true to start diagnostic_aggregator with config/diagnostic_analyzers.yaml, so "
         "rqt_robot_monitor shows the node's diagnostics under eipl_trt.",
     )
+    return [
+        arg_model,
+        arg_models,
+        arg_backend,
+        arg_precision,
+        arg_namespace,
+        arg_image_topic,
+        arg_image_transport,
+        arg_joint_states_topic,
+        arg_command_interface,
+        arg_use_sim_time,
+        arg_params_file,
+        arg_rqt,
+        arg_aggregator,
+    ]
     # END GENERATED launch arguments
-    rqt = Node(
-        package="rqt_gui",
-        executable="rqt_gui",
-        arguments=[
-            "--force-discover",
-            "--perspective-file",
-            PathJoinSubstitution([FindPackageShare(PACKAGE), "config", "eipl_trt.perspective"]),
-        ],
-        output="screen",
-        condition=IfCondition(LaunchConfiguration("rqt")),
-    )
-    return LaunchDescription(
-        [
-            arg_model,
-            arg_models,
-            arg_backend,
-            arg_precision,
-            arg_namespace,
-            arg_image_topic,
-            arg_image_transport,
-            arg_joint_states_topic,
-            arg_command_interface,
-            arg_use_sim_time,
-            arg_params_file,
-            arg_rqt,
-            arg_aggregator,
-            OpaqueFunction(function=_configured_nodes),
-            rqt,
-        ]
-    )

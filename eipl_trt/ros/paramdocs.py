@@ -5,10 +5,10 @@ types, defaults, allowed values, ranges, descriptions) produces everything that 
 
 * ``docs/parameters.md``: every parameter and every launch argument;
 * ``config/eipl_trt.yaml``: the params file, each key with its description as a comment;
-* the ``DeclareLaunchArgument`` calls of ``launch/robot.launch.py``, between its
-  ``BEGIN GENERATED launch arguments`` and ``END GENERATED launch arguments`` lines (arguments that
-  override a parameter take its description; the others come from
-  :data:`eipl_trt.ros.launch_args.ARGUMENT_DESCRIPTIONS`).
+* the ``DeclareLaunchArgument`` calls of ``launch/robot.launch.py`` and the list its
+  ``_launch_arguments()`` returns, between its ``BEGIN GENERATED launch arguments`` and
+  ``END GENERATED launch arguments`` lines (arguments that override a parameter take its
+  description; the others come from :data:`eipl_trt.ros.launch_args.ARGUMENT_DESCRIPTIONS`).
 
 Regenerate after changing a parameter, from the source checkout::
 
@@ -149,7 +149,8 @@ def _string_literal(text: str, indent: str, first_width: int, width: int) -> lis
 
 
 def launch_arguments_block() -> str:
-    """The ``DeclareLaunchArgument`` calls of ``robot.launch.py`` (one named variable each)."""
+    """The body of ``robot.launch.py``'s ``_launch_arguments()``: its ``DeclareLaunchArgument`` calls (one
+    named variable each), then the list of them it returns."""
     out: list[str] = []
     for name in LAUNCH_ARGUMENTS:
         literal = _string_literal(launch_argument_description(name), " " * 8, 88, 100)
@@ -162,6 +163,7 @@ def launch_arguments_block() -> str:
         ]
         out[-1] += ","
         out.append("    )")
+    out += ["    return [", *(f"        arg_{name}," for name in LAUNCH_ARGUMENTS), "    ]"]
     return "\n".join(out) + "\n"
 
 
