@@ -22,8 +22,8 @@ import numpy as np
 from eipl_trt.common.stats import RateMeter, StageStats
 from eipl_trt.control import CommandDecision, CommandSafety
 from eipl_trt.errors import InputError, NonFiniteOutputError
-from eipl_trt.predictor import Prediction, Predictor
-from eipl_trt.ros.inputs import Frame, JointCache, LatestSlot
+from eipl_trt.predictor import Prediction, Predictor, StageTimings
+from eipl_trt.ros.inputs import Frame, JointCache, JointVector, LatestSlot
 from eipl_trt.ros.params import NodeConfig
 from eipl_trt.runners import Choice, Runner, choose
 
@@ -221,6 +221,10 @@ class NodeRuntime:
     def step(self, now_s: float, *, want_image: bool, new_image_only: bool = False) -> StepResult:
         """One control step with the latest inputs.
 
+        The step takes the frame, reads the joints, checks that both are fresh, predicts, passes the
+        prediction through command safety and records the step; the first of these that fails ends the
+        step with its status (see :class:`StepResult`).
+
         Args:
             now_s: node time (s).
             want_image: also produce the predicted image (someone subscribes to it).
@@ -234,72 +238,100 @@ class NodeRuntime:
                 not new_image_only and self._last_step_start is not None
                 and now_s - self._last_step_start > 1.5 * self.period_s
             )
-            frame = self.images.take()
-            if frame is None:
-                if new_image_only:
-                    return StepResult("no_new_image")
-                frame = self.images.latest()
-                if frame is None:
-                    return StepResult("no_image", "no image received yet on image_raw; not stepping")
-            if frame.decoder is not None:
-                deferred = frame
-                try:
-                    frame = deferred.decoder()  # type: ignore[misc]
-                except InputError as exc:
-                    self.images.replace(deferred, self._last_frame)  # as if it never came
-                    self.note_bad_input("image", str(exc), now_s)
-                    return StepResult("bad_image", f"dropped an image: {exc}")
-                self.images.replace(deferred, frame)
-                self.stages.add("decode", frame.decode_s)
-            self._last_frame = frame
+            frame = self._take_frame(now_s, new_image_only)
+            if isinstance(frame, StepResult):
+                return frame
             joints = self.joints.vector()
             if not joints.complete:
-                return StepResult(
-                    "missing_joints",
-                    f"no position received yet for model joint(s) {', '.join(joints.missing)} on joint_states; "
-                    f"not stepping (check the joint_names parameter: {', '.join(self.joint_names)})",
-                    frame,
-                )
+                return self._missing_joints(frame, joints)
             oldest = frame.receipt_s if joints.oldest_receipt_s is None else joints.oldest_receipt_s
             age = now_s - min(frame.receipt_s, oldest)
-            stale = self.safety.stale_message(age)
+            stale = self._check_staleness(now_s, age, frame, joints)
             if stale is not None:
-                self.counters.stale_skips += 1
-                self.safety.reset()
-                self._last_step_start = None
-                return StepResult("stale", stale, frame, joints.positions, input_age_s=age)
-            self._last_step_start = now_s
-            limit = self.cfg.max_input_age
-            if limit > 0.0 and self._last_ok_step_s is not None and now_s - self._last_ok_step_s > limit:
-                # The model was blind (camera or joints stopped): its LSTM state is from before the gap.
-                self._reset_locked(f"inputs resumed after {now_s - self._last_ok_step_s:.2f} s without a step "
-                                   f"(max_input_age {limit:.2f} s)")
-            self._last_ok_step_s = now_s
-            try:
-                prediction = self.predictor.step(frame.image, joints.positions, frame.encoding, want_image=want_image)
-            except NonFiniteOutputError as exc:
-                self.counters.non_finite_outputs += 1
-                self.counters.state_resets += 1
-                self.safety.reset()
-                self.counters.last_error, self.counters.last_error_time_s = str(exc), now_s
-                return StepResult("non_finite", str(exc), frame, joints.positions, input_age_s=age)
-            except InputError as exc:
-                self.note_bad_input("step", str(exc), now_s)
-                return StepResult("bad_input", str(exc), frame, joints.positions, input_age_s=age)
+                return stale
+            prediction = self._predict(now_s, age, frame, joints, want_image)
+            if isinstance(prediction, StepResult):
+                return prediction
             decision = None
             if self.cfg.command_interface != "none":
                 decision = self.safety.filter(prediction.joints, joints.positions, age)
-            t = prediction.timings
-            elapsed = time.perf_counter() - started
-            missed = late or elapsed > self.period_s
-            self.counters.steps += 1
-            self.counters.missed_deadlines += int(missed)
-            self.step_rate.tick(now_s)
-            self.stages.add_many({
-                "preprocess": t.preprocess_s, "inference": t.inference_s, "postprocess": t.postprocess_s,
-                "step": elapsed,
-            })
+            missed = self._record_step(started, late, now_s, prediction.timings)
             return StepResult("ok", "", frame, joints.positions, prediction, decision, age, missed)
+
+    def _take_frame(self, now_s: float, new_image_only: bool) -> Frame | StepResult:
+        """The frame to step on: the newest unused one, else the latest (decoded here if it came deferred)."""
+        frame = self.images.take()
+        if frame is None:
+            if new_image_only:
+                return StepResult("no_new_image")
+            frame = self.images.latest()
+            if frame is None:
+                return StepResult("no_image", "no image received yet on image_raw; not stepping")
+        if frame.decoder is not None:
+            deferred = frame
+            try:
+                frame = deferred.decoder()  # type: ignore[misc]
+            except InputError as exc:
+                self.images.replace(deferred, self._last_frame)  # as if it never came
+                self.note_bad_input("image", str(exc), now_s)
+                return StepResult("bad_image", f"dropped an image: {exc}")
+            self.images.replace(deferred, frame)
+            self.stages.add("decode", frame.decode_s)
+        self._last_frame = frame
+        return frame
+
+    def _missing_joints(self, frame: Frame, joints: JointVector) -> StepResult:
+        return StepResult(
+            "missing_joints",
+            f"no position received yet for model joint(s) {', '.join(joints.missing)} on joint_states; "
+            f"not stepping (check the joint_names parameter: {', '.join(self.joint_names)})",
+            frame,
+        )
+
+    def _check_staleness(self, now_s: float, age: float, frame: Frame, joints: JointVector) -> StepResult | None:
+        """Refuse inputs older than ``max_input_age``; reset the LSTM state when they resume after a gap."""
+        stale = self.safety.stale_message(age)
+        if stale is not None:
+            self.counters.stale_skips += 1
+            self.safety.reset()
+            self._last_step_start = None
+            return StepResult("stale", stale, frame, joints.positions, input_age_s=age)
+        self._last_step_start = now_s
+        limit = self.cfg.max_input_age
+        if limit > 0.0 and self._last_ok_step_s is not None and now_s - self._last_ok_step_s > limit:
+            # The model was blind (camera or joints stopped): its LSTM state is from before the gap.
+            self._reset_locked(f"inputs resumed after {now_s - self._last_ok_step_s:.2f} s without a step "
+                               f"(max_input_age {limit:.2f} s)")
+        self._last_ok_step_s = now_s
+        return None
+
+    def _predict(self, now_s: float, age: float, frame: Frame, joints: JointVector,
+                 want_image: bool) -> Prediction | StepResult:
+        """The model's step; a non-finite output or a refused input ends the step (and is counted)."""
+        try:
+            return self.predictor.step(frame.image, joints.positions, frame.encoding, want_image=want_image)
+        except NonFiniteOutputError as exc:
+            self.counters.non_finite_outputs += 1
+            self.counters.state_resets += 1
+            self.safety.reset()
+            self.counters.last_error, self.counters.last_error_time_s = str(exc), now_s
+            return StepResult("non_finite", str(exc), frame, joints.positions, input_age_s=age)
+        except InputError as exc:
+            self.note_bad_input("step", str(exc), now_s)
+            return StepResult("bad_input", str(exc), frame, joints.positions, input_age_s=age)
+
+    def _record_step(self, started: float, late: bool, now_s: float, t: StageTimings) -> bool:
+        """Count the step and its stage times; True when it missed its deadline (started late or ran long)."""
+        elapsed = time.perf_counter() - started
+        missed = late or elapsed > self.period_s
+        self.counters.steps += 1
+        self.counters.missed_deadlines += int(missed)
+        self.step_rate.tick(now_s)
+        self.stages.add_many({
+            "preprocess": t.preprocess_s, "inference": t.inference_s, "postprocess": t.postprocess_s,
+            "step": elapsed,
+        })
+        return missed
 
     def hold_command(self) -> np.ndarray | None:
         """The command that holds the robot at its measured position (``None`` if unknown)."""
