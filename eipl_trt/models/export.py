@@ -161,8 +161,18 @@ def export_onnx(
         ModelError: invalid bounds/names/sizes, or a graph that fails the ONNX checker or
             :func:`check_onnx_graph`.
     """
-    import onnx
+    spec = _export_spec(model, kind, architecture, joint_bounds, image_size, joint_names, channel_order,
+                        rate_hz, vmin, vmax, producer)
+    proto = _step_graph_onnx(model, spec)
+    return _save_export(proto, spec, Path(out_dir))
 
+
+def _export_spec(
+    model: nn.Module, kind: str, architecture: Mapping[str, Any], joint_bounds: Any, image_size: Sequence[int],
+    joint_names: Sequence[str] | None, channel_order: str, rate_hz: float, vmin: float, vmax: float,
+    producer: Mapping[str, Any] | None,
+) -> ModelSpec:
+    """The sidecar of an export, once the model, its kind, joints and image size agree (else ModelError)."""
     if kind not in OUTPUT_ROLES:
         raise ModelError(f"unknown model kind {kind!r}; choose one of {', '.join(OUTPUT_ROLES)}")
     model_kind = getattr(model, "kind", kind)
@@ -182,7 +192,7 @@ def export_onnx(
     if kind == "sarnn":
         feat_h, feat_w = model.feature_size  # type: ignore[attr-defined]
         attention = {"feature_height": int(feat_h), "feature_width": int(feat_w), "offset_px": 3.0}
-    spec = ModelSpec(
+    return ModelSpec(
         model=kind,
         image_height=height,
         image_width=width,
@@ -197,6 +207,13 @@ def export_onnx(
         attention=attention,
         producer=producer_info(producer),
     )
+
+
+def _step_graph_onnx(model: nn.Module, spec: ModelSpec) -> Any:
+    """One step of ``model`` traced to an ONNX ``ModelProto``, checked by ONNX and :func:`check_onnx_graph`."""
+    import onnx
+
+    kind = spec.model
     shapes = spec.input_shapes()
     gen = torch.Generator().manual_seed(0)
     example = tuple(torch.rand(shapes[r], generator=gen) for r in _INPUT_ORDER)
@@ -215,14 +232,17 @@ def export_onnx(
             do_constant_folding=True,
         )
     proto = onnx.load_from_string(buffer.getvalue())
-    onnx.helper.set_model_props(proto, {"eipl_trt.model": kind, "eipl_trt.architecture": json.dumps(arch)})
+    onnx.helper.set_model_props(proto, {"eipl_trt.model": kind, "eipl_trt.architecture": json.dumps(spec.architecture)})
     try:
         onnx.checker.check_model(proto, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise ModelError(f"exported ONNX graph for {kind} fails the ONNX checker: {exc}") from exc
     check_onnx_graph(proto, spec)
+    return proto
 
-    out = Path(out_dir)
+
+def _save_export(proto: Any, spec: ModelSpec, out: Path) -> ModelSpec:
+    """Write ``model.onnx``, then ``model.json`` naming its sha256; returns the sidecar loaded back."""
     out.mkdir(parents=True, exist_ok=True)
     onnx_path = out / ONNX_NAME
     # model.json goes first and comes back last: a kill in between leaves no sidecar (no model),
@@ -231,7 +251,7 @@ def export_onnx(
     write_bytes_atomic(onnx_path, proto.SerializeToString())
     spec = spec.with_variant("fp32", ONNX_NAME, sha256_file(onnx_path))
     spec.save(out)
-    logger.info("exported %s to %s (%d bytes)", kind, onnx_path, onnx_path.stat().st_size)
+    logger.info("exported %s to %s (%d bytes)", spec.model, onnx_path, onnx_path.stat().st_size)
     return ModelSpec.load(out)
 
 
@@ -272,10 +292,7 @@ def export_checkpoint(
         ModelError: any problem with the inputs, with a message that says how to fix it.
     """
     from eipl_trt.models.checkpoint import (
-        load_state_dict_file,
-        model_from_checkpoint,
-        normalization_from_args,
-        read_args_json,
+        load_state_dict_file, model_from_checkpoint, normalization_from_args, read_args_json,
     )
 
     bounds = load_joint_bounds(joint_bounds) if isinstance(joint_bounds, (str, os.PathLike)) else joint_bounds
@@ -284,17 +301,8 @@ def export_checkpoint(
         args_json = ckpt.parent / "args.json"
         logger.info("using %s", args_json)
     args = read_args_json(args_json) if args_json is not None else None
-    recorded = args or {}
-    if joint_names is None and recorded.get("joint_names"):
-        joint_names = [str(n) for n in recorded["joint_names"]]
-    rate_hz = float(recorded.get("rate_hz", 10.0)) if rate_hz is None else rate_hz
-    channel_order = str(recorded.get("channel_order", "rgb")) if channel_order is None else channel_order
-    if leaky_slope is None and kind == "sarnn" and recorded.get("leaky_slope") is not None:
-        leaky_slope = float(recorded["leaky_slope"])
-    if channel_order not in CHANNEL_ORDERS:
-        raise ModelError(f"channel order {channel_order!r} must be 'rgb' or 'bgr'")
-    if not (isinstance(rate_hz, (int, float)) and np.isfinite(rate_hz) and rate_hz > 0):
-        raise ModelError(f"rate_hz {rate_hz} must be a positive number (the training control rate in Hz)")
+    joint_names, rate_hz, channel_order, leaky_slope = _settings_from_args(
+        args or {}, kind, joint_names, rate_hz, channel_order, leaky_slope)
     vmin, vmax = normalization_from_args(args)
     state = load_state_dict_file(ckpt)
     model, arch = model_from_checkpoint(kind, state, args, leaky_slope=leaky_slope, im_size=im_size)
@@ -306,16 +314,30 @@ def export_checkpoint(
         "args_json": Path(args_json).name if args_json is not None else None,
     }
     return export_onnx(
-        model,
-        kind,
-        out_dir,
-        architecture=arch,
-        joint_bounds=bounds,
+        model, kind, out_dir, architecture=arch, joint_bounds=bounds,
         image_size=model.im_size,  # type: ignore[arg-type]
-        joint_names=names,
-        channel_order=channel_order,
-        rate_hz=rate_hz,
-        vmin=vmin,
-        vmax=vmax,
-        producer=extra,
+        joint_names=names, channel_order=channel_order, rate_hz=rate_hz, vmin=vmin, vmax=vmax, producer=extra,
     )
+
+
+def _settings_from_args(
+    recorded: Mapping[str, Any], kind: str, joint_names: Sequence[str] | None, rate_hz: float | None,
+    channel_order: str | None, leaky_slope: float | None,
+) -> tuple[Sequence[str] | None, float, str, float | None]:
+    """``joint_names, rate_hz, channel_order, leaky_slope``: those given, else what ``args.json`` recorded,
+    else the defaults (``leaky_slope`` and ``joint_names`` may stay ``None``: the model and the export default them).
+
+    Raises:
+        ModelError: a channel order other than rgb/bgr, or a rate that is not a positive number.
+    """
+    if joint_names is None and recorded.get("joint_names"):
+        joint_names = [str(n) for n in recorded["joint_names"]]
+    rate_hz = float(recorded.get("rate_hz", 10.0)) if rate_hz is None else rate_hz
+    channel_order = str(recorded.get("channel_order", "rgb")) if channel_order is None else channel_order
+    if leaky_slope is None and kind == "sarnn" and recorded.get("leaky_slope") is not None:
+        leaky_slope = float(recorded["leaky_slope"])
+    if channel_order not in CHANNEL_ORDERS:
+        raise ModelError(f"channel order {channel_order!r} must be 'rgb' or 'bgr'")
+    if not (isinstance(rate_hz, (int, float)) and np.isfinite(rate_hz) and rate_hz > 0):
+        raise ModelError(f"rate_hz {rate_hz} must be a positive number (the training control rate in Hz)")
+    return joint_names, rate_hz, channel_order, leaky_slope
