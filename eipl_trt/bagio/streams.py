@@ -7,7 +7,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -134,6 +134,103 @@ def _stamp(msg: Any, log_ns: int, unstamped: list[int]) -> float:
     return log_ns * 1e-9
 
 
+class _StreamCollector:
+    """The messages of one bag's image and joint topics (and marker topic) gathered into :class:`BagStreams`."""
+
+    def __init__(self, bag: Path, image_topic: str, joint_topic: str, channel_order: str | None,
+                 image_size: tuple[int, int] | None) -> None:
+        self.bag, self.image_topic, self.joint_topic = bag, image_topic, joint_topic
+        self.channel_order, self.image_size = channel_order, image_size
+        self.images: list[np.ndarray] = []
+        self.image_t: list[float] = []
+        self.joint_t: list[float] = []
+        self.rows: list[tuple[np.ndarray, np.ndarray]] = []
+        self.columns: dict[str, int] = {}
+        self.markers: list[float] = []
+        self.encoding = ""
+        self.skipped = 0
+        self.unstamped = [0]
+        self.decode_s = 0.0
+
+    def add_marker(self, msg: Any, log_ns: int) -> None:
+        self.markers.append(_stamp(msg, log_ns, [0]) if hasattr(msg, "header") else log_ns * 1e-9)
+
+    def add_image(self, msg: Any, log_ns: int) -> None:
+        """Decode a frame to the channel order (the first frame's, unless one was asked for) and size."""
+        started = time.perf_counter()
+        try:
+            decoded = decode_message(msg, self.channel_order or "rgb")
+        except InputError as exc:
+            raise InputError(f"image {len(self.images)} on {self.image_topic} in {self.bag}: {exc}") from None
+        self.decode_s += time.perf_counter() - started
+        if not self.encoding:
+            self.encoding = getattr(msg, "encoding", None) or msg.format
+            self.channel_order = self.channel_order or ("bgr" if decoded.encoding.startswith("bgr") else "rgb")
+        img = to_channel_order(decoded.image, decoded.encoding, self.channel_order or "rgb")
+        if self.image_size is not None:
+            img = resize_bilinear(img, self.image_size)
+        if self.images and img.shape != self.images[0].shape:
+            raise InputError(f"images on {self.image_topic} change size from {self.images[0].shape[:2]} to "
+                             f"{img.shape[:2]}; pass image_size to resize them all")
+        self.images.append(np.ascontiguousarray(img))
+        self.image_t.append(_stamp(msg, log_ns, self.unstamped))
+
+    def add_joints(self, msg: Any, log_ns: int) -> None:
+        """One JointState's positions by name (a message without matching name/position arrays is skipped)."""
+        names, pos = list(msg.name), np.asarray(msg.position, dtype=np.float64)
+        if not names or len(pos) != len(names):
+            self.skipped += 1
+            return
+        idx = np.array([self.columns.setdefault(n, len(self.columns)) for n in names])
+        self.rows.append((idx, pos))
+        self.joint_t.append(_stamp(msg, log_ns, self.unstamped))
+
+    def streams(self) -> BagStreams:
+        """The streams sorted by stamp, joints as an (M, D) table.
+
+        Raises:
+            InputError: the image or joint topic had no usable message.
+        """
+        bag, itopic, jtopic = self.bag, self.image_topic, self.joint_topic
+        if self.unstamped[0]:
+            logger.info("%d messages in %s have a zero header stamp; used the bag's log time", self.unstamped[0], bag)
+        logger.debug("decoded %d frames from %s in %.3f s", len(self.images), itopic, self.decode_s)
+        if self.skipped:
+            logger.warning("skipped %d JointState messages on %s without matching name/position arrays",
+                           self.skipped, jtopic)
+        if not self.images:
+            raise InputError(f"image topic {itopic} in {bag} has no messages")
+        if not self.rows:
+            raise InputError(f"joint topic {jtopic} in {bag} has no messages with joint positions")
+        positions = np.full((len(self.rows), len(self.columns)), np.nan)
+        for i, (idx, pos) in enumerate(self.rows):
+            positions[i, idx] = pos
+        io, jo = np.argsort(self.image_t, kind="stable"), np.argsort(self.joint_t, kind="stable")
+        return BagStreams(
+            path=str(bag), image_topic=itopic, joint_topic=jtopic,
+            image_stamps=np.asarray(self.image_t)[io], images=np.stack(self.images)[io], encoding=self.encoding,
+            channel_order=self.channel_order or "rgb", joint_stamps=np.asarray(self.joint_t)[jo],
+            joint_names=tuple(self.columns), joint_positions=positions[jo],
+            marker_stamps=np.sort(np.asarray(self.markers, dtype=np.float64)), decode_s=self.decode_s,
+        )
+
+
+def _messages(reader: Any, connections: list[Any], bag: Path) -> Iterator[tuple[Any, int, Any]]:
+    """``(connection, log time ns, message)`` in log order; a payload that is not valid CDR is an InputError."""
+    counts: dict[str, int] = {}
+    for conn, log_ns, raw in reader.messages(connections=connections):
+        index = counts[conn.topic] = counts.get(conn.topic, -1) + 1
+        try:
+            msg = _deserialize(reader.typestore, raw, conn.msgtype)
+        except Exception as exc:  # rosbags raises SerdeError, struct.error, UnicodeDecodeError, ...
+            raise InputError(
+                f"message {index} on {conn.topic} ({conn.msgtype}, logged at {log_ns * 1e-9:.6f} s) in {bag} "
+                f"is not a valid CDR payload ({type(exc).__name__}: {str(exc).rstrip('.')}); the recording is "
+                f"damaged: re-record it"
+            ) from exc
+        yield conn, log_ns, msg
+
+
 def read_bag(
     path: str | os.PathLike[str],
     *,
@@ -171,16 +268,6 @@ def read_bag(
     _check_metadata(bag)
     if channel_order not in (None, "rgb", "bgr"):
         raise InputError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
-    images: list[np.ndarray] = []
-    image_t: list[float] = []
-    joint_t: list[float] = []
-    rows: list[tuple[np.ndarray, np.ndarray]] = []
-    columns: dict[str, int] = {}
-    markers: list[float] = []
-    encoding = ""
-    skipped = 0
-    unstamped = [0]
-    decode_s = 0.0
     try:
         with AnyReader([bag], default_typestore=get_typestore(Stores.ROS2_JAZZY)) as reader:
             topics = {c.topic: c.msgtype for c in reader.connections}
@@ -188,69 +275,19 @@ def read_bag(
             jtopic = _pick_topic(topics, (JOINT_TYPE,), joint_topic, "--joint-topic")
             if marker_topic is not None and marker_topic not in topics:
                 raise InputError(f"marker topic {marker_topic} is not in the bag; topics: {', '.join(sorted(topics))}")
+            collected = _StreamCollector(bag, itopic, jtopic, channel_order, image_size)
             conns = [c for c in reader.connections if c.topic in (itopic, jtopic, marker_topic)]
-            counts: dict[str, int] = {}
-            for conn, log_ns, raw in reader.messages(connections=conns):
-                index = counts[conn.topic] = counts.get(conn.topic, -1) + 1
-                try:
-                    msg = _deserialize(reader.typestore, raw, conn.msgtype)
-                except Exception as exc:  # rosbags raises SerdeError, struct.error, UnicodeDecodeError, ...
-                    raise InputError(
-                        f"message {index} on {conn.topic} ({conn.msgtype}, logged at {log_ns * 1e-9:.6f} s) in {bag} "
-                        f"is not a valid CDR payload ({type(exc).__name__}: {str(exc).rstrip('.')}); the recording is "
-                        f"damaged: re-record it"
-                    ) from exc
+            for conn, log_ns, msg in _messages(reader, conns, bag):
                 if conn.topic == marker_topic:
-                    markers.append(_stamp(msg, log_ns, [0]) if hasattr(msg, "header") else log_ns * 1e-9)
+                    collected.add_marker(msg, log_ns)
                 elif conn.topic == itopic:
-                    started = time.perf_counter()
-                    try:
-                        decoded = decode_message(msg, channel_order or "rgb")
-                    except InputError as exc:
-                        raise InputError(f"image {len(images)} on {itopic} in {bag}: {exc}") from None
-                    decode_s += time.perf_counter() - started
-                    if not encoding:
-                        encoding = getattr(msg, "encoding", None) or msg.format
-                        channel_order = channel_order or ("bgr" if decoded.encoding.startswith("bgr") else "rgb")
-                    img = to_channel_order(decoded.image, decoded.encoding, channel_order or "rgb")
-                    if image_size is not None:
-                        img = resize_bilinear(img, image_size)
-                    if images and img.shape != images[0].shape:
-                        raise InputError(f"images on {itopic} change size from {images[0].shape[:2]} to "
-                                         f"{img.shape[:2]}; pass image_size to resize them all")
-                    images.append(np.ascontiguousarray(img))
-                    image_t.append(_stamp(msg, log_ns, unstamped))
+                    collected.add_image(msg, log_ns)
                 else:
-                    names, pos = list(msg.name), np.asarray(msg.position, dtype=np.float64)
-                    if not names or len(pos) != len(names):
-                        skipped += 1
-                        continue
-                    idx = np.array([columns.setdefault(n, len(columns)) for n in names])
-                    rows.append((idx, pos))
-                    joint_t.append(_stamp(msg, log_ns, unstamped))
+                    collected.add_joints(msg, log_ns)
     except EipltrtError:
         raise
     except Exception as exc:  # rosbags raises many types for corrupt/unsupported files
         reason = f"{type(exc).__name__}: {str(exc).rstrip('.')}"
         raise InputError(f"cannot read bag {bag}: {reason}. Check that the recording finished (metadata.yaml and "
                          f"the .mcap/.db3 are complete) or re-record it") from exc
-    if unstamped[0]:
-        logger.info("%d messages in %s have a zero header stamp; used the bag's log time", unstamped[0], bag)
-    logger.debug("decoded %d frames from %s in %.3f s", len(images), itopic, decode_s)
-    if skipped:
-        logger.warning("skipped %d JointState messages on %s without matching name/position arrays", skipped, jtopic)
-    if not images:
-        raise InputError(f"image topic {itopic} in {bag} has no messages")
-    if not rows:
-        raise InputError(f"joint topic {jtopic} in {bag} has no messages with joint positions")
-    positions = np.full((len(rows), len(columns)), np.nan)
-    for i, (idx, pos) in enumerate(rows):
-        positions[i, idx] = pos
-    io, jo = np.argsort(image_t, kind="stable"), np.argsort(joint_t, kind="stable")
-    return BagStreams(
-        path=str(bag), image_topic=itopic, joint_topic=jtopic,
-        image_stamps=np.asarray(image_t)[io], images=np.stack(images)[io], encoding=encoding,
-        channel_order=channel_order or "rgb", joint_stamps=np.asarray(joint_t)[jo],
-        joint_names=tuple(columns), joint_positions=positions[jo],
-        marker_stamps=np.sort(np.asarray(markers, dtype=np.float64)), decode_s=decode_s,
-    )
+    return collected.streams()
