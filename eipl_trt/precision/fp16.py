@@ -43,7 +43,6 @@ def convert_fp16(model: Any, keep_fp32: Iterable[str] = ()) -> Any:
         ValueError: an FP32 initializer that an FP16 node needs holds values beyond FP16's range.
     """
     onnx = import_onnx()
-    from onnx import TensorProto, helper, numpy_helper
 
     out = onnx.ModelProto()
     out.CopyFrom(model)
@@ -53,10 +52,38 @@ def convert_fp16(model: Any, keep_fp32: Iterable[str] = ()) -> Any:
     nodes = list(graph.node)  # protobuf hands out fresh wrappers on each access: index, don't id()
     is16 = [n.op_type != "Constant" and n.name not in keep for n in nodes]
     graph_outputs = {o.name for o in graph.output}
-    initializers = {t.name: t for t in graph.initializer}
+    home16 = _produce_fp16(nodes, is16, floats, graph_outputs)
 
-    # Home precision of every float activation: FP16 when an FP16 node produces it. A graph output
-    # produced in FP16 is renamed, and its original (FP32) name is produced by a Cast.
+    # Every node reads each float input in its own precision; the graph outputs are FP32.
+    versions = _Versions(home16, {t.name: t for t in graph.initializer}, graph_outputs)
+    for node, want16 in zip(nodes, is16):
+        for i, name in enumerate(node.input):
+            if name and name in floats:
+                node.input[i] = versions.get(name, want16)
+    for name in graph_outputs:
+        if name in home16:
+            versions.get(name, False)
+
+    available = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    ordered = _with_casts(nodes, versions.casts(), available)
+    del graph.node[:]
+    graph.node.extend(ordered)
+    graph.initializer.extend(versions.new_initializers)
+    used = {name for node in graph.node for name in node.input}
+    kept = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    del graph.value_info[:]
+    onnx.checker.check_model(out)
+    return out
+
+
+def _produce_fp16(nodes: list[Any], is16: list[bool], floats: set[str], graph_outputs: set[str]) -> dict[str, str]:
+    """The home precision of every float activation: FP16 when an FP16 node produces it.
+
+    Returns ``{name: name in FP16}``. A graph output produced in FP16 is renamed (in ``nodes``), and its
+    original (FP32) name will be produced by a Cast.
+    """
     home16: dict[str, str] = {}
     for node, half in zip(nodes, is16):
         if not half:
@@ -66,65 +93,59 @@ def convert_fp16(model: Any, keep_fp32: Iterable[str] = ()) -> Any:
                 renamed = name + FP16_SUFFIX if name in graph_outputs else name
                 node.output[i] = renamed
                 home16[name] = renamed
+    return home16
 
-    new_inits: list[Any] = []
-    casts: dict[tuple[str, int], tuple[str, Any]] = {}
 
-    def version(name: str, want16: bool) -> str:
+class _Versions:
+    """Each float tensor in the precision a reader wants: FP16 copies of initializers, Casts of activations."""
+
+    def __init__(self, home16: dict[str, str], initializers: dict[str, Any], graph_outputs: set[str]) -> None:
+        self.home16, self.initializers, self.graph_outputs = home16, initializers, graph_outputs
+        self.new_initializers: list[Any] = []
+        self._made: dict[tuple[str, int], tuple[str, Any]] = {}
+
+    def get(self, name: str, want16: bool) -> str:
         """The name under which ``name`` is available in the wanted precision (creating it once)."""
-        if (name in home16) == want16:
-            return home16.get(name, name)
+        from onnx import TensorProto, helper, numpy_helper
+
+        if (name in self.home16) == want16:
+            return self.home16.get(name, name)
         key = (name, int(want16))
-        if key in casts:
-            return casts[key][0]
-        if want16 and name in initializers:
-            array = numpy_helper.to_array(initializers[name])
+        if key in self._made:
+            return self._made[key][0]
+        if want16 and name in self.initializers:
+            array = numpy_helper.to_array(self.initializers[name])
             if array.size and float(np.max(np.abs(array))) > FP16_MAX:
                 raise ValueError(f"initializer {name!r} exceeds FP16's range; keep its consumers in FP32")
             copy = numpy_helper.from_array(array.astype(np.float16), name + FP16_SUFFIX)
-            new_inits.append(copy)
-            casts[key] = (copy.name, None)
+            self.new_initializers.append(copy)
+            self._made[key] = (copy.name, None)
             return copy.name
-        source = home16.get(name, name)
-        target = (name + FP16_SUFFIX) if want16 else (name if name in graph_outputs else name + FP32_SUFFIX)
+        source = self.home16.get(name, name)
+        target = (name + FP16_SUFFIX) if want16 else (name if name in self.graph_outputs else name + FP32_SUFFIX)
         cast = helper.make_node("Cast", [source], [target], name=f"{target}/Cast",
                                 to=TensorProto.FLOAT16 if want16 else TensorProto.FLOAT)
-        casts[key] = (target, cast)
+        self._made[key] = (target, cast)
         return target
 
-    rewritten: list[Any] = []
-    for node, want16 in zip(nodes, is16):
-        for i, name in enumerate(node.input):
-            if name and name in floats:
-                node.input[i] = version(name, want16)
-        rewritten.append(node)
-    for name in graph_outputs:
-        if name in home16:
-            version(name, False)
+    def casts(self) -> list[Any]:
+        """The Cast nodes made, in the order they were made."""
+        return [cast for _, cast in self._made.values() if cast is not None]
 
-    # Place each Cast right after the node that produces its source.
+
+def _with_casts(nodes: list[Any], casts: list[Any], available: set[str]) -> list[Any]:
+    """``nodes`` with each Cast placed right after the node that produces its source (or first, for a
+    graph input or an initializer)."""
     ordered: list[Any] = []
-    pending = [cast for _, cast in casts.values() if cast is not None]
     by_source: dict[str, list[Any]] = {}
-    for cast in pending:
+    for cast in casts:
         by_source.setdefault(cast.input[0], []).append(cast)
-    available = {i.name for i in graph.input} | {t.name for t in graph.initializer}
     for source in list(by_source):
         if source in available:
             ordered.extend(by_source.pop(source))
-    for node in rewritten:
+    for node in nodes:
         ordered.append(node)
         for name in node.output:
             ordered.extend(by_source.pop(name, []))
     assert not by_source, f"casts without a source: {sorted(by_source)}"
-    del graph.node[:]
-    graph.node.extend(ordered)
-
-    graph.initializer.extend(new_inits)
-    used = {name for node in graph.node for name in node.input}
-    kept = [t for t in graph.initializer if t.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
-    del graph.value_info[:]
-    onnx.checker.check_model(out)
-    return out
+    return ordered
