@@ -241,12 +241,12 @@ def test_control_command_writes_the_report(tmp_path: Path) -> None:
 def test_the_harness_waits_for_the_node_and_says_why_it_gave_up(tmp_path: Path, monkeypatch: Any) -> None:
     """Episodes start only once the node's ``~/timing`` matched the listener (a late match lost latency samples)."""
     from eipl_trt.errors import EipltrtError
-    from eipl_trt.sim.live import _Listener
+    from eipl_trt.sim.listener import Listener
 
     monkeypatch.setenv("ROS_DOMAIN_ID", str(new_domain_id()))
     log = tmp_path / "node.log"
     log.write_text("model file not found\n")
-    listener = _Listener()
+    listener = Listener()
     listener.start()
     try:
         dead = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])

@@ -18,12 +18,13 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from eipl_trt.common.atomic import write_json_atomic
 from eipl_trt.errors import EipltrtError, InputError
+from eipl_trt.sim.processes import env, ros_command, script, stop, tail
 
-__all__ = ["RecordConfig", "record", "ros_command", "TOPICS", "DATASET_ARGS"]
+__all__ = ["RecordConfig", "record", "TOPICS", "DATASET_ARGS"]
 
 #: What is recorded (topic -> type). ``/sim/episode`` is latched by the robot.
 TOPICS: dict[str, str] = {
@@ -103,23 +104,15 @@ def _expert_params(cfg: RecordConfig) -> dict[str, Any]:
             "use_sim_time": cfg.clock == "lockstep"}
 
 
-def ros_command(executable: Sequence[str], params: dict[str, Any], remaps: Sequence[tuple[str, str]] = ()) -> list[str]:
-    from eipl_trt.sim.launch_plan import format_value
-
-    args = [a for k, v in params.items() if v != "" for a in ("-p", f"{k}:={format_value(v)}")]
-    args += [a for src, dst in remaps for a in ("-r", f"{src}:={dst}")]
-    return [*executable, "--ros-args", *args]
-
-
 def _node_command(cfg: RecordConfig) -> list[str]:
-    from eipl_trt.sim.live import ControlConfig, _script, launch_plan, robot_limits
+    from eipl_trt.sim.live import ControlConfig, launch_plan, robot_limits
 
     control = ControlConfig(model=cfg.model, clock=cfg.clock, interface="joint_trajectory", seed=cfg.seed,
                             episodes=cfg.episodes, frames=cfg.frames,
                             node_args=(f"trajectory_timing:={cfg.trajectory_timing}", *cfg.node_args))
     plan = launch_plan(control, "fp32", robot_limits(cfg.model), Path(cfg.out) / "unused.json", None)
     remaps = (*plan.node_remappings, ("joint_trajectory_controller/joint_trajectory", "model/joint_trajectory"))
-    return ros_command(_script("eipl_trt_node", "eipl_trt.ros.node"), plan.node_parameters | {
+    return ros_command(script("eipl_trt_node", "eipl_trt.ros.node"), plan.node_parameters | {
         "trajectory_timing": cfg.trajectory_timing}, remaps)
 
 
@@ -131,7 +124,6 @@ def record(cfg: RecordConfig, progress: Callable[[dict[str, Any]], None] | None 
     """
     from eipl_trt.ros import require_rclpy
     from eipl_trt.ros.recorder import BagRecorder
-    from eipl_trt.sim.live import _env, _script, _stop, _tail
 
     require_rclpy()
     out = Path(cfg.out)
@@ -145,20 +137,20 @@ def record(cfg: RecordConfig, progress: Callable[[dict[str, Any]], None] | None 
         def launch(name: str, command: list[str]) -> subprocess.Popen[bytes]:
             log = logs / f"{name}.log"
             with open(log, "wb") as handle:
-                proc = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=_env())
+                proc = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env())
             procs.append((name, proc, log))
             return proc
 
-        launch("expert", ros_command(_script("eipl_trt_sim_expert", "eipl_trt.sim.ros_expert"), _expert_params(cfg)))
+        launch("expert", ros_command(script("eipl_trt_sim_expert", "eipl_trt.sim.ros_expert"), _expert_params(cfg)))
         if cfg.model:
             launch("node", _node_command(cfg))
-        robot = launch("robot", ros_command(_script("eipl_trt_sim_robot", "eipl_trt.sim.ros_robot"),
+        robot = launch("robot", ros_command(script("eipl_trt_sim_robot", "eipl_trt.sim.ros_robot"),
                                          _robot_params(cfg, results)))
         while robot.poll() is None:
             for name, proc, log in procs:
                 if proc.poll() is not None and proc is not robot:
                     raise EipltrtError(f"the {name} exited with code {proc.returncode} during the recording; its log "
-                                       f"({log}):\n{_tail(log)}")
+                                       f"({log}):\n{tail(log)}")
             if progress is not None and results.exists():
                 try:
                     progress(json.loads(results.read_text()))
@@ -167,12 +159,12 @@ def record(cfg: RecordConfig, progress: Callable[[dict[str, Any]], None] | None 
             time.sleep(0.5)
         time.sleep(0.5)  # the last messages in flight
     finally:
-        codes = {name: _stop(proc) for name, proc, _ in procs}
+        codes = {name: stop(proc) for name, proc, _ in procs}
         bag = recorder.stop()
     robot_log = logs / "robot.log"
     if codes.get("robot") != 0 or not results.exists():
         raise EipltrtError(f"the simulated robot exited with code {codes.get('robot')}; its log ({robot_log}):\n"
-                           f"{_tail(robot_log)}")
+                           f"{tail(robot_log)}")
     data = json.loads(results.read_text())
     episodes = data.get("episodes", [])
     summary = {"config": asdict(cfg), "bag": str(bag), "messages": recorder.counts, "episodes": len(episodes),

@@ -14,23 +14,20 @@ and the videos.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from eipl_trt.errors import EipltrtError, InputError
+from eipl_trt.sim.listener import NODE_NAME, Listener
+from eipl_trt.sim.processes import env, ros_command, script, stop, tail, wait_for_robot
 
 __all__ = ["ControlConfig", "launch_plan", "robot_limits", "run_baselines", "run_control", "NODE_NAME"]
 
-NODE_NAME = "eipl_trt"
 #: How long the node may take to load its model and announce its publishers (s).
 NODE_START_TIMEOUT_S = 120.0
 
@@ -77,10 +74,6 @@ class ControlConfig:
             raise InputError("give at least one --precision")
 
 
-def _script(name: str, module: str) -> list[str]:
-    script = Path(sys.executable).with_name(name)
-    return [str(script)] if script.is_file() else [sys.executable, "-m", module]
-
 
 def launch_plan(cfg: ControlConfig, precision: str, limits: tuple[Sequence[float], Sequence[float]],
                 results: Path, video: Path | None) -> Any:
@@ -93,133 +86,7 @@ def launch_plan(cfg: ControlConfig, precision: str, limits: tuple[Sequence[float
     return sim_launch_from_args(args, limits, cfg.node_args)
 
 
-@dataclass
-class _Listener:
-    """This process's subscriptions to the node's outputs (an rclpy context spun in a thread)."""
-
-    step_ms: list[float] = field(default_factory=list)
-    points: dict[int, tuple[np.ndarray | None, np.ndarray | None]] = field(default_factory=dict)
-    diagnostics: dict[str, dict[str, str]] = field(default_factory=dict)
-    reports: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def start(self) -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from geometry_msgs.msg import PolygonStamped
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
-        from sensor_msgs.msg import JointState
-
-        self.context = Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("eipl_trt_control_listener", context=self.context)
-        self.timing_sub = self.node.create_subscription(JointState, f"/{NODE_NAME}/timing", self._on_timing, 100)
-        self.node.create_subscription(PolygonStamped, f"/{NODE_NAME}/enc_points", lambda m: self._on_points(m, 0), 100)
-        self.node.create_subscription(PolygonStamped, f"/{NODE_NAME}/dec_points", lambda m: self._on_points(m, 1), 100)
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self) -> None:
-        try:
-            while self.context.ok():
-                self.executor.spin_once(timeout_sec=0.05)
-        except Exception:  # shutdown
-            pass
-
-    def _on_timing(self, msg: Any) -> None:
-        values = dict(zip(msg.name, msg.position))
-        with self.lock:
-            if "step_ms" in values:
-                self.step_ms.append(float(values["step_ms"]))
-
-    def _on_points(self, msg: Any, which: int) -> None:
-        stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
-        pts = np.array([[p.x, p.y] for p in msg.polygon.points], dtype=np.float64)
-        with self.lock:
-            pair = list(self.points.get(stamp, (None, None)))
-            pair[which] = pts
-            self.points[stamp] = (pair[0], pair[1])
-
-    def wait_for_node(self, node: subprocess.Popen[bytes], timeout_s: float, log: Path) -> None:
-        """Wait until the node's ``~/timing`` publisher has matched this listener.
-
-        Discovery between two DDS participants can take seconds on a loaded machine (a missed
-        announcement is repeated only every few seconds); started before it completes, an episode's
-        first steps would be missing from the latency figures. Raises if the node exits or never matches.
-        """
-        deadline = time.monotonic() + timeout_s
-        while self.timing_sub.get_publisher_count() == 0:
-            if node.poll() is not None:
-                raise EipltrtError(f"the node exited with code {node.returncode} before it published; "
-                                   f"its log ({log}):\n{_tail(log)}")
-            if time.monotonic() > deadline:
-                raise EipltrtError(f"the node's /{NODE_NAME}/timing publisher did not appear within {timeout_s:.0f} s "
-                                   f"(check ROS_DOMAIN_ID and ROS_LOCALHOST_ONLY match); its log ({log}):\n{_tail(log)}")
-            time.sleep(0.05)
-
-    def wait_reports(self, n: int, timeout_s: float) -> bool:
-        """Wait until ``n`` more node reports arrived on /diagnostics (1 Hz); False on timeout."""
-        with self.lock:
-            target = self.reports + n
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with self.lock:
-                if self.reports >= target:
-                    return True
-            time.sleep(0.05)
-        return False
-
-    def _on_diagnostics(self, msg: Any) -> None:
-        with self.lock:
-            self.reports += int(any(s.name.startswith(f"{NODE_NAME}:") for s in msg.status))
-            for status in msg.status:
-                if status.name.startswith(f"{NODE_NAME}:"):
-                    values = {kv.key: kv.value for kv in status.values}
-                    values["_level"] = str(int.from_bytes(status.level, "little") if isinstance(status.level, bytes)
-                                           else int(status.level))
-                    values["_message"] = status.message
-                    self.diagnostics[status.name.split(":", 1)[1].strip()] = values
-
-    def take(self) -> tuple[list[float], dict[int, Any], dict[str, dict[str, str]]]:
-        """Everything collected since the last call (and forget it)."""
-        with self.lock:
-            out = (self.step_ms, self.points, self.diagnostics)
-            self.step_ms, self.points, self.diagnostics = [], {}, {}
-        return out
-
-    def close(self) -> None:
-        self.context.try_shutdown()
-        self.thread.join(5.0)
-        self.node.destroy_node()
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    env["RCUTILS_LOGGING_BUFFERED_STREAM"] = "0"
-    return env
-
-
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return int(proc.returncode)
-
-
-def _tail(path: Path, n: int = 3000) -> str:
-    return path.read_text(errors="replace")[-n:] if path.exists() else ""
-
-
-def run_precision(cfg: ControlConfig, precision: str, listener: _Listener, limits: tuple[Any, Any],
+def run_precision(cfg: ControlConfig, precision: str, listener: Listener, limits: tuple[Any, Any],
                   work: Path, progress: Callable[[str, dict[str, Any]], None]) -> dict[str, Any]:
     """One precision: both processes, the episodes, the listener's numbers. Returns the raw run."""
     results = work / f"robot_{precision}.json"
@@ -228,36 +95,27 @@ def run_precision(cfg: ControlConfig, precision: str, listener: _Listener, limit
     listener.take()
     with open(node_log, "wb") as nlog, open(robot_log, "wb") as rlog:
         plan = launch_plan(cfg, precision, limits, results, video)
-        node = subprocess.Popen(plan.node_command(_script("eipl_trt_node", "eipl_trt.ros.node")),
-                                stdout=nlog, stderr=subprocess.STDOUT, env=_env())
+        node = subprocess.Popen(plan.node_command(script("eipl_trt_node", "eipl_trt.ros.node")),
+                                stdout=nlog, stderr=subprocess.STDOUT, env=env())
         try:
             listener.wait_for_node(node, NODE_START_TIMEOUT_S, node_log)
         except BaseException:
-            _stop(node)
+            stop(node)
             raise
-        robot = subprocess.Popen(plan.robot_command(_script("eipl_trt_sim_robot", "eipl_trt.sim.ros_robot")),
-                                 stdout=rlog, stderr=subprocess.STDOUT, env=_env())
+        robot = subprocess.Popen(plan.robot_command(script("eipl_trt_sim_robot", "eipl_trt.sim.ros_robot")),
+                                 stdout=rlog, stderr=subprocess.STDOUT, env=env())
         try:
-            while robot.poll() is None:
-                if node.poll() is not None:
-                    raise EipltrtError(f"the node ({precision}) exited with code {node.returncode} during the run; "
-                                       f"its log ({node_log}):\n{_tail(node_log)}")
-                if results.exists():
-                    try:
-                        progress(precision, json.loads(results.read_text()))
-                    except (OSError, ValueError):
-                        pass
-                time.sleep(0.5)
+            wait_for_robot(robot, (f"node ({precision})", node, node_log), results, lambda d: progress(precision, d))
             listener.wait_reports(2, timeout_s=6.0)  # counters that include the last step (a report may be in flight)
         finally:
-            _stop(robot)
-            node_code = _stop(node)
+            stop(robot)
+            node_code = stop(node)
     if robot.returncode != 0 or not results.exists():
         raise EipltrtError(f"the simulated robot exited with code {robot.returncode}; its log ({robot_log}):\n"
-                           f"{_tail(robot_log)}")
+                           f"{tail(robot_log)}")
     data = json.loads(results.read_text())
     if not data.get("controller_found", True):
-        raise EipltrtError(f"the node never connected to the simulated robot; node log ({node_log}):\n{_tail(node_log)}")
+        raise EipltrtError(f"the node never connected to the simulated robot; node log ({node_log}):\n{tail(node_log)}")
     step_ms, points, diagnostics = listener.take()
     frames = None
     if video.exists():
@@ -275,7 +133,6 @@ def run_expert_ros(cfg: ControlConfig, limits: tuple[Any, Any], work: Path) -> d
     10 Hz joint-target controller over ROS can do on these layouts; the in-process expert (torque control at the
     physics rate, the true state) says what the layouts allow.
     """
-    from eipl_trt.sim.collect import ros_command
 
     if cfg.interface != "joint_trajectory":
         raise InputError("the expert over ROS commands the joint_trajectory interface; run with --interface "
@@ -286,22 +143,18 @@ def run_expert_ros(cfg: ControlConfig, limits: tuple[Any, Any], work: Path) -> d
     expert_params = {"mode": "drive", "dart_sigma": [0.0, 0.0], "use_sim_time": cfg.clock == "lockstep"}
     expert_log, robot_log = work / "expert_ros.log", work / "robot_expert_ros.log"
     with open(expert_log, "wb") as elog, open(robot_log, "wb") as rlog:
-        expert = subprocess.Popen(ros_command(_script("eipl_trt_sim_expert", "eipl_trt.sim.ros_expert"), expert_params),
-                                  stdout=elog, stderr=subprocess.STDOUT, env=_env())
-        robot = subprocess.Popen(ros_command(_script("eipl_trt_sim_robot", "eipl_trt.sim.ros_robot"), robot_params),
-                                 stdout=rlog, stderr=subprocess.STDOUT, env=_env())
+        expert = subprocess.Popen(ros_command(script("eipl_trt_sim_expert", "eipl_trt.sim.ros_expert"), expert_params),
+                                  stdout=elog, stderr=subprocess.STDOUT, env=env())
+        robot = subprocess.Popen(ros_command(script("eipl_trt_sim_robot", "eipl_trt.sim.ros_robot"), robot_params),
+                                 stdout=rlog, stderr=subprocess.STDOUT, env=env())
         try:
-            while robot.poll() is None:
-                if expert.poll() is not None:
-                    raise EipltrtError(f"the expert exited with code {expert.returncode}; its log ({expert_log}):\n"
-                                       f"{_tail(expert_log)}")
-                time.sleep(0.5)
+            wait_for_robot(robot, ("expert", expert, expert_log), results)
         finally:
-            _stop(robot)
-            _stop(expert)
+            stop(robot)
+            stop(expert)
     if robot.returncode != 0 or not results.exists():
         raise EipltrtError(f"the simulated robot exited with code {robot.returncode}; its log ({robot_log}):\n"
-                           f"{_tail(robot_log)}")
+                           f"{tail(robot_log)}")
     return json.loads(results.read_text())
 
 
@@ -345,7 +198,7 @@ def run_control(cfg: ControlConfig, progress: Callable[[str, dict[str, Any]], No
     started = time.monotonic()
     limits = robot_limits(cfg.model)
     baselines = run_baselines(cfg)
-    listener = _Listener()
+    listener = Listener()
     listener.start()
     runs: dict[str, Any] = {}
     try:
