@@ -33,7 +33,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -205,44 +205,16 @@ def write_dataset(
     """
     target = Path(out)
     n = len(episodes)
-    n_test = max(1, round(0.2 * n)) if test_episodes is None else int(test_episodes)
-    if n_test < 1 or n - n_test < 1:
-        raise InputError(f"found {n} usable episode(s), but training needs at least 1 train and 1 test episode "
-                         f"(--test-episodes {n_test}); record more demonstrations, or split long recordings "
-                         f"with a marker topic or shorter pauses (--gap)")
-    if target.exists() and not target.is_dir():
-        raise InputError(f"{target} exists and is not a directory; choose another --out")
-    if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise InputError(f"{target} already exists and is not empty; pass --overwrite to replace it")
+    n_test = _test_split(target, n, test_episodes, overwrite)
     images, joints, lengths = pad_episodes(episodes)
     targets = _pad_targets(episodes, joints) if any(e.targets is not None for e in episodes) else None
-    first = episodes[0]
     if max(lengths) != min(lengths):
         logger.warning("episodes have %d..%d steps; shorter ones are padded to %d by repeating their last step",
                        min(lengths), max(lengths), max(lengths))
     splits = {"train": slice(0, n - n_test), "test": slice(n - n_test, n)}
-    summary: dict[str, Any] = {
-        "format": "eipl",
-        "generator": "eipl-trt dataset",
-        "eipl_trt_version": __version__,
-        "joint_names": list(first.joint_names),
-        "rate_hz": first.rate_hz,
-        "steps": int(images.shape[1]),
-        "image_size": [int(images.shape[2]), int(images.shape[3])],
-        "channel_order": first.channel_order,
-        "episodes": {"train": n - n_test, "test": n_test},
-        "episode_lengths": {s: lengths[sl] for s, sl in splits.items()},
-        "sources": {s: [e.source for e in episodes[sl]] for s, sl in splits.items()},
-        **(extra or {}),
-    }
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    moved = False
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private
+    summary = _summary(episodes, images, lengths, splits, extra)
+
+    def fill(tmp: Path) -> None:
         for split, sl in splits.items():
             (tmp / split).mkdir()
             _save_npy(tmp / split / "images.npy", images[sl])
@@ -252,6 +224,62 @@ def write_dataset(
         _save_npy(tmp / "joint_bounds.npy", joint_bounds(joints, joint_limits) if bounds is None
                   else np.asarray(bounds, np.float32))
         write_json_atomic(tmp / "dataset.json", summary)
+
+    _replace_dataset_dir(target, fill)
+    logger.info("wrote %d train + %d test episodes of %d steps to %s", n - n_test, n_test, images.shape[1], target)
+    return summary
+
+
+def _test_split(target: Path, n: int, test_episodes: int | None, overwrite: bool) -> int:
+    """How many of ``n`` episodes form the test split, once the split and ``target`` are usable (else InputError)."""
+    n_test = max(1, round(0.2 * n)) if test_episodes is None else int(test_episodes)
+    if n_test < 1 or n - n_test < 1:
+        raise InputError(f"found {n} usable episode(s), but training needs at least 1 train and 1 test episode "
+                         f"(--test-episodes {n_test}); record more demonstrations, or split long recordings "
+                         f"with a marker topic or shorter pauses (--gap)")
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{target} exists and is not a directory; choose another --out")
+    if target.is_dir() and any(target.iterdir()) and not overwrite:
+        raise InputError(f"{target} already exists and is not empty; pass --overwrite to replace it")
+    return n_test
+
+
+def _summary(episodes: Sequence[Episode], images: np.ndarray, lengths: list[int], splits: dict[str, slice],
+             extra: dict[str, Any] | None) -> dict[str, Any]:
+    """The contents of dataset.json."""
+    first = episodes[0]
+    return {
+        "format": "eipl",
+        "generator": "eipl-trt dataset",
+        "eipl_trt_version": __version__,
+        "joint_names": list(first.joint_names),
+        "rate_hz": first.rate_hz,
+        "steps": int(images.shape[1]),
+        "image_size": [int(images.shape[2]), int(images.shape[3])],
+        "channel_order": first.channel_order,
+        "episodes": {s: sl.stop - sl.start for s, sl in splits.items()},
+        "episode_lengths": {s: lengths[sl] for s, sl in splits.items()},
+        "sources": {s: [e.source for e in episodes[sl]] for s, sl in splits.items()},
+        **(extra or {}),
+    }
+
+
+def _replace_dataset_dir(target: Path, fill: Callable[[Path], None]) -> None:
+    """Fill a fresh directory beside ``target`` with ``fill``, then put it in ``target``'s place (a previous
+    dataset there is removed only once the new one is in place, and put back if that fails).
+
+    Raises:
+        EipltrtError: an OSError while writing or renaming (disk full, permissions).
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    moved = False
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private
+        fill(tmp)
         if target.exists():
             os.replace(target, old)
             moved = True
@@ -270,8 +298,6 @@ def write_dataset(
         if moved:
             shutil.rmtree(old, ignore_errors=True)
             fsync_dir(target.parent)
-    logger.info("wrote %d train + %d test episodes of %d steps to %s", n - n_test, n_test, images.shape[1], target)
-    return summary
 
 
 def bags_to_dataset(
