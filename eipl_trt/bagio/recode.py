@@ -102,9 +102,6 @@ def recode_bag(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, code
     """
     from rosbags.typesys import Stores, get_typestore
 
-    from eipl_trt.bagio.compat import open_bag_writer, recorded_qos
-    from eipl_trt.common.atomic import replace_atomic
-
     source, target = Path(src), Path(dst)
     if target.exists():
         raise InputError(f"{target} already exists; remove it or choose another --out")
@@ -115,31 +112,55 @@ def recode_bag(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, code
     names = joints[0][2]
     if any(j[2] != names for j in joints):
         raise InputError(f"{source}: joint_states messages carry different joints; only uniform ones are resampled")
-    stamps = np.array([j[1] for j in joints], np.int64)
     records: list[tuple[int, str, Any]] = [(log_ns, "image", msg) for log_ns, _, msg in frames]
+    records += _joint_records(joints, ts, joint_rate_hz, gap_s)
+    records.sort(key=lambda r: (r[0], r[1] == "image"))
+    _write_bag(target, records, image_topic, joint_topic, ts)
+    n_joints = sum(1 for r in records if r[1] == "joints")
+    return {"frames": len(frames), "joint_states": n_joints, "image_topic": f"{image_topic}/compressed",
+            "joint_topic": joint_topic, "format": frames[0][2].format if frames else "",
+            "jpeg_bytes_mean": float(np.mean([f[2].data.size for f in frames])) if frames else 0.0}
+
+
+def _joint_records(joints: list[Any], ts: Any, joint_rate_hz: float | None,
+                   gap_s: float) -> list[tuple[int, str, Any]]:
+    """``(log ns, "joints", JointState)`` as recorded, or resampled at ``joint_rate_hz`` within each episode."""
+    names = joints[0][2]
     header_t, time_t, joint_t = ts.types["std_msgs/msg/Header"], ts.types["builtin_interfaces/msg/Time"], ts.types[JOINT_TYPE]
 
     def joint_msg(stamp: int, pos: np.ndarray, vel: np.ndarray, eff: np.ndarray) -> Any:
         header = header_t(stamp=time_t(sec=stamp // 1_000_000_000, nanosec=stamp % 1_000_000_000), frame_id="")
         return joint_t(header=header, name=names, position=pos, velocity=vel, effort=eff)
 
-    if joint_rate_hz:
-        t = (stamps - stamps[0]) * 1e-9
-        for part in split_episodes(t, gap_s):
-            span = t[part]
-            ticks = span[0] + np.arange(int(np.floor((span[-1] - span[0]) * joint_rate_hz + 1e-6)) + 1) / joint_rate_hz
-            columns = []
-            for k in (3, 4, 5):
-                values = np.stack([j[k] for j in joints[part]]) if joints[part][0][k].size else np.zeros((len(span), 0))
-                columns.append(np.stack([np.interp(ticks, span, values[:, c]) for c in range(values.shape[1])], -1)
-                               if values.shape[1] else np.zeros((len(ticks), 0)))
-            for i, tick in enumerate(ticks):
-                stamp = int(stamps[0] + round(tick * 1e9))
-                records.append((stamp + JOINT_LOG_DELAY_NS, "joints",
-                                joint_msg(stamp, columns[0][i], columns[1][i], columns[2][i])))
-    else:
-        records.extend((log_ns, "joints", joint_msg(stamp, pos, vel, eff)) for log_ns, stamp, _, pos, vel, eff in joints)
-    records.sort(key=lambda r: (r[0], r[1] == "image"))
+    if not joint_rate_hz:
+        return [(log_ns, "joints", joint_msg(stamp, pos, vel, eff)) for log_ns, stamp, _, pos, vel, eff in joints]
+    records: list[tuple[int, str, Any]] = []
+    stamps = np.array([j[1] for j in joints], np.int64)
+    t = (stamps - stamps[0]) * 1e-9
+    for part in split_episodes(t, gap_s):
+        span = t[part]
+        ticks = span[0] + np.arange(int(np.floor((span[-1] - span[0]) * joint_rate_hz + 1e-6)) + 1) / joint_rate_hz
+        columns = []
+        for k in (3, 4, 5):
+            values = np.stack([j[k] for j in joints[part]]) if joints[part][0][k].size else np.zeros((len(span), 0))
+            columns.append(np.stack([np.interp(ticks, span, values[:, c]) for c in range(values.shape[1])], -1)
+                           if values.shape[1] else np.zeros((len(ticks), 0)))
+        for i, tick in enumerate(ticks):
+            stamp = int(stamps[0] + round(tick * 1e9))
+            records.append((stamp + JOINT_LOG_DELAY_NS, "joints",
+                            joint_msg(stamp, columns[0][i], columns[1][i], columns[2][i])))
+    return records
+
+
+def _write_bag(target: Path, records: list[tuple[int, str, Any]], image_topic: str, joint_topic: str, ts: Any) -> None:
+    """The records as an MCAP bag at ``target``, written beside it and renamed into place.
+
+    Raises:
+        EipltrtError: the bag could not be written (disk full, permissions).
+    """
+    from eipl_trt.bagio.compat import open_bag_writer, recorded_qos
+    from eipl_trt.common.atomic import replace_atomic
+
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
@@ -157,7 +178,3 @@ def recode_bag(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, code
         raise EipltrtError(f"could not write bag {target}: {exc}; check free disk space and permissions") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    n_joints = sum(1 for r in records if r[1] == "joints")
-    return {"frames": len(frames), "joint_states": n_joints, "image_topic": f"{image_topic}/compressed",
-            "joint_topic": joint_topic, "format": frames[0][2].format if frames else "",
-            "jpeg_bytes_mean": float(np.mean([f[2].data.size for f in frames])) if frames else 0.0}
