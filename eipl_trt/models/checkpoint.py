@@ -197,6 +197,21 @@ def model_from_checkpoint(
         ModelError: wrong kind, sizes that disagree with args.json or ``im_size``, corrupted
             buffers, missing/unexpected keys or shape mismatches.
     """
+    _check_kind(kind, state_dict, leaky_slope)
+    args = dict(args or {})
+    dims = infer_dims(kind, state_dict)
+    _check_args_agree(kind, dims, args)
+    arch: dict[str, Any] = dict(dims)
+    size = resolve_im_size(kind, state_dict, im_size)
+    if kind == "sarnn":
+        arch.update(_sarnn_settings(args, size, leaky_slope))
+    model = build_model(kind, **arch)
+    load_weights(model, kind, state_dict)
+    return model, model.architecture()  # type: ignore[operator]
+
+
+def _check_kind(kind: str, state_dict: Mapping[str, torch.Tensor], leaky_slope: float | None) -> None:
+    """Refuse an unknown ``kind``, a checkpoint of another kind, or a slope for a model without one."""
     if kind not in SIGNATURE_KEYS:
         raise ModelError(f"unknown model kind {kind!r}; choose one of sarnn, cnnrnn, cnnrnnln")
     guessed = guess_kind(state_dict)
@@ -212,8 +227,10 @@ def model_from_checkpoint(
         )
     if leaky_slope is not None and kind != "sarnn":
         raise ModelError(f"--leaky-slope only applies to SARNN; {kind.upper()} has fixed activations")
-    args = dict(args or {})
-    dims = infer_dims(kind, state_dict)
+
+
+def _check_args_agree(kind: str, dims: Mapping[str, int], args: Mapping[str, Any]) -> None:
+    """Refuse sizes in args.json that differ from those of the checkpoint's weights."""
     for name in _ARCH_ARGS[kind]:
         if name not in args or args[name] is None:
             continue
@@ -226,23 +243,21 @@ def model_from_checkpoint(
                 f"args.json says {name}={args[name]} but the checkpoint weights have {name}={dims[name]}; "
                 f"args.json and model.pth come from different training runs"
             )
-    arch: dict[str, Any] = dict(dims)
-    size = resolve_im_size(kind, state_dict, im_size)
-    if kind == "sarnn":
-        if leaky_slope is None:
-            hint = " This checkpoint is 128 px, like those: check which it is." if size == (128, 128) else ""
-            logger.warning(
-                "SARNN LeakyReLU slope not given: using 0.3 (eipl HEAD). The slope is not stored in "
-                "checkpoints; eipl-deploy/pretrained 128 px weights need --leaky-slope 0.01.%s",
-                hint,
-            )
-            leaky_slope = 0.3
-        arch.update(
-            temperature=_positive_arg(args, "temperature", 1e-4),
-            heatmap_size=_positive_arg(args, "heatmap_size", 0.1),
-            im_size=list(size),
-            leaky_slope=float(leaky_slope),
+
+
+def _sarnn_settings(args: Mapping[str, Any], size: tuple[int, int], leaky_slope: float | None) -> dict[str, Any]:
+    """SARNN's constructor arguments beyond the sizes: temperature, heatmap_size, im_size, leaky_slope."""
+    if leaky_slope is None:
+        hint = " This checkpoint is 128 px, like those: check which it is." if size == (128, 128) else ""
+        logger.warning(
+            "SARNN LeakyReLU slope not given: using 0.3 (eipl HEAD). The slope is not stored in "
+            "checkpoints; eipl-deploy/pretrained 128 px weights need --leaky-slope 0.01.%s",
+            hint,
         )
-    model = build_model(kind, **arch)
-    load_weights(model, kind, state_dict)
-    return model, model.architecture()  # type: ignore[operator]
+        leaky_slope = 0.3
+    return dict(
+        temperature=_positive_arg(args, "temperature", 1e-4),
+        heatmap_size=_positive_arg(args, "heatmap_size", 0.1),
+        im_size=list(size),
+        leaky_slope=float(leaky_slope),
+    )
