@@ -17,6 +17,10 @@ import logging
 import signal
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from eipl_trt.train import TrainConfig, TrainResult
 
 HELP = "train a model on an EIPL dataset (EIPL's full-BPTT procedure, CPU or CUDA) and write model.pth"
 
@@ -86,9 +90,35 @@ def run(args: argparse.Namespace) -> int:
 
     SIGTERM is treated like Ctrl-C: the current model is evaluated and the outputs are saved.
     """
-    from eipl_trt.train import TrainConfig, train
+    from eipl_trt.train import train
 
-    config = TrainConfig(
+    config = _train_config(args)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        result = train(config, args.data, args.out, progress=not args.no_progress, resume=args.resume)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    m = result.metrics
+    print(
+        f"{result.model}: {result.epochs_run} epochs ({result.batches_run} batches) in {result.wall_time_s:.0f} s, "
+        f"stopped: {result.stop_reason}\n"
+        f"  best epoch {result.best_epoch}: train loss {result.best_train_loss:.5g}, "
+        f"test {'joint loss' if config.select_by == 'joint' else 'loss'} {result.best_test_loss:.5g}\n"
+        f"  last: train loss {result.final_train_loss:.5g}, test loss {result.final_test_loss:.5g}\n"
+        f"  test joint MSE {m['model_mse']:.4g} vs hold-last baseline {m['hold_mse']:.4g} (ratio {m['ratio']:.3f})\n"
+        f"  wrote {result.checkpoint}, {result.args_json.name}, {result.log_csv.name}, "
+        f"{result.joint_bounds.name}, {result.metrics_json.name}"
+    )
+    if args.export:
+        _export(args, config, result)
+    return 130 if result.stop_reason == "interrupted" else 0
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    """The training settings the flags give."""
+    from eipl_trt.train import TrainConfig
+
+    return TrainConfig(
         model=args.model,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -119,38 +149,24 @@ def run(args: argparse.Namespace) -> int:
         tbptt=args.tbptt,
         keep_epochs=args.keep_epochs,
     )
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        result = train(config, args.data, args.out, progress=not args.no_progress, resume=args.resume)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    m = result.metrics
-    print(
-        f"{result.model}: {result.epochs_run} epochs ({result.batches_run} batches) in {result.wall_time_s:.0f} s, "
-        f"stopped: {result.stop_reason}\n"
-        f"  best epoch {result.best_epoch}: train loss {result.best_train_loss:.5g}, "
-        f"test {'joint loss' if config.select_by == 'joint' else 'loss'} {result.best_test_loss:.5g}\n"
-        f"  last: train loss {result.final_train_loss:.5g}, test loss {result.final_test_loss:.5g}\n"
-        f"  test joint MSE {m['model_mse']:.4g} vs hold-last baseline {m['hold_mse']:.4g} (ratio {m['ratio']:.3f})\n"
-        f"  wrote {result.checkpoint}, {result.args_json.name}, {result.log_csv.name}, "
-        f"{result.joint_bounds.name}, {result.metrics_json.name}"
-    )
-    if args.export:
-        from eipl_trt.models.export import export_checkpoint
 
-        saved = json.loads(result.args_json.read_text(encoding="utf-8"))
-        spec = export_checkpoint(
-            args.model,
-            result.checkpoint,
-            args_json=result.args_json,
-            joint_bounds=result.joint_bounds,
-            leaky_slope=config.leaky_slope,
-            im_size=(config.image_size, config.image_size),
-            joint_names=saved["joint_names"],
-            rate_hz=float(saved["rate_hz"]),
-            channel_order=saved["channel_order"],
-            out_dir=result.out_dir / "onnx",
-        )
-        result.onnx_dir = result.out_dir / "onnx"
-        print(f"  exported {spec.model} to {result.onnx_dir}")
-    return 130 if result.stop_reason == "interrupted" else 0
+
+def _export(args: argparse.Namespace, config: TrainConfig, result: TrainResult) -> None:
+    """Export the best checkpoint to OUT/onnx with the joint names, rate and channel order training saved."""
+    from eipl_trt.models.export import export_checkpoint
+
+    saved = json.loads(result.args_json.read_text(encoding="utf-8"))
+    spec = export_checkpoint(
+        args.model,
+        result.checkpoint,
+        args_json=result.args_json,
+        joint_bounds=result.joint_bounds,
+        leaky_slope=config.leaky_slope,
+        im_size=(config.image_size, config.image_size),
+        joint_names=saved["joint_names"],
+        rate_hz=float(saved["rate_hz"]),
+        channel_order=saved["channel_order"],
+        out_dir=result.out_dir / "onnx",
+    )
+    result.onnx_dir = result.out_dir / "onnx"
+    print(f"  exported {spec.model} to {result.onnx_dir}")
