@@ -123,84 +123,119 @@ def run_episodes(ros: Any) -> dict[str, Any]:
 def _run_episode(ros: Any, robot: Any, index: int, sim_t: float, video: list[np.ndarray],
                  video_stamps: list[int]) -> float:
     """One episode; returns the lockstep clock (s) at its end."""
-    from eipl_trt.sim.pusher import CONTROL_PERIOD_S
     from eipl_trt.sim.robot import SUBSTEPS
-    from eipl_trt.sim.variation import apply_appearance, draw
 
-    p, log, scene = ros.params, ros.node.get_logger(), robot.scene
-    lockstep = p.clock == "lockstep"
-    variation = draw(ros.variation, p.seed, index)
-    robot.start_episode(index)
-    apply_appearance(scene, variation)
-    ros.take_commands()
-    ros.publish_clock(sim_t)
-    ros.publish_joints(sim_t if lockstep else time.time(), scene.joint_positions(), scene.joint_velocities(),
-                       scene.joint_efforts())
-    reset_ok = ros.call_reset() if ros.reset_client is not None else None
-    discarded = 0 if lockstep else _settle(ros, robot)
-    record = index == p.video_episode and bool(p.video_out)
-    t0 = sim_t if lockstep else time.time()  # the stamp of frame 0, which is scene time 0
-    ros.announce({"event": "start", "seed": p.seed, "index": index, "start_s": t0, "clock": p.clock,
-                  "frames": p.frames, "variation": variation.to_json()})
-    queue = CommandQueue(variation.latency_s)
-    next_tick = time.monotonic()
-    late = commands_seen = dropped = 0
-    for period in range((p.frames - 1) * SUBSTEPS + 1):
-        # real time: stamps are the scene's own time on the wall clock's axis (the loop keeps pace with it; a
-        # period the machine ran late is counted in late_periods), so frames and joints of one instant agree
-        now = sim_t if lockstep else t0 + scene.time_s
+    episode = _Episode(ros, robot, index, sim_t)
+    record = index == ros.params.video_episode and bool(ros.params.video_out)
+    last = (ros.params.frames - 1) * SUBSTEPS
+    for period in range(last + 1):
         frame = period % SUBSTEPS == 0
-        if not lockstep:
-            queue.add(ros.take_commands())
-            _apply(robot, queue.take_due(time.monotonic()), t0, log)
-        else:
-            _apply(robot, queue.take_due(scene.time_s), t0, log)
-        ros.publish_clock(now)
-        if period % variation.joint_divisor == 0 or frame:
-            ros.publish_joints(now, scene.joint_positions(), scene.joint_velocities(), scene.joint_efforts())
+        now = episode.commands_and_state(period, frame)
         if frame:
-            if lockstep:
-                _queue_lockstep(queue, ros.take_commands(), scene.time_s)  # late ones, from before this frame
-                _apply(robot, queue.take_due(scene.time_s), t0, log)
-            elif period > 0:
-                score = robot.current_score()
-                score.frames_without_command += int(score.commands == commands_seen)
-                commands_seen = score.commands
-            ros.publish_object(now, scene.object_xy())
-        delay: float | None = None
-        if frame and ros.camera_enabled:
-            rgb = scene.render()
-            if lockstep and p.frame_lag_s > 0:
-                time.sleep(p.frame_lag_s)
-            delay = variation.frame_delay_s()
-            if delay is None:
-                dropped += 1
-            else:
-                ros.publish_image(now, rgb, delay_s=0.0 if lockstep else delay)
-            if record:
+            rgb = episode.camera(now)
+            if record and rgb is not None:
                 video.append(rgb)
                 video_stamps.append(int(round(now * 1e9)))
-        if lockstep and frame:
+        if period == last:
+            break
+        episode.advance()
+    return episode.finish()
+
+
+class _Episode:
+    """One episode's clock, command queue and counters; the loop above calls its steps in order."""
+
+    def __init__(self, ros: Any, robot: Any, index: int, sim_t: float) -> None:
+        from eipl_trt.sim.variation import apply_appearance, draw
+
+        p, scene = ros.params, robot.scene
+        self.ros, self.robot, self.scene, self.log = ros, robot, scene, ros.node.get_logger()
+        self.lockstep = p.clock == "lockstep"
+        self.sim_t = sim_t
+        self.variation = draw(ros.variation, p.seed, index)
+        robot.start_episode(index)
+        apply_appearance(scene, self.variation)
+        ros.take_commands()
+        ros.publish_clock(sim_t)
+        ros.publish_joints(sim_t if self.lockstep else time.time(), scene.joint_positions(), scene.joint_velocities(),
+                           scene.joint_efforts())
+        self.reset_ok = ros.call_reset() if ros.reset_client is not None else None
+        self.discarded = 0 if self.lockstep else _settle(ros, robot)
+        self.t0 = sim_t if self.lockstep else time.time()  # the stamp of frame 0, which is scene time 0
+        ros.announce({"event": "start", "seed": p.seed, "index": index, "start_s": self.t0, "clock": p.clock,
+                      "frames": p.frames, "variation": self.variation.to_json()})
+        self.queue = CommandQueue(self.variation.latency_s)
+        self.next_tick = time.monotonic()
+        self.late = self.commands_seen = self.dropped = 0
+
+    def commands_and_state(self, period: int, frame: bool) -> float:
+        """Apply the commands due, publish the clock, joints (and at a frame the object); returns the stamp (s).
+
+        Real time: stamps are the scene's own time on the wall clock's axis (the loop keeps pace with it; a
+        period the machine ran late is counted in late_periods), so frames and joints of one instant agree.
+        """
+        ros, scene = self.ros, self.scene
+        now = self.sim_t if self.lockstep else self.t0 + scene.time_s
+        if not self.lockstep:
+            self.queue.add(ros.take_commands())
+            _apply(self.robot, self.queue.take_due(time.monotonic()), self.t0, self.log)
+        else:
+            _apply(self.robot, self.queue.take_due(scene.time_s), self.t0, self.log)
+        ros.publish_clock(now)
+        if period % self.variation.joint_divisor == 0 or frame:
+            ros.publish_joints(now, scene.joint_positions(), scene.joint_velocities(), scene.joint_efforts())
+        if frame:
+            if self.lockstep:
+                _queue_lockstep(self.queue, ros.take_commands(), scene.time_s)  # late ones, from before this frame
+                _apply(self.robot, self.queue.take_due(scene.time_s), self.t0, self.log)
+            elif period > 0:
+                score = self.robot.current_score()
+                score.frames_without_command += int(score.commands == self.commands_seen)
+                self.commands_seen = score.commands
+            ros.publish_object(now, scene.object_xy())
+        return now
+
+    def camera(self, now: float) -> np.ndarray | None:
+        """Render and publish the frame (late, or not at all, as the variation says); lockstep: wait for its command."""
+        ros, delay, rgb = self.ros, None, None
+        if ros.camera_enabled:
+            rgb = self.scene.render()
+            if self.lockstep and ros.params.frame_lag_s > 0:
+                time.sleep(ros.params.frame_lag_s)
+            delay = self.variation.frame_delay_s()
+            if delay is None:
+                self.dropped += 1
+            else:
+                ros.publish_image(now, rgb, delay_s=0.0 if self.lockstep else delay)
+        if self.lockstep:
             got = ros.arrived.wait(ros.command_timeout_s if delay is not None else min(ros.command_timeout_s, 0.1))
             commands = ros.take_commands()
-            robot.current_score().frames_without_command += int(not got or not commands)
-            _queue_lockstep(queue, commands, scene.time_s)
-            _apply(robot, queue.take_due(scene.time_s), t0, log)
-        if period == (p.frames - 1) * SUBSTEPS:
-            break
-        robot.step_period()
-        if lockstep:
-            sim_t = round(sim_t + CONTROL_PERIOD_S, 9)
+            self.robot.current_score().frames_without_command += int(not got or not commands)
+            _queue_lockstep(self.queue, commands, self.scene.time_s)
+            _apply(self.robot, self.queue.take_due(self.scene.time_s), self.t0, self.log)
+        return rgb
+
+    def advance(self) -> None:
+        """Simulate one control period; real time: sleep to the next tick (or count a late period)."""
+        from eipl_trt.sim.pusher import CONTROL_PERIOD_S
+
+        self.robot.step_period()
+        if self.lockstep:
+            self.sim_t = round(self.sim_t + CONTROL_PERIOD_S, 9)
+            return
+        self.next_tick += CONTROL_PERIOD_S
+        wait = self.next_tick - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
         else:
-            next_tick += CONTROL_PERIOD_S
-            wait = next_tick - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            else:
-                late += 1
-    robot.current_score().extra.update({"reset_ok": reset_ok, "late_periods": late, "discarded_before_start": discarded,
-                                        "frames_dropped": dropped, "variation": variation.to_json()})
-    return sim_t
+            self.late += 1
+
+    def finish(self) -> float:
+        """Record the episode's timing facts in its score; returns the lockstep clock."""
+        self.robot.current_score().extra.update({
+            "reset_ok": self.reset_ok, "late_periods": self.late, "discarded_before_start": self.discarded,
+            "frames_dropped": self.dropped, "variation": self.variation.to_json()})
+        return self.sim_t
 
 
 def _queue_lockstep(queue: CommandQueue, commands: list[tuple[str, Any, float]], scene_t: float) -> None:
