@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -119,50 +119,20 @@ def write_episodes_bag(
     for episode in episodes:
         _check(episode, len(names))
     typestore = get_typestore(Stores.ROS2_JAZZY)
-    image_t = typestore.types["sensor_msgs/msg/Image"]
-    joint_t = typestore.types["sensor_msgs/msg/JointState"]
-    header_t = typestore.types["std_msgs/msg/Header"]
-    time_t = typestore.types["builtin_interfaces/msg/Time"]
-
-    def header(stamp_ns: int, frame: str) -> object:
-        return header_t(stamp=time_t(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000), frame_id=frame)
-
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp_parent = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     starts: list[float] = []
     try:
         with open_bag_writer(tmp_parent / target.name) as writer:
             qos = [recorded_qos()]
-            image_conn = writer.add_connection(image_topic, image_t.__msgtype__, typestore=typestore,
-                                               offered_qos_profiles=qos)
-            joint_conn = writer.add_connection(joint_topic, joint_t.__msgtype__, typestore=typestore,
-                                               offered_qos_profiles=qos)
+            conns = [writer.add_connection(topic, msgtype, typestore=typestore, offered_qos_profiles=qos)
+                     for topic, msgtype in ((image_topic, "sensor_msgs/msg/Image"),
+                                            (joint_topic, "sensor_msgs/msg/JointState"))]
             t0_ns = int(start_time_ns)
             for episode in episodes:
                 starts.append(t0_ns / 1e9)
-                records: list[tuple[int, int, object, bytes]] = []
-                for t, image in zip(episode.image_times_s, episode.images):
-                    stamp = t0_ns + round(float(t) * 1e9)
-                    h, w = image.shape[:2]
-                    msg = image_t(
-                        header=header(stamp, frame_id), height=h, width=w, encoding="rgb8", is_bigendian=0,
-                        step=w * 3, data=np.ascontiguousarray(image).reshape(-1),
-                    )
-                    raw = bytes(typestore.serialize_cdr(msg, image_t.__msgtype__))
-                    records.append((stamp + round(image_latency_s * 1e9), 0, image_conn, raw))
-                k = len(episode.joint_times_s)
-                zeros = np.zeros((k, len(names)))
-                vel = zeros if episode.joint_velocities is None else episode.joint_velocities
-                eff = zeros if episode.joint_efforts is None else episode.joint_efforts
-                for i, t in enumerate(episode.joint_times_s):
-                    stamp = t0_ns + round(float(t) * 1e9)
-                    msg = joint_t(
-                        header=header(stamp, ""), name=names,
-                        position=np.asarray(episode.joint_positions[i], dtype=np.float64),
-                        velocity=np.asarray(vel[i], dtype=np.float64), effort=np.asarray(eff[i], dtype=np.float64),
-                    )
-                    raw = bytes(typestore.serialize_cdr(msg, joint_t.__msgtype__))
-                    records.append((stamp + round(joint_latency_s * 1e9), 1, joint_conn, raw))
+                records = _episode_records(typestore, episode, t0_ns, names, frame_id, conns,
+                                           (image_latency_s, joint_latency_s))
                 for log_ns, _, conn, raw in sorted(records, key=lambda r: (r[0], r[1])):
                     writer.write(conn, log_ns, raw)
                 t0_ns += round((episode.duration_s + gap_s) * 1e9)
@@ -173,3 +143,35 @@ def write_episodes_bag(
         shutil.rmtree(tmp_parent, ignore_errors=True)
     logger.debug("wrote %d episodes to bag %s", len(episodes), target)
     return starts
+
+
+def _episode_records(typestore: Any, episode: BagEpisode, t0_ns: int, names: list[str], frame_id: str,
+                     conns: list[Any], latencies_s: tuple[float, float]) -> list[tuple[int, int, Any, bytes]]:
+    """``(log time ns, order, connection, CDR bytes)`` of one episode's frames and joint states, from ``t0_ns``."""
+    image_t = typestore.types["sensor_msgs/msg/Image"]
+    joint_t = typestore.types["sensor_msgs/msg/JointState"]
+    header_t = typestore.types["std_msgs/msg/Header"]
+    time_t = typestore.types["builtin_interfaces/msg/Time"]
+
+    def header(stamp_ns: int, frame: str) -> object:
+        return header_t(stamp=time_t(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000), frame_id=frame)
+
+    records: list[tuple[int, int, Any, bytes]] = []
+    for t, image in zip(episode.image_times_s, episode.images):
+        stamp = t0_ns + round(float(t) * 1e9)
+        h, w = image.shape[:2]
+        msg = image_t(header=header(stamp, frame_id), height=h, width=w, encoding="rgb8", is_bigendian=0,
+                      step=w * 3, data=np.ascontiguousarray(image).reshape(-1))
+        raw = bytes(typestore.serialize_cdr(msg, image_t.__msgtype__))
+        records.append((stamp + round(latencies_s[0] * 1e9), 0, conns[0], raw))
+    zeros = np.zeros((len(episode.joint_times_s), len(names)))
+    vel = zeros if episode.joint_velocities is None else episode.joint_velocities
+    eff = zeros if episode.joint_efforts is None else episode.joint_efforts
+    for i, t in enumerate(episode.joint_times_s):
+        stamp = t0_ns + round(float(t) * 1e9)
+        msg = joint_t(header=header(stamp, ""), name=names,
+                      position=np.asarray(episode.joint_positions[i], dtype=np.float64),
+                      velocity=np.asarray(vel[i], dtype=np.float64), effort=np.asarray(eff[i], dtype=np.float64))
+        raw = bytes(typestore.serialize_cdr(msg, joint_t.__msgtype__))
+        records.append((stamp + round(latencies_s[1] * 1e9), 1, conns[1], raw))
+    return records

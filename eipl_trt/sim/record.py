@@ -30,13 +30,12 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from eipl_trt import __version__
 from eipl_trt.common.atomic import fsync_dir, fsync_tree, write_json_atomic
 from eipl_trt.common.progress import Progress
 from eipl_trt.errors import InputError
-from eipl_trt.sim.bagwrite import BagEpisode, write_episodes_bag
+from eipl_trt.sim.bagwrite import BagEpisode
 from eipl_trt.sim.expert import ArmKinematics, ExpertConfig, PushExpert, sample_layout
-from eipl_trt.sim.pusher import CONTROL_PERIOD_S, DEFAULT_CAMERA, JOINT_NAMES, OBJECT_MASS_KG, Layout, PusherScene
+from eipl_trt.sim.pusher import CONTROL_PERIOD_S, Layout, PusherScene
 
 __all__ = ["RATE_HZ", "SUCCESS_RADIUS_M", "GENERATOR_VERSION", "EpisodeRecord", "record_episode", "generate_dataset"]
 
@@ -218,23 +217,63 @@ def generate_dataset(
     Raises:
         InputError: bad counts or sizes, or ``out_dir``/the bag path exists.
     """
+    from eipl_trt.sim.summary import dataset_summary, write_bag
+
+    bag_path, bag_inside = _check_request(Path(out_dir), n_train, n_test, steps, bag, bag_splits, overwrite)
+    out = Path(out_dir)
+    counts = {"train": n_train, "test": n_test}
+    started = time.perf_counter()
+    records, limits = _record_all(counts, seed, steps, image_size, progress)
+    all_records = records["train"] + records["test"]
+    if max(r.plan_s for r in all_records) > (steps - 1) / RATE_HZ:
+        logger.warning("episodes of %d frames (%.1f s) are shorter than some expert plans (up to %.1f s); "
+                       "use --steps 70 or more for complete pushes", steps, (steps - 1) / RATE_HZ,
+                       max(r.plan_s for r in all_records))
+    summary = dataset_summary(records, counts, seed, steps, image_size, {
+        "generator_version": GENERATOR_VERSION, "rate_hz": RATE_HZ, "success_radius_m": SUCCESS_RADIUS_M})
+    with staging_dir(out) as tmp:
+        for split in ("train", "test"):
+            (tmp / split).mkdir()
+            recs = records[split]
+            shape = (len(recs), steps, image_size, image_size, 3)
+            _save_npy(tmp / split / "images.npy",
+                      np.stack([r.images for r in recs]) if recs else np.zeros(shape, np.uint8))
+            _save_npy(tmp / split / "joints.npy",
+                      np.stack([r.joints for r in recs]) if recs else np.zeros((0, steps, 7), np.float32))
+        _save_npy(tmp / "joint_bounds.npy", _joint_bounds(all_records, limits))
+        if bag_path is not None:
+            summary["bag"] = write_bag(tmp, bag_path, bag_inside, records, bag_splits, counts)
+        summary["generation_s"] = round(time.perf_counter() - started, 2)
+        write_json_atomic(tmp / "dataset.json", summary)
+        _install(tmp, out)
+    logger.info("wrote %d+%d episodes to %s in %.1f s; expert success %.0f%%", n_train, n_test, out,
+                summary["generation_s"], 100 * summary["expert"]["success_rate"])
+    return summary
+
+
+def _check_request(out: Path, n_train: int, n_test: int, steps: int, bag: bool | str | os.PathLike[str],
+                   bag_splits: tuple[str, ...], overwrite: bool) -> tuple[Path | None, bool]:
+    """Refuse bad counts, sizes and targets; prepare ``out``. Returns the bag path (or None) and whether it is inside."""
     if n_train < 1 or n_test < 0:
         raise InputError(f"need at least 1 train episode and >= 0 test episodes, got {n_train} and {n_test}")
     if steps < 2:
         raise InputError(f"steps must be >= 2 frames, got {steps}")
     if any(s not in ("train", "test") for s in bag_splits):
         raise InputError(f"bag splits must be 'train' and/or 'test', got {bag_splits}")
-    out = Path(out_dir)
     _prepare_target(out, overwrite)
     bag_path = None if bag is False else (out / "bag" if bag is True else Path(bag))
     bag_inside = bag_path is not None and bag_path.resolve().parent == out.resolve()
     if bag_path is not None and not bag_inside and bag_path.exists():
         raise InputError(f"bag {bag_path} already exists; remove it or choose another path")
-    counts = {"train": n_train, "test": n_test}
-    started = time.perf_counter()
+    return bag_path, bag_inside
+
+
+def _record_all(counts: dict[str, int], seed: int, steps: int, image_size: int,
+                progress: bool) -> tuple[dict[str, list[EpisodeRecord]], np.ndarray]:
+    """Every episode, train then test (episode ``i`` seeded ``(seed, i)``), and the arm's joint limits."""
     records: dict[str, list[EpisodeRecord]] = {"train": [], "test": []}
     config = ExpertConfig()
-    bar = Progress(n_train + n_test, "episodes", "ep", enabled=progress)
+    bar = Progress(counts["train"] + counts["test"], "episodes", "ep", enabled=progress)
     with PusherScene(image_size) as scene:
         kin = ArmKinematics(scene, config)
         limits = scene.joint_range.copy()
@@ -247,63 +286,4 @@ def generate_dataset(
                 bar.update(1)
                 bar.set_postfix({"err": f"{rec.final_error_m * 100:.1f} cm"})
     bar.close()
-    all_records = records["train"] + records["test"]
-    if max(r.plan_s for r in all_records) > (steps - 1) / RATE_HZ:
-        logger.warning("episodes of %d frames (%.1f s) are shorter than some expert plans (up to %.1f s); "
-                       "use --steps 70 or more for complete pushes", steps, (steps - 1) / RATE_HZ,
-                       max(r.plan_s for r in all_records))
-    errors = np.array([r.final_error_m for r in all_records])
-    summary: dict[str, Any] = {
-        "format": "eipl",
-        "generator": "eipl_trt.sim: gymnasium Pusher-v5 (MuJoCo) with a scripted push expert",
-        "generator_version": GENERATOR_VERSION,
-        "eipl_trt_version": __version__,
-        "joint_names": list(JOINT_NAMES),
-        "rate_hz": RATE_HZ,
-        "steps": steps,
-        "image_size": [image_size, image_size],
-        "channel_order": "rgb",
-        "seed": seed,
-        "episodes": counts,
-        "episode_seeds": {s: [list(r.seed) for r in records[s]] for s in ("train", "test")},
-        "expert": {
-            "success_rate": float(np.mean(errors <= SUCCESS_RADIUS_M)),
-            "success_radius_m": SUCCESS_RADIUS_M,
-            "final_error_m": {"mean": float(errors.mean()), "max": float(errors.max())},
-            "plan_s_max": float(max(r.plan_s for r in all_records)),
-        },
-        "layouts": {
-            s: [{"object_xy": list(r.layout.object_xy), "goal_xy": list(r.layout.goal_xy),
-                 "final_error_m": r.final_error_m} for r in records[s]]
-            for s in ("train", "test")
-        },
-        "scene": {"env": "Pusher-v5", "control_period_s": CONTROL_PERIOD_S, "object_mass_kg": OBJECT_MASS_KG,
-                  "camera": {"lookat": list(DEFAULT_CAMERA.lookat), "distance": DEFAULT_CAMERA.distance,
-                             "elevation": DEFAULT_CAMERA.elevation, "azimuth": DEFAULT_CAMERA.azimuth}},
-    }
-    with staging_dir(out) as tmp:
-        for split in ("train", "test"):
-            (tmp / split).mkdir()
-            recs = records[split]
-            shape = (len(recs), steps, image_size, image_size, 3)
-            _save_npy(tmp / split / "images.npy",
-                      np.stack([r.images for r in recs]) if recs else np.zeros(shape, np.uint8))
-            _save_npy(tmp / split / "joints.npy",
-                      np.stack([r.joints for r in recs]) if recs else np.zeros((0, steps, 7), np.float32))
-        _save_npy(tmp / "joint_bounds.npy", _joint_bounds(all_records, limits))
-        if bag_path is not None:
-            bag_recs = [r for s in bag_splits for r in records[s]]
-            where = tmp / bag_path.name if bag_inside else bag_path
-            starts = write_episodes_bag(where, [r.to_bag_episode() for r in bag_recs], joint_names=JOINT_NAMES)
-            summary["bag"] = {
-                "path": bag_path.name if bag_inside else str(bag_path), "storage": "mcap", "splits": list(bag_splits),
-                "image_topic": "/camera/image_raw", "joint_topic": "/joint_states", "joint_rate_hz": 50.0,
-                "episodes": [{"split": s, "index": i, "start_stamp_s": starts[n]}
-                             for n, (s, i) in enumerate((s, i) for s in bag_splits for i in range(counts[s]))],
-            }
-        summary["generation_s"] = round(time.perf_counter() - started, 2)
-        write_json_atomic(tmp / "dataset.json", summary)
-        _install(tmp, out)
-    logger.info("wrote %d+%d episodes to %s in %.1f s; expert success %.0f%%", n_train, n_test, out,
-                summary["generation_s"], 100 * summary["expert"]["success_rate"])
-    return summary
+    return records, limits
