@@ -184,6 +184,29 @@ def load_dataset(data_dir: str | Path, model: str, im_size: int = 64) -> TrainDa
     if not root.is_dir():
         raise DatasetError(f"dataset directory {root} does not exist; pass --data DIR with train/, test/ and joint_bounds.npy")
     bounds = _load_npy(root / "joint_bounds.npy", "per-joint min and max rows").astype(np.float64)
+    splits = _load_splits(root)
+    (tr_img, tr_q), _ = splits["train"], splits["test"]
+    joint_dim = int(tr_q.shape[2])
+    _check_bounds(root, bounds, joint_dim)
+    names, rate_hz, order = _read_meta(root, joint_dim)
+    source = (int(tr_img.shape[2]), int(tr_img.shape[3]))
+    size = _model_size(root, model, im_size, tr_img.shape, source)
+    scaler = JointScaler(bounds[0], bounds[1], VMIN, VMAX)
+    started = time.perf_counter()
+    result = {}
+    for split, (images, joints) in splits.items():
+        resized = _resize_split(images, size)
+        targets = _load_targets(root, split, joints)
+        result[split] = Split(resized, scaler.normalize(joints), joints.astype(np.float64),
+                              None if targets is None else scaler.normalize(targets))
+    if source != size:
+        logger.info("resized %s frames %dx%d -> %dx%d px in %.1f s", root, *source, *size, time.perf_counter() - started)
+    return TrainData(path=root.resolve(), train=result["train"], test=result["test"], scaler=scaler, joint_names=names,
+                     rate_hz=rate_hz, channel_order=order, source_size=source, image_size=size, joint_bounds=bounds)
+
+
+def _load_splits(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The train and test splits' frames and joints, checked alike."""
     splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for split in ("train", "test"):
         images = _load_npy(root / split / "images.npy", f"{split} frames (N, T, H, W, 3) uint8")
@@ -197,14 +220,15 @@ def load_dataset(data_dir: str | Path, model: str, im_size: int = 64) -> TrainDa
             f"{te_img.shape[1:]}, joints {tr_q.shape[1:]} vs {te_q.shape[1:]}; pad both to the same T (EIPL "
             f"repeats the last frame) and use one image size"
         )
-    joint_dim = int(tr_q.shape[2])
-    _check_bounds(root, bounds, joint_dim)
-    names, rate_hz, order = _read_meta(root, joint_dim)
-    source = (int(tr_img.shape[2]), int(tr_img.shape[3]))
+    return splits
+
+
+def _model_size(root: Path, model: str, im_size: int, shape: tuple[int, ...], source: tuple[int, int]) -> tuple[int, int]:
+    """The model's input size for frames of ``source`` px in sequences of ``shape`` (N, T, H, W, 3)."""
     if model == "sarnn":
+        if shape[1] < 3:
+            raise DatasetError(f"SARNN needs sequences of at least 3 frames for its point loss; {root} has T={shape[1]}")
         size = (int(im_size), int(im_size))
-        if tr_img.shape[1] < 3:
-            raise DatasetError(f"SARNN needs sequences of at least 3 frames for its point loss; {root} has T={tr_img.shape[1]}")
     else:
         size = (CNN_IM_SIZE, CNN_IM_SIZE)
         if source != size:
@@ -212,30 +236,9 @@ def load_dataset(data_dir: str | Path, model: str, im_size: int = 64) -> TrainDa
                 f"{model.upper()} needs 128x128 px frames (its encoder flattens an 8x4x4 map) but {root} has "
                 f"{source[0]}x{source[1]} px; remake the dataset at 128 px, or train sarnn with --im-size"
             )
-    if tr_img.shape[1] < 2:
-        raise DatasetError(f"sequences in {root} have T={tr_img.shape[1]}; training predicts the next frame, so T >= 2")
-    scaler = JointScaler(bounds[0], bounds[1], VMIN, VMAX)
-    started = time.perf_counter()
-    result = {}
-    for split, (images, joints) in splits.items():
-        resized = _resize_split(images, size)
-        targets = _load_targets(root, split, joints)
-        result[split] = Split(resized, scaler.normalize(joints), joints.astype(np.float64),
-                              None if targets is None else scaler.normalize(targets))
-    if source != size:
-        logger.info("resized %s frames %dx%d -> %dx%d px in %.1f s", root, *source, *size, time.perf_counter() - started)
-    return TrainData(
-        path=root.resolve(),
-        train=result["train"],
-        test=result["test"],
-        scaler=scaler,
-        joint_names=names,
-        rate_hz=rate_hz,
-        channel_order=order,
-        source_size=source,
-        image_size=size,
-        joint_bounds=bounds,
-    )
+    if shape[1] < 2:
+        raise DatasetError(f"sequences in {root} have T={shape[1]}; training predicts the next frame, so T >= 2")
+    return size
 
 
 def _load_targets(root: Path, split: str, joints: np.ndarray) -> np.ndarray | None:
