@@ -244,3 +244,12 @@ def test_the_pd_follows_a_ramp_the_same_whatever_the_rounding_of_its_end() -> No
             finals.append(scene.joint_positions())
     np.testing.assert_allclose(finals[1], finals[0], atol=1e-5)
     np.testing.assert_allclose(finals[2], finals[0], atol=1e-5)
+
+
+def test_an_empty_parameter_is_passed_not_dropped() -> None:
+    """reset_service '' turns the reset call off; dropped, the robot kept its default and waited 5 s per episode."""
+    from eipl_trt.sim.processes import ros_command
+
+    command = ros_command(["eipl_trt_sim_robot"], {"reset_service": "", "episodes": 3, "joint_divisors": [1, 2]})
+    assert command == ["eipl_trt_sim_robot", "--ros-args", "-p", "reset_service:=''", "-p", "episodes:=3",
+                       "-p", "joint_divisors:=[1, 2]"]

@@ -41,7 +41,9 @@ _PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
 
 def format_value(value: Any) -> str:
-    """A parameter value as ``-p name:=value`` text (lists in YAML flow style)."""
+    """A parameter value as ``-p name:=value`` text (lists in YAML flow style; an empty string as ``''``)."""
+    if isinstance(value, str) and value == "":
+        return "''"  # dropping it would leave the parameter's default, which is not always empty
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, (list, tuple)):

@@ -27,9 +27,10 @@ def script(name: str, module: str) -> list[str]:
 
 
 def ros_command(executable: Sequence[str], params: dict[str, Any], remaps: Sequence[tuple[str, str]] = ()) -> list[str]:
+    """``executable --ros-args -p name:=value ... -r from:=to ...``: every parameter given, empty strings too."""
     from eipl_trt.sim.launch_plan import format_value
 
-    args = [a for k, v in params.items() if v != "" for a in ("-p", f"{k}:={format_value(v)}")]
+    args = [a for k, v in params.items() for a in ("-p", f"{k}:={format_value(v)}")]
     args += [a for src, dst in remaps for a in ("-r", f"{src}:={dst}")]
     return [*executable, "--ros-args", *args]
 
