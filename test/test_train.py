@@ -623,3 +623,19 @@ def test_keep_epochs_saves_every_epochs_weights(data32: Path, tmp_path: Path) ->
     assert saved == ["epoch_000.pth", "epoch_001.pth"]
     last = torch.load(tmp_path / "epochs" / "epoch_001.pth", weights_only=True)
     assert last["epoch"] == 1 and set(last["model_state_dict"]) == set(_weights(tmp_path / "resume.pt"))
+
+
+def test_the_gpu_training_script_asks_for_flags_train_takes(tmp_path: Path) -> None:
+    """scripts/train_gpu.sh is for a machine with a GPU (none here): its command must at least parse."""
+    import shlex
+    import subprocess
+
+    from eipl_trt.cli import build_parser
+
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(["bash", str(root / "scripts" / "train_gpu.sh")], capture_output=True, text=True, check=True,
+                         env={"PATH": "/usr/bin:/bin", "DATA": str(tmp_path), "DRY_RUN": "1"}).stdout
+    argv = shlex.split(out)
+    assert argv[1:3] == ["-m", "eipl_trt.cli"]
+    args = build_parser().parse_args(argv[3:])
+    assert args.command == "train" and args.device == "cuda" and args.autocast == "bf16" and args.keep_epochs
