@@ -120,7 +120,7 @@ def _data_lines(args: dict, data: Path) -> list[str]:
                 f"{args.get('test_sequences')} test episodes."]
     return [f"- `eipl-trt sim --out {data} --train 32 --test 8 --seed 0` gives the test split ({args.get('test_sequences')} "
             "held-out episodes) and the calibration episodes of the precision variants.",
-            f"- The last training phase read {args.get('train_sequences')} episodes, merged by `scripts/merge_datasets.py`:",
+            f"- The last training phase read {args.get('train_sequences')} episodes, merged by `eipl-trt dataset merge`:",
             *_source_lines(meta["merged_from"], "  ")]
 
 
@@ -138,13 +138,13 @@ def _source_lines(sources: list[dict], indent: str) -> list[str]:
         if "recovery" in meta:
             r = meta["recovery"]
             frames = r.get("handover_frames") or [0]
-            lines.append(f"{head}: DAgger-style rescues (`scripts/recovery_demos.py --seed {r.get('seed')}`): `{r.get('model')}` "
+            lines.append(f"{head}: DAgger-style rescues (`eipl-trt sim recovery --seed {r.get('seed')}`): `{r.get('model')}` "
                          f"drove for {min(frames)}-{max(frames)} frames, then the expert replanned from there")
         elif meta.get("merged_from"):
             lines += [f"{head}, itself merged from:", *_source_lines(meta["merged_from"], indent + "  ")]
         elif meta.get("perturbed", {}).get("sigma_rad"):
             q = meta["perturbed"]
-            lines.append(f"{head}: the expert under joint perturbations (`scripts/perturbed_demos.py --sigma "
+            lines.append(f"{head}: the expert under joint perturbations (`eipl-trt sim perturbed --sigma "
                          f"{q['sigma_rad']} --seed {q.get('seed')}" + (" --successful-only`" if q.get("successful_only") else "`")
                          + f"; {q.get('kept')} of {q.get('episodes')} kept)")
         else:

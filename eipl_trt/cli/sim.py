@@ -13,6 +13,8 @@ Subcommands record the way a lab does, over ROS 2 in real time (eipl_trt.sim.col
     eipl-trt sim record --out data_work/dagger1 --model runs/r0 --seed 200   # a model drives, the expert takes over
 
 then `eipl-trt dataset --bag OUT/bag ...` (record prints the full command) makes the training set.
+In-process, on the scene's clock (eipl_trt.sim.demos): `eipl-trt sim perturbed` (the expert with a
+joint-reference offset) and `eipl-trt sim recovery` (a model drives, the expert rescues).
 """
 
 from __future__ import annotations
@@ -48,6 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_dagger(sub.add_parser("dagger", help="rounds of real-time recording, training and closed-loop checkpoint "
                                "selection (resumable)", description=_doc("eipl_trt.sim.dagger"),
                                formatter_class=argparse.RawDescriptionHelpFormatter))
+    demos = _doc("eipl_trt.sim.demos")
+    _add_perturbed(sub.add_parser("perturbed", help="the expert with an OU offset on its joint reference, in-process "
+                                  "(demonstrations that leave the path and come back)", description=demos,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter))
+    _add_recovery(sub.add_parser("recovery", help="a model drives, the expert takes over and is recorded, "
+                                 "in-process (DAgger-style rescues)", description=demos,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter))
 
 
 def _doc(module: str) -> str:
@@ -123,6 +132,62 @@ def _add_dagger(p: argparse.ArgumentParser) -> None:
     p.set_defaults(_sim_run=_run_dagger)
 
 
+def _add_perturbed(p: argparse.ArgumentParser) -> None:
+    from eipl_trt.sim.demos import PerturbedConfig
+
+    d = PerturbedConfig(base="", out="")
+    p.add_argument("--base", required=True, help="the EIPL dataset the model was trained on (test split, bounds)")
+    p.add_argument("--out", required=True, help="dataset directory to create")
+    p.add_argument("--episodes", type=int, default=d.episodes, help="episodes to record (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed, help="layout seed: one no evaluation uses (default %(default)s)")
+    p.add_argument("--sigma", type=float, default=d.sigma, help="offset std (rad) (default %(default)s)")
+    p.add_argument("--tau", type=float, default=d.tau, help="offset correlation time (s) (default %(default)s)")
+    p.add_argument("--frames", type=int, default=d.frames, help="frames per episode at 10 Hz (default %(default)s)")
+    p.add_argument("--no-base-train", action="store_true", help="train split = the perturbed episodes only")
+    p.add_argument("--successful-only", action="store_true",
+                   help="keep only the episodes the perturbed expert still solved (a failed push is no lesson)")
+    p.set_defaults(_sim_run=_run_perturbed)
+
+
+def _add_recovery(p: argparse.ArgumentParser) -> None:
+    from eipl_trt.sim.demos import RecoveryConfig
+
+    d = RecoveryConfig(model="", base="", out="")
+    p.add_argument("--model", required=True, help="the model that drives first (directory or bundled name)")
+    p.add_argument("--base", required=True, help="the model's EIPL dataset (test split, bounds)")
+    p.add_argument("--out", required=True, help="dataset directory to create")
+    p.add_argument("--episodes", type=int, default=d.episodes, help="episodes to record (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed, help="layout seed: one no other dataset uses (default %(default)s)")
+    p.add_argument("--handover", type=int, nargs=2, default=list(d.handover), metavar=("MIN", "MAX"),
+                   help="model frames before the expert takes over, drawn uniformly (default %(default)s)")
+    p.add_argument("--frames", type=int, default=d.frames, help="recorded frames after the hand-over (default %(default)s)")
+    p.set_defaults(_sim_run=_run_recovery)
+
+
+def _run_perturbed(args: argparse.Namespace) -> int:
+    from eipl_trt.sim.demos import PerturbedConfig, perturbed_dataset
+
+    cfg = PerturbedConfig(base=args.base, out=args.out, episodes=args.episodes, seed=args.seed, sigma=args.sigma,
+                          tau=args.tau, frames=args.frames, base_train=not args.no_base_train,
+                          successful_only=args.successful_only)
+    s = perturbed_dataset(cfg, lambda line: print(line, flush=True))
+    print(f"wrote {args.out}: {s['kept']} of {s['episodes']} perturbed episodes kept"
+          f"{' beside the base train split' if s['base_train_included'] else ''}, "
+          f"expert success {s['expert_success_rate'] * 100:.0f}%")
+    return 0
+
+
+def _run_recovery(args: argparse.Namespace) -> int:
+    from eipl_trt.sim.demos import RecoveryConfig, recovery_dataset
+
+    cfg = RecoveryConfig(model=args.model, base=args.base, out=args.out, episodes=args.episodes, seed=args.seed,
+                         handover=(args.handover[0], args.handover[1]), frames=args.frames)
+    s = recovery_dataset(cfg, lambda line: print(line, flush=True))
+    print(f"wrote {args.out}: {s['kept']} recovery episodes of {s['episodes']} (the rest the expert did not rescue); "
+          f"merge with the model's data: eipl-trt dataset merge")
+    return 0
+
+
 def _run_dagger(args: argparse.Namespace) -> int:
     from eipl_trt.sim.dagger import DaggerConfig, run_dagger
 
@@ -169,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
     if args._sim_run is not None:
         return args._sim_run(args)
     if not args.out:
-        args._sim_parser.error("the following arguments are required: --out (or a subcommand: record, dagger)")
+        args._sim_parser.error("the following arguments are required: --out (or a subcommand: record, dagger, perturbed, recovery)")
     from eipl_trt.errors import InputError
     from eipl_trt.sim.record import generate_dataset
 

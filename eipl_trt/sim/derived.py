@@ -1,7 +1,6 @@
 """Datasets derived from another one: new training sequences beside its test split and joint bounds.
 
-Used by the closed-loop data scripts (``scripts/perturbed_demos.py``, ``scripts/recovery_demos.py``,
-``scripts/merge_datasets.py``): the test split and ``joint_bounds.npy`` come from the ``base``
+Used by ``eipl-trt sim perturbed`` and ``eipl-trt sim recovery`` (:mod:`eipl_trt.sim.demos`): the test split and ``joint_bounds.npy`` come from the ``base``
 dataset unchanged, since the bounds define the normalization of the model the data is for. The
 directory is built beside ``out`` and moved into place when complete, as ``eipl-trt sim`` does.
 """

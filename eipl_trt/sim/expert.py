@@ -250,6 +250,13 @@ class PushExpert:
         q_new, _ = self._kin.ik_step(self._q_ref, palm, yaw)
         qd_ref = (q_new - self._q_ref) / CONTROL_PERIOD_S
         self._q_ref = q_new
-        acc = self._kp * (q_new - scene.joint_positions()) + self._kd * (qd_ref - scene.joint_velocities())
+        offset = self.reference_offset()
+        target = q_new if offset is None else np.clip(q_new + offset, scene.joint_range[:, 0], scene.joint_range[:, 1])
+        acc = self._kp * (target - scene.joint_positions()) + self._kd * (qd_ref - scene.joint_velocities())
         self._mj.mj_fullM(scene.model, scene.data, self._mass)
         return self._mass[:7, :7] @ acc + scene.data.qfrc_bias[:7]
+
+    def reference_offset(self) -> np.ndarray | None:
+        """An offset (7,) rad added to the joint reference each period (then clipped to the joint range), or
+        None for the plain expert; :class:`eipl_trt.sim.demos.PerturbedExpert` draws one."""
+        return None
