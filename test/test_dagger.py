@@ -27,7 +27,7 @@ class Steps:
         monkeypatch.setattr(dagger, "_validate", lambda model, cfg: self.start)
         monkeypatch.setattr(dagger, "_record", lambda rec, cfg, model, seed, drive, say: self.calls.append(
             ("record", model, seed, drive)) or str(rec / "bag"))
-        monkeypatch.setattr(dagger, "_dataset", lambda here, model, drive: here / "data")
+        monkeypatch.setattr(dagger, "_dataset", lambda here, model, drive, labels: here / "data")
         monkeypatch.setattr(dagger, "_train", lambda here, cfg, model, datasets, say: self.calls.append(
             ("train", model, tuple(datasets))) or str(here / "train"))
 

@@ -62,3 +62,15 @@ def test_record_then_dataset_with_the_experts_intent_as_labels(domain: int, tmp_
     moving = int(np.argmax(np.ptp(joints[0], axis=0)))  # the joint that moves most
     assert np.corrcoef(targets[0, 1:, moving], joints[0, 1:, moving])[0, 1] > 0.9
     assert os.path.getsize(tmp_path / "rec" / "bag" / "metadata.yaml") > 0
+
+    # eipl-trt sim dagger's dataset step (one recorded round: round/rec/bag), with either kind of label
+    from eipl_trt.paths import resolve_model
+    from eipl_trt.sim import dagger
+
+    for labels in ("joints", "intent"):
+        here = tmp_path / labels
+        here.mkdir()
+        (here / "rec").symlink_to(tmp_path / "rec")
+        data = dagger._dataset(here, "sarnn8", drive=True, labels=labels)
+        assert np.array_equal(np.load(data / "joint_bounds.npy")[0], np.float32(resolve_model("sarnn8").joint_min))
+        assert (data / "train" / "targets.npy").exists() == (labels == "intent")

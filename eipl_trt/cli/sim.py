@@ -116,6 +116,9 @@ def _add_dagger(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=d.seed, help="layout seed of round 0; round r uses seed + r")
     p.add_argument("--first-round", choices=("takeover", "drive"), default=d.first_round,
                    help="drive: round 0 records the expert alone with DART noise (default %(default)s)")
+    p.add_argument("--labels", choices=("joints", "intent"), default=d.labels,
+                   help="what the model learns to output: the measured joints or the expert's clean intent "
+                        "(default %(default)s)")
     p.add_argument("--base-data", nargs="*", default=[], help="datasets trained on in every round too")
     p.add_argument("--val-seed", type=int, default=d.val_seed,
                    help="validation layouts: used to choose checkpoints, never to report (default %(default)s)")
@@ -193,7 +196,7 @@ def _run_dagger(args: argparse.Namespace) -> int:
 
     record = {"dart_sigma": tuple(args.dart_sigma)} if args.dart_sigma else {}
     cfg = DaggerConfig(model=args.model, out=args.out, rounds=args.rounds, episodes=args.episodes, seed=args.seed,
-                       first_round=args.first_round, base_data=tuple(args.base_data), val_seed=args.val_seed,
+                       first_round=args.first_round, labels=args.labels, base_data=tuple(args.base_data), val_seed=args.val_seed,
                        val_episodes=args.val_episodes, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                        stdev=args.stdev, input_mix=args.input_mix, autocast=args.autocast, threads=args.threads,
                        record=record)

@@ -7,8 +7,9 @@ stopped; training resumes from its ``resume.pt``):
    drive`` the expert alone, with DART noise (demonstrations with recoveries); otherwise the current model
    drives and the expert takes over at a random frame and replans from where the model left the arm and the
    object (HG-DAgger: the expert labels the states the model visits);
-2. **dataset**: the bag as a training set, labelled with the expert's intent, the model's own part dropped,
-   normalized with the current model's joint bounds;
+2. **dataset**: the bag as a training set, the model's own part dropped, normalized with the current model's
+   joint bounds, labelled (``--labels``) with the measured joints, as the bundled models were trained
+   (``joints``), or with the expert's clean intent, the DART way (``intent``);
 3. **train** from the current model's weights on every round's data so far (plus ``--base-data``), keeping
    every epoch's weights;
 4. **select**: every epoch's model (and the current one) driven on the validation layouts without ROS
@@ -49,6 +50,7 @@ class DaggerConfig:
     episodes: int = 100
     seed: int = 200
     first_round: str = "takeover"
+    labels: str = "joints"
     base_data: tuple[str, ...] = ()
     val_seed: int = 21
     val_episodes: int = 20
@@ -65,6 +67,8 @@ class DaggerConfig:
     def __post_init__(self) -> None:
         if self.first_round not in ("drive", "takeover"):
             raise InputError(f"--first-round must be drive or takeover, got {self.first_round!r}")
+        if self.labels not in ("joints", "intent"):
+            raise InputError(f"--labels must be joints or intent, got {self.labels!r}")
         if self.rounds < 1 or self.episodes < 2:
             raise InputError(f"need --rounds >= 1 and --episodes >= 2, got {self.rounds} and {self.episodes}")
 
@@ -113,7 +117,7 @@ def _round(r: int, cfg: DaggerConfig, out: Path, state: dict[str, Any], say: Cal
     drive = r == 0 and cfg.first_round == "drive"
     started = time.monotonic()
     entry["record"] = _record(here / "rec", cfg, state["current"], cfg.seed + r, drive, say)
-    entry["dataset"] = str(_dataset(here, state["current"], drive))
+    entry["dataset"] = str(_dataset(here, state["current"], drive, cfg.labels))
     datasets = [*cfg.base_data, *(str(Path(e["dataset"])) for e in state["rounds"])]
     entry["train"] = _train(here, cfg, state["current"], datasets, say)
     candidates = _select(here, cfg, say)
@@ -145,7 +149,7 @@ def _record(rec: Path, cfg: DaggerConfig, model: str, seed: int, drive: bool, sa
     return summary["bag"]
 
 
-def _dataset(here: Path, model: str, drive: bool) -> Path:
+def _dataset(here: Path, model: str, drive: bool, labels: str = "joints") -> Path:
     import numpy as np
 
     from eipl_trt.bagio.dataset import bags_to_dataset
@@ -157,8 +161,8 @@ def _dataset(here: Path, model: str, drive: bool) -> Path:
     spec = resolve_model(model)
     bounds = np.array([spec.joint_min, spec.joint_max], np.float32)
     bags_to_dataset([here / "rec" / "bag"], data, image_size=int(spec.image_height), image_topic="/camera/image_raw",
-                    joint_topic="/joint_states", target_topic="/expert/intent", marker_topic="/sim/episode",
-                    start_topic=None if drive else "/expert/takeover", bounds=bounds, overwrite=True)
+                    joint_topic="/joint_states", target_topic="/expert/intent" if labels == "intent" else None,
+                    marker_topic="/sim/episode", start_topic=None if drive else "/expert/takeover", bounds=bounds, overwrite=True)
     return data
 
 
