@@ -289,6 +289,36 @@ def test_marker_topic_splits_episodes(tmp_path: Path) -> None:
         read_bag(bag, marker_topic="/nope")
 
 
+def test_a_json_marker_starts_its_episode_at_its_start_s(tmp_path: Path) -> None:
+    """``/sim/episode`` is a String with the episode's ``start_s``: that, not its log time, cuts the episodes.
+
+    A recorder on simulated time logs it with the latest ``/clock`` it has seen, which can still be the
+    previous episode's last frame (a race between two topics); by log time the cut would move that frame
+    into the next episode.
+    """
+    entries: list[tuple[str, str, int, Any]] = []
+    for i in range(21):
+        stamp = T0_NS + i * 100 * MS
+        entries.append(("/cam", IMAGE, stamp, _image(stamp, i)))
+        entries.append(("/js", JOINTS, stamp, _joints(stamp, ["a"], [i * 0.1])))
+    string = TS.types["std_msgs/msg/String"]
+    late_clock = T0_NS + 900 * MS  # the last frame of the first episode
+    entries.append(("/sim/episode", "std_msgs/msg/String", late_clock, string(data=json.dumps(
+        {"event": "start", "index": 1, "start_s": T0 + 1.0}))))
+    bag = _write(tmp_path / "json_marker", entries)
+    marked = read_bag(bag, marker_topic="/sim/episode")
+    np.testing.assert_allclose(marked.marker_stamps, [T0 + 1.0])
+    first, second = resample(marked, 10.0)
+    assert len(first) == 10 and len(second) == 11 and second.images[0, 0, 0, 0] == 10
+
+    # a String that is not such JSON (or whose start_s is not a positive number) keeps its log time
+    for n, data in enumerate(("reset", json.dumps({"start_s": "soon"}), json.dumps([1.0]),
+                              json.dumps({"start_s": float("nan")}), json.dumps({"start_s": -1.0}))):
+        other = _write(tmp_path / f"plain{n}", entries[:-1] + [("/m", "std_msgs/msg/String", late_clock,
+                                                                        string(data=data))])
+        np.testing.assert_allclose(read_bag(other, marker_topic="/m").marker_stamps, [T0 + 0.9])
+
+
 def test_missing_not_a_bag_and_corrupt_bags(tmp_path: Path, two_episode_bag: Path) -> None:
     with pytest.raises(InputError, match="does not exist"):
         read_bag(tmp_path / "missing")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -134,6 +136,19 @@ def _stamp(msg: Any, log_ns: int, unstamped: list[int]) -> float:
     return log_ns * 1e-9
 
 
+def _json_start(msg: Any, log_ns: int) -> float:
+    """A headerless marker's time: the ``start_s`` of a JSON String (``/sim/episode``), else its log time.
+
+    A recorder on simulated time logs a message with the latest ``/clock`` it has seen, which may still
+    be the previous episode's last one; the start the sender wrote into the message is exact.
+    """
+    try:
+        start = json.loads(msg.data).get("start_s") if isinstance(getattr(msg, "data", None), str) else None
+    except (ValueError, AttributeError):
+        start = None
+    return float(start) if isinstance(start, (int, float)) and math.isfinite(start) and start > 0 else log_ns * 1e-9
+
+
 class _StreamCollector:
     """The messages of one bag's image and joint topics (and marker topic) gathered into :class:`BagStreams`."""
 
@@ -153,7 +168,7 @@ class _StreamCollector:
         self.decode_s = 0.0
 
     def add_marker(self, msg: Any, log_ns: int) -> None:
-        self.markers.append(_stamp(msg, log_ns, [0]) if hasattr(msg, "header") else log_ns * 1e-9)
+        self.markers.append(_stamp(msg, log_ns, [0]) if hasattr(msg, "header") else _json_start(msg, log_ns))
 
     def add_image(self, msg: Any, log_ns: int) -> None:
         """Decode a frame to the channel order (the first frame's, unless one was asked for) and size."""
@@ -251,7 +266,8 @@ def read_bag(
             (mono8 becomes "rgb"; JPEG/PNG decode to "bgr").
         image_size: (height, width) to resize every image to (px), or None to keep it.
         marker_topic: a topic of any type whose messages each start a new episode (their header
-            stamp, or log time without one), e.g. a ``std_msgs/msg/Empty`` published at each reset.
+            stamp; without one, a JSON String's ``start_s`` as ``/sim/episode`` sends, else log time),
+            e.g. a ``std_msgs/msg/Empty`` published at each reset.
 
     Returns:
         The streams, sorted by stamp.
