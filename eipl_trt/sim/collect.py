@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from eipl_trt.common.atomic import write_json_atomic
 from eipl_trt.errors import EipltrtError, InputError
-from eipl_trt.sim.processes import env, ros_command, script, stop, tail
+from eipl_trt.sim.processes import env, ros_command, script, stop, tail, wait_for_robot
 
 __all__ = ["RecordConfig", "record", "TOPICS", "DATASET_ARGS"]
 
@@ -146,17 +146,7 @@ def record(cfg: RecordConfig, progress: Callable[[dict[str, Any]], None] | None 
             launch("node", _node_command(cfg))
         robot = launch("robot", ros_command(script("eipl_trt_sim_robot", "eipl_trt.sim.ros_robot"),
                                          _robot_params(cfg, results)))
-        while robot.poll() is None:
-            for name, proc, log in procs:
-                if proc.poll() is not None and proc is not robot:
-                    raise EipltrtError(f"the {name} exited with code {proc.returncode} during the recording; its log "
-                                       f"({log}):\n{tail(log)}")
-            if progress is not None and results.exists():
-                try:
-                    progress(json.loads(results.read_text()))
-                except (OSError, ValueError):
-                    pass
-            time.sleep(0.5)
+        wait_for_robot(robot, [p for p in procs if p[1] is not robot], results, progress)
         time.sleep(0.5)  # the last messages in flight
     finally:
         codes = {name: stop(proc) for name, proc, _ in procs}

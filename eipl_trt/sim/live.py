@@ -105,7 +105,7 @@ def run_precision(cfg: ControlConfig, precision: str, listener: Listener, limits
         robot = subprocess.Popen(plan.robot_command(script("eipl_trt_sim_robot", "eipl_trt.sim.ros_robot")),
                                  stdout=rlog, stderr=subprocess.STDOUT, env=env())
         try:
-            wait_for_robot(robot, (f"node ({precision})", node, node_log), results, lambda d: progress(precision, d))
+            wait_for_robot(robot, [(f"node ({precision})", node, node_log)], results, lambda d: progress(precision, d))
             listener.wait_reports(2, timeout_s=6.0)  # counters that include the last step (a report may be in flight)
         finally:
             stop(robot)
@@ -148,7 +148,7 @@ def run_expert_ros(cfg: ControlConfig, limits: tuple[Any, Any], work: Path) -> d
         robot = subprocess.Popen(ros_command(script("eipl_trt_sim_robot", "eipl_trt.sim.ros_robot"), robot_params),
                                  stdout=rlog, stderr=subprocess.STDOUT, env=env())
         try:
-            wait_for_robot(robot, ("expert", expert, expert_log), results)
+            wait_for_robot(robot, [("expert", expert, expert_log)], results)
         finally:
             stop(robot)
             stop(expert)

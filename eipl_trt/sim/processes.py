@@ -54,14 +54,21 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
 
 
 
-def wait_for_robot(robot: subprocess.Popen[bytes], controller: tuple[str, subprocess.Popen[bytes], Path],
+def wait_for_robot(robot: subprocess.Popen[bytes], others: Sequence[tuple[str, subprocess.Popen[bytes], Path]],
                    results: Path, progress: Callable[[dict[str, Any]], None] | None = None) -> None:
-    """Wait for the robot to finish its episodes, failing (with its log) if the controller exits first."""
-    name, proc, log = controller
+    """Wait for the robot to finish its episodes, failing (with its log) if any of ``others`` exits first.
+
+    Args:
+        robot: the simulated robot's process.
+        others: (name, process, log) of the processes that must outlive it (the node, the expert).
+        results: the robot's results file, read for ``progress`` while it runs.
+        progress: called with the results so far.
+    """
     while robot.poll() is None:
-        if proc.poll() is not None:
-            raise EipltrtError(f"the {name} exited with code {proc.returncode} during the run; its log ({log}):\n"
-                               f"{tail(log)}")
+        for name, proc, log in others:
+            if proc.poll() is not None:
+                raise EipltrtError(f"the {name} exited with code {proc.returncode} during the run; its log ({log}):\n"
+                                   f"{tail(log)}")
         if progress is not None and results.exists():
             try:
                 progress(json.loads(results.read_text()))

@@ -36,28 +36,11 @@ from typing import Any, Mapping, Sequence
 from eipl_trt.common.atomic import write_json_atomic
 from eipl_trt.errors import ModelError
 from eipl_trt.spec.rules import (
-    CHANNEL_ORDERS, INPUT_NAMES, MODEL_KINDS, OUTPUT_NAMES, OUTPUT_ROLES, PRECISIONS, SIDECAR_NAME, VARIANT_PRECISIONS, check_spec,
+    INPUT_NAMES, OUTPUT_NAMES, OUTPUT_ROLES, SIDECAR_NAME, check_spec,
 )
-from eipl_trt.spec.variants import VARIANT_FILES, Variant, sha256_file
+from eipl_trt.spec.variants import Variant, sha256_file
 
-__all__ = [
-    "FORMAT",
-    "FORMAT_VERSION",
-    "MODEL_KINDS",
-    "PRECISIONS",
-    "VARIANT_PRECISIONS",
-    "INPUT_NAMES",
-    "OUTPUT_NAMES",
-    "ModelSpec",
-    "Variant",
-    "VARIANT_FILES",
-    "sha256_file",
-    "joint_bounds_from_rows",
-    "CHANNEL_ORDERS",
-    "OUTPUT_ROLES",
-    "SIDECAR_NAME",
-    "check_spec",
-]
+__all__ = ["FORMAT", "FORMAT_VERSION", "ModelSpec", "joint_bounds_from_rows"]
 
 FORMAT = "eipl_trt.model"
 FORMAT_VERSION = 1
