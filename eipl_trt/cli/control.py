@@ -27,9 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bundled model name or model directory (default: %(default)s, the bundled controller)")
     parser.add_argument("--precision", nargs="+", default=["fp32"], help="precisions to run (default: fp32)")
     parser.add_argument("--episodes", type=int, default=5, help="episodes per precision (default: %(default)s)")
-    parser.add_argument("--clock", choices=("lockstep", "realtime"), default="lockstep",
-                        help="lockstep: simulated time, the robot waits for each step's command (scores do not depend "
-                             "on machine load); realtime: wall clock, latency shows in the score (default: %(default)s)")
+    parser.add_argument("--clock", choices=("lockstep", "realtime"), default="realtime",
+                        help="realtime: wall clock, as a robot runs (latency shows in the score); lockstep: simulated "
+                             "time, the robot waits for each step's command (scores do not depend on machine load) "
+                             "(default: %(default)s)")
     parser.add_argument("--out", default="results/control", help="output directory (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=1,
                         help="layout seed; 0 = the bundled models' training/test layouts (default: %(default)s)")

@@ -2,12 +2,12 @@
 
 For each precision, :func:`run_control` starts two processes exactly as ``launch/sim.launch.py``
 would: ``eipl_trt_sim_robot`` (the MuJoCo robot, :mod:`eipl_trt.sim.ros_robot`) and
-``eipl_trt_node`` (the model, ``command_interface: forward_position``). In lockstep the node runs
-with ``use_sim_time`` and ``trigger: image`` (one step per frame, so the robot can wait for "the
-step's command"); in real time with its default timer trigger on the wall clock. This process
-listens to the node's ``~/timing``, ``~/enc_points``/``~/dec_points`` and ``/diagnostics`` for
-the report. The scripted expert and a hold-still arm run in-process on the same layouts
-(:mod:`eipl_trt.sim.baselines`). :mod:`eipl_trt.sim.report` writes ``report.md``, ``report.json``
+``eipl_trt_node`` (the model, ``command_interface: joint_trajectory`` by default). The node steps on
+each camera frame (``trigger: image``); in real time (the default) on the wall clock, in lockstep with
+``use_sim_time`` so that the robot can wait for "the step's command". This process listens to the
+node's ``~/timing``, ``~/enc_points``/``~/dec_points`` and ``/diagnostics`` for the report. The
+scripted expert runs over ROS 2 through the same interface and clock (:func:`run_expert_ros`) and,
+with a hold-still arm, in-process on the same layouts (:mod:`eipl_trt.sim.baselines`). :mod:`eipl_trt.sim.report` writes ``report.md``, ``report.json``
 and the videos.
 """
 
@@ -54,7 +54,7 @@ class ControlConfig:
     model: str = "sarnn8"
     precisions: tuple[str, ...] = ("fp32",)
     episodes: int = 5
-    clock: str = "lockstep"
+    clock: str = "realtime"
     out: str = "results/control"
     seed: int = 1
     first_episode: int = 0
