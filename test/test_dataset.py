@@ -193,6 +193,40 @@ def test_merge_joins_train_splits_and_keeps_the_firsts_test_split_and_bounds(sim
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging directories left
 
 
+def test_merge_pads_shorter_sequences_by_repeating_their_last_step(sim: Path, tmp_path: Path) -> None:
+    """A DAgger takeover round's episodes start where the expert took over: shorter than the base data's."""
+    import shutil
+
+    def shortened(source: Path, target: Path, split: str, by: int) -> Path:
+        shutil.copytree(source, target)
+        for kind in ("images", "joints"):
+            array = np.load(target / split / f"{kind}.npy")
+            np.save(target / split / f"{kind}.npy", array[:, :-by])
+        return target
+
+    first = _arrays(sim)
+    steps = first["train/joints"].shape[1]
+    short = shortened(sim, tmp_path / "short", "train", 3)
+    merge_datasets([sim, short], tmp_path / "m")
+    merged = _arrays(tmp_path / "m")
+    assert merged["train/joints"].shape[1] == merged["train/images"].shape[1] == steps
+    tail = merged["train/joints"][len(first["train/joints"]):]  # the short source's episodes
+    assert np.array_equal(tail[:, : steps - 3], first["train/joints"][:, : steps - 3])
+    assert np.array_equal(tail[:, steps - 3:], np.repeat(tail[:, steps - 4: steps - 3], 3, axis=1))
+    assert np.array_equal(merged["test/joints"], first["test/joints"])  # already the longest
+
+    # a first source with a shorter test split: the test split is padded too (training needs one T)
+    short_test = shortened(sim, tmp_path / "short_test", "test", 2)
+    merge_datasets([short_test, sim], tmp_path / "m2")
+    padded = _arrays(tmp_path / "m2")
+    assert padded["test/images"].shape[1] == padded["train/images"].shape[1] == steps
+    assert np.array_equal(padded["test/images"][:, -2:], np.repeat(padded["test/images"][:, -3:-2], 2, axis=1))
+    if importlib.util.find_spec("torch") is not None:  # what training reads: one T in train and test
+        from eipl_trt.train.data import load_dataset
+
+        assert load_dataset(tmp_path / "m2", "sarnn").train.images.shape[1] == steps
+
+
 def test_labels_are_sampled_at_the_ticks_and_episodes_cut_at_their_start() -> None:
     """bagio.labels: a target topic interpolated at each episode's ticks; a start topic trims and filters."""
     from eipl_trt.bagio import Episode

@@ -2,7 +2,9 @@
 
 The test split, ``joint_bounds.npy`` and the metadata come from the first directory: the bounds
 define a model's joint normalization, so data added for fine-tuning must keep those of the model's
-own dataset. Every directory must have the same sequence length, image size and joint count.
+own dataset. Every directory must have the same image size and joint count; sequences of different
+lengths (a DAgger takeover round's episodes start where the expert took over) are padded to the
+longest by repeating their last step, as ``eipl-trt dataset`` pads an episode, the test split too.
 ``dataset.json`` records the sources (``merged_from``) and the train episode count. Where a source has
 labels (``targets.npy``, a demonstrator's intent) the merged train split has them too, the joints standing
 in as labels for sources without. The directory
@@ -12,6 +14,7 @@ is built beside ``out``, fsynced and renamed into place, so it appears complete 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -25,6 +28,8 @@ from eipl_trt.errors import EipltrtError, InputError
 
 __all__ = ["merge_datasets"]
 
+log = logging.getLogger(__name__)
+
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
     with open(path, "wb") as handle:
@@ -36,6 +41,24 @@ def _train_split(source: Path) -> tuple[np.ndarray, np.ndarray]:
     if missing:
         raise InputError(f"{source} is not an EIPL dataset directory: {', '.join(missing)} missing")
     return np.load(source / "train" / "images.npy", mmap_mode="r"), np.load(source / "train" / "joints.npy")
+
+
+def _padded(array: np.ndarray, steps: int) -> np.ndarray:
+    """``array`` (N, T, ...) with its last step repeated up to ``steps`` (EIPL's padding)."""
+    if array.shape[1] >= steps:
+        return np.asarray(array)
+    return np.concatenate([array, np.repeat(array[:, -1:], steps - array.shape[1], axis=1)], axis=1)
+
+
+def _write_test(first: Path, out: Path, steps: int) -> None:
+    """The first source's test split, each (N, T, ...) array padded to ``steps``."""
+    out.mkdir()
+    for item in sorted((first / "test").iterdir()):
+        if item.suffix == ".npy":
+            array = np.load(item)
+            _save_npy(out / item.name, _padded(array, steps) if array.ndim >= 2 else array)
+        elif item.is_file():
+            shutil.copy2(item, out / item.name)
 
 
 def merge_datasets(sources: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> dict[str, Any]:
@@ -65,9 +88,15 @@ def merge_datasets(sources: Sequence[str | os.PathLike[str]], out: str | os.Path
         if not (first / name).exists():
             raise InputError(f"{first} has no {name}; the first directory gives the test split, bounds and metadata")
     splits = [_train_split(p) for p in paths]
-    shapes = {(images.shape[1:], joints.shape[1:]) for images, joints in splits}
+    shapes = {(images.shape[2:], joints.shape[2:]) for images, joints in splits}
     if len(shapes) != 1:
-        raise InputError(f"the train splits differ in (T, H, W, C) / (T, D): {sorted(shapes)}; regenerate them alike")
+        raise InputError(f"the train splits differ in (H, W, C) / (D,): {sorted(shapes)}; regenerate them alike "
+                         f"(one --image-size, the same joints)")
+    test_steps = int(np.load(first / "test" / "joints.npy", mmap_mode="r").shape[1])
+    steps = max([test_steps] + [int(joints.shape[1]) for _, joints in splits])
+    if any(int(joints.shape[1]) != steps for _, joints in splits) or test_steps != steps:
+        log.warning("sequences of %s steps are padded to %d by repeating their last step",
+                    sorted({test_steps} | {int(joints.shape[1]) for _, joints in splits}), steps)
     meta = json.loads((first / "dataset.json").read_text(encoding="utf-8"))
     meta["episodes"] = {"train": int(sum(len(joints) for _, joints in splits)), "test": meta["episodes"]["test"]}
     if "episode_seeds" in meta:  # train seeds are per source (in each source's dataset.json); test is the first's
@@ -80,13 +109,14 @@ def merge_datasets(sources: Sequence[str | os.PathLike[str]], out: str | os.Path
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private
         (tmp / "train").mkdir()
-        _save_npy(tmp / "train" / "images.npy", np.concatenate([images for images, _ in splits]))
-        _save_npy(tmp / "train" / "joints.npy", np.concatenate([joints for _, joints in splits]).astype(np.float32))
+        _save_npy(tmp / "train" / "images.npy", np.concatenate([_padded(images, steps) for images, _ in splits]))
+        _save_npy(tmp / "train" / "joints.npy",
+                  np.concatenate([_padded(joints, steps) for _, joints in splits]).astype(np.float32))
         if any((p / "train" / "targets.npy").is_file() for p in paths):  # labels: each source's, else its joints
             _save_npy(tmp / "train" / "targets.npy", np.concatenate(
-                [np.load(p / "train" / "targets.npy") if (p / "train" / "targets.npy").is_file() else joints
-                 for p, (_, joints) in zip(paths, splits)]).astype(np.float32))
-        shutil.copytree(first / "test", tmp / "test")
+                [_padded(np.load(p / "train" / "targets.npy") if (p / "train" / "targets.npy").is_file() else joints,
+                         steps) for p, (_, joints) in zip(paths, splits)]).astype(np.float32))
+        _write_test(first, tmp / "test", steps)
         shutil.copy2(first / "joint_bounds.npy", tmp / "joint_bounds.npy")
         write_json_atomic(tmp / "dataset.json", meta)
         if target.exists():
