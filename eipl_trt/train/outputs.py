@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from eipl_trt.common.atomic import atomic_open, write_bytes_atomic, write_json_atomic, write_text_atomic
+from eipl_trt.common.signals import deferred_interrupts
 from eipl_trt.train.config import TrainConfig
 from eipl_trt.train.data import VMAX, VMIN, TrainData
 
@@ -71,7 +72,7 @@ def save_checkpoint(path: Path, model: nn.Module, epoch: int, train_loss: float,
     """Write an EIPL checkpoint dict atomically (loadable with ``torch.load(weights_only=True)``)."""
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     payload = {"epoch": int(epoch), "model_state_dict": state, "train_loss": float(train_loss), "test_loss": float(test_loss)}
-    with atomic_open(path, "wb") as handle:
+    with deferred_interrupts(), atomic_open(path, "wb") as handle:
         torch.save(payload, handle)
 
 

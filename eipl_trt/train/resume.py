@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from eipl_trt.common.atomic import atomic_open
+from eipl_trt.common.signals import deferred_interrupts
 from eipl_trt.errors import EipltrtError
 
 __all__ = ["RESUME", "RESUMABLE_CHANGES", "save_resume", "load_resume", "check_compatible"]
@@ -46,7 +47,7 @@ def save_resume(path: Path, *, epoch: int, model: torch.nn.Module, optimizer: to
         "batches": int(batches),
         "config": _plain(asdict(config)),
     }
-    with atomic_open(path, "wb") as handle:
+    with deferred_interrupts(), atomic_open(path, "wb") as handle:
         torch.save(payload, handle)
 
 
