@@ -361,37 +361,49 @@ def test_freeze_image_trains_only_the_recurrent_part(data128: Path, tmp_path: Pa
     assert json.loads(result.args_json.read_text(encoding="utf-8"))["freeze_image"] is True
 
 
+def _save_checkpoint(module: str, path: Path, model: torch.nn.Module) -> None:
+    """Write ``path`` with ``eipl_trt.train.resume.save_resume`` or ``outputs.save_checkpoint``."""
+    from eipl_trt.train import outputs, resume
+
+    if module == "resume":
+        resume.save_resume(path, epoch=0, model=model, optimizer=torch.optim.Adam(model.parameters()), scheduler_step=0,
+                           generator=torch.Generator(), rng=np.random.default_rng(0), rows=[], best=(1.0, 0, 1.0),
+                           batches=1, config=TrainConfig(model="sarnn"))
+    else:
+        outputs.save_checkpoint(path, model, 0, 1.0, 1.0)
+
+
 @pytest.mark.parametrize("module", ["resume", "outputs"])
 def test_an_interrupt_during_a_checkpoint_write_waits_for_it(module: str, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C (or the CLI's SIGTERM) inside ``torch.save`` would break its zip writer ("unexpected pos") and
-    end the run as a crash; it is held until the file is written, then raised as KeyboardInterrupt."""
+    end the run as a crash; it is held until the file is written, then delivered to the handler there was."""
     import os
     import signal
 
     from eipl_trt.train import outputs, resume
 
-    target = resume if module == "resume" else outputs
     real_save = torch.save
 
     def save_with_a_signal(payload: object, handle: object) -> None:
         os.kill(os.getpid(), signal.SIGINT)  # arrives at the next bytecode: inside the write
         real_save(payload, handle)
 
-    monkeypatch.setattr(target.torch, "save", save_with_a_signal)
+    monkeypatch.setattr((resume if module == "resume" else outputs).torch, "save", save_with_a_signal)
     model = torch.nn.Linear(2, 2)
-    path = tmp_path / "ckpt.pt"
-    with pytest.raises(KeyboardInterrupt, match="held until a checkpoint was written"):
-        if module == "resume":
-            resume.save_resume(path, epoch=0, model=model, optimizer=torch.optim.Adam(model.parameters()),
-                               scheduler_step=0, generator=torch.Generator(), rng=np.random.default_rng(0), rows=[],
-                               best=(1.0, 0, 1.0), batches=1, config=TrainConfig(model="sarnn"))
-        else:
-            outputs.save_checkpoint(path, model, 0, 1.0, 1.0)
-    saved = torch.load(path, map_location="cpu", weights_only=True)  # written whole
-    state = saved["model"] if module == "resume" else saved["model_state_dict"]
-    assert torch.equal(state["weight"], model.weight.detach())
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is back
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as in a terminal
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _save_checkpoint(module, tmp_path / "ckpt.pt", model)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is back
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job's SIGINT stays ignored: no interrupt
+        _save_checkpoint(module, tmp_path / "again.pt", model)
+    finally:
+        signal.signal(signal.SIGINT, before)
+    for name in ("ckpt.pt", "again.pt"):
+        saved = torch.load(tmp_path / name, map_location="cpu", weights_only=True)  # written whole
+        state = saved["model"] if module == "resume" else saved["model_state_dict"]
+        assert torch.equal(state["weight"], model.weight.detach())
 
 
 def test_sigterm_stops_the_cli_gracefully(data32: Path, tmp_path: Path) -> None:

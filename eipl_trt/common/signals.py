@@ -3,7 +3,8 @@
 ``eipl-trt train`` turns SIGTERM into ``KeyboardInterrupt`` and saves what it has. An interrupt that
 lands inside ``torch.save`` breaks its zip writer, which then raises ``RuntimeError`` ("unexpected pos")
 instead, and the run ends as a crash. :func:`deferred_interrupts` records SIGINT/SIGTERM while its block
-runs and raises ``KeyboardInterrupt`` once the block is done.
+runs and delivers them again once the block is done, to the handlers that were there before: the CLI's
+raise ``KeyboardInterrupt``, a default SIGTERM ends the process, an ignored signal stays ignored.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ _HELD = (signal.SIGINT, signal.SIGTERM)
 
 @contextmanager
 def deferred_interrupts() -> Iterator[None]:
-    """Run the block with SIGINT and SIGTERM held; raise ``KeyboardInterrupt`` after it if one came.
+    """Run the block with SIGINT and SIGTERM held, then deliver any that came to the previous handlers.
 
     Only the main thread can install signal handlers; elsewhere the block runs unchanged.
     """
@@ -39,5 +40,5 @@ def deferred_interrupts() -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
-    if caught:
-        raise KeyboardInterrupt(f"signal {caught[0]} (held until a checkpoint was written)")
+    for signum in dict.fromkeys(caught):  # each signal once, in the order it came
+        signal.raise_signal(signum)
