@@ -92,11 +92,11 @@ def merge_datasets(sources: Sequence[str | os.PathLike[str]], out: str | os.Path
     if len(shapes) != 1:
         raise InputError(f"the train splits differ in (H, W, C) / (D,): {sorted(shapes)}; regenerate them alike "
                          f"(one --image-size, the same joints)")
-    test_steps = int(np.load(first / "test" / "joints.npy", mmap_mode="r").shape[1])
-    steps = max([test_steps] + [int(joints.shape[1]) for _, joints in splits])
-    if any(int(joints.shape[1]) != steps for _, joints in splits) or test_steps != steps:
-        log.warning("sequences of %s steps are padded to %d by repeating their last step",
-                    sorted({test_steps} | {int(joints.shape[1]) for _, joints in splits}), steps)
+    lengths = {int(np.load(first / "test" / "joints.npy", mmap_mode="r").shape[1])}
+    lengths |= {int(joints.shape[1]) for _, joints in splits}
+    steps = max(lengths)
+    if len(lengths) > 1:
+        log.warning("sequences of %s steps are padded to %d by repeating their last step", sorted(lengths), steps)
     meta = json.loads((first / "dataset.json").read_text(encoding="utf-8"))
     meta["episodes"] = {"train": int(sum(len(joints) for _, joints in splits)), "test": meta["episodes"]["test"]}
     if "episode_seeds" in meta:  # train seeds are per source (in each source's dataset.json); test is the first's

@@ -162,7 +162,8 @@ def _dataset(here: Path, model: str, drive: bool, labels: str = "joints") -> Pat
     bounds = np.array([spec.joint_min, spec.joint_max], np.float32)
     bags_to_dataset([here / "rec" / "bag"], data, image_size=int(spec.image_height), image_topic="/camera/image_raw",
                     joint_topic="/joint_states", target_topic="/expert/intent" if labels == "intent" else None,
-                    marker_topic="/sim/episode", start_topic=None if drive else "/expert/takeover", bounds=bounds, overwrite=True)
+                    marker_topic="/sim/episode", start_topic=None if drive else "/expert/takeover", bounds=bounds,
+                    overwrite=True)
     return data
 
 

@@ -7,8 +7,8 @@ each camera frame (``trigger: image``); in real time (the default) on the wall c
 ``use_sim_time`` so that the robot can wait for "the step's command". This process listens to the
 node's ``~/timing``, ``~/enc_points``/``~/dec_points`` and ``/diagnostics`` for the report. The
 scripted expert runs over ROS 2 through the same interface and clock (:func:`run_expert_ros`) and,
-with a hold-still arm, in-process on the same layouts (:mod:`eipl_trt.sim.baselines`). :mod:`eipl_trt.sim.report` writes ``report.md``, ``report.json``
-and the videos.
+with a hold-still arm, in-process on the same layouts (:mod:`eipl_trt.sim.baselines`).
+:mod:`eipl_trt.sim.report` writes ``report.md``, ``report.json`` and the videos.
 """
 
 from __future__ import annotations
@@ -72,7 +72,6 @@ class ControlConfig:
             raise InputError(f"--interface must be forward_position or joint_trajectory, got {self.interface!r}")
         if not self.precisions:
             raise InputError("give at least one --precision")
-
 
 
 def launch_plan(cfg: ControlConfig, precision: str, limits: tuple[Sequence[float], Sequence[float]],

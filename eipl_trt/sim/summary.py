@@ -50,7 +50,7 @@ def dataset_summary(records: dict[str, list[Any]], counts: dict[str, int], seed:
 
 
 def write_bag(tmp: Path, bag_path: Path, bag_inside: bool, records: dict[str, list[Any]],
-               bag_splits: tuple[str, ...], counts: dict[str, int]) -> dict[str, Any]:
+              bag_splits: tuple[str, ...], counts: dict[str, int]) -> dict[str, Any]:
     """The rosbag2 of ``bag_splits`` (inside the staged dataset or beside it); returns its dataset.json entry."""
     bag_recs = [r for s in bag_splits for r in records[s]]
     where = tmp / bag_path.name if bag_inside else bag_path
