@@ -50,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_dagger(sub.add_parser("dagger", help="rounds of real-time recording, training and closed-loop checkpoint "
                                "selection (resumable)", description=_doc("eipl_trt.sim.dagger"),
                                formatter_class=argparse.RawDescriptionHelpFormatter))
+    _add_select(sub.add_parser("select", help="choose a training run's weights by closed-loop success on validation "
+                               "layouts (every N-th epoch, the mean of the last N)", description=_doc("eipl_trt.sim.select"),
+                               formatter_class=argparse.RawDescriptionHelpFormatter))
     demos = _doc("eipl_trt.sim.demos")
     _add_perturbed(sub.add_parser("perturbed", help="the expert with an OU offset on its joint reference, in-process "
                                   "(demonstrations that leave the path and come back)", description=demos,
@@ -130,9 +133,47 @@ def _add_dagger(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-mix", type=float, default=d.input_mix)
     p.add_argument("--autocast", choices=("none", "bf16"), default=d.autocast)
     p.add_argument("--threads", type=int, default=d.threads)
+    p.add_argument("--freeze-image", action="store_true",
+                   help="train only the LSTM and the joint/point heads on cached attention points (eipl-trt train "
+                        "--freeze-image): hundreds of epochs in minutes on a CPU")
+    p.add_argument("--select-every", type=int, default=d.select_every,
+                   help="drive every N-th epoch's weights (and the last's) on the validation layouts "
+                        "(default %(default)s: every epoch)")
+    p.add_argument("--average-last", type=int, default=d.average_last, metavar="N",
+                   help="also drive the mean of the last N epochs' weights (stochastic weight averaging; "
+                        "0 = off, default %(default)s)")
     p.add_argument("--dart-sigma", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
                    help="DART noise of the recordings (default: eipl-trt sim record's; none under a model)")
     p.set_defaults(_sim_run=_run_dagger)
+
+
+def _add_select(p: argparse.ArgumentParser) -> None:
+    from eipl_trt.sim.select import SelectConfig
+
+    d = SelectConfig()
+    p.add_argument("--run", required=True, help="an eipl-trt train output trained with --keep-epochs (its epochs/)")
+    p.add_argument("--out", required=True, help="where the candidates and candidates.json go; rerun to continue")
+    p.add_argument("--val-seed", type=int, default=d.val_seed,
+                   help="validation layouts: used for neither training nor reporting (default %(default)s)")
+    p.add_argument("--val-episodes", type=int, default=d.val_episodes, help="validation layouts (default %(default)s)")
+    p.add_argument("--every", type=int, default=d.every, help="drive every N-th epoch and the last (default %(default)s)")
+    p.add_argument("--average-last", type=int, default=d.average_last, metavar="N",
+                   help="also drive the mean of the last N epochs' weights (default %(default)s: off)")
+    p.set_defaults(_sim_run=_run_select)
+
+
+def _run_select(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from eipl_trt.sim.select import SelectConfig, best_candidate, select_checkpoints
+
+    cfg = SelectConfig(val_seed=args.val_seed, val_episodes=args.val_episodes, every=args.every,
+                       average_last=args.average_last)
+    candidates = select_checkpoints(Path(args.run), Path(args.out), cfg, lambda line: print(line, flush=True))
+    best = best_candidate(candidates)
+    print(f"best: epoch {best['epoch']} ({best['val'][0]}/{cfg.val_episodes} validation layouts of seed {cfg.val_seed}, "
+          f"mean final distance {best['val'][1] * 100:.1f} cm): {best['dir']}")
+    return 0
 
 
 def _add_perturbed(p: argparse.ArgumentParser) -> None:
@@ -199,7 +240,8 @@ def _run_dagger(args: argparse.Namespace) -> int:
                        first_round=args.first_round, labels=args.labels, base_data=tuple(args.base_data), val_seed=args.val_seed,
                        val_episodes=args.val_episodes, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                        stdev=args.stdev, input_mix=args.input_mix, autocast=args.autocast, threads=args.threads,
-                       record=record)
+                       freeze_image=args.freeze_image, select_every=args.select_every,
+                       average_last=args.average_last, record=record)
     state = run_dagger(cfg, lambda line: print(line, flush=True))
     print(f"current model: {state['current']} ({state['current_val'][0]}/{cfg.val_episodes} validation layouts)")
     return 0

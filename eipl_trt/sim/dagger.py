@@ -11,8 +11,11 @@ stopped; training resumes from its ``resume.pt``):
    joint bounds, labelled (``--labels``) with the measured joints, as the bundled models were trained
    (``joints``), or with the expert's clean intent, the DART way (``intent``);
 3. **train** from the current model's weights on every round's data so far (plus ``--base-data``), keeping
-   every epoch's weights;
-4. **select**: every epoch's model (and the current one) driven on the validation layouts without ROS
+   every epoch's weights; with ``--freeze-image`` only the LSTM and the joint and point heads train, on the
+   attention points the current model's image path gives each frame (computed once), so hundreds of epochs
+   fit in minutes on a CPU (how the bundled ``sarnn8rt`` was made from ``sarnn8``);
+4. **select**: every ``--select-every``-th epoch's model (the last one too) and the current model driven on
+   the validation layouts without ROS, and with ``--average-last N`` the mean of the last N epochs' weights
    (:func:`eipl_trt.sim.rollout.closed_loop`, the node's real-time timing); the most successes win (then the
    lower mean final distance). The round's winner is the next round's model; a round whose best does not beat
    the current model keeps the current one and the run stops.
@@ -32,7 +35,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from eipl_trt.common.atomic import write_json_atomic
-from eipl_trt.errors import EipltrtError, InputError
+from eipl_trt.errors import InputError
 
 __all__ = ["DaggerConfig", "run_dagger"]
 
@@ -62,6 +65,9 @@ class DaggerConfig:
     autocast: str = "none"
     channels_last: bool = True
     threads: int = 2
+    freeze_image: bool = False
+    select_every: int = 1
+    average_last: int = 0
     record: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -71,6 +77,9 @@ class DaggerConfig:
             raise InputError(f"--labels must be joints or intent, got {self.labels!r}")
         if self.rounds < 1 or self.episodes < 2:
             raise InputError(f"need --rounds >= 1 and --episodes >= 2, got {self.rounds} and {self.episodes}")
+        if self.average_last > self.epochs:
+            raise InputError(f"--average-last must be 0..--epochs ({self.epochs}), got {self.average_last}")
+        _selection(self)  # refuses a bad --select-every / --average-last / --val-episodes
 
 
 def run_dagger(cfg: DaggerConfig, say: Callable[[str], None] = print) -> dict[str, Any]:
@@ -114,6 +123,8 @@ def _round(r: int, cfg: DaggerConfig, out: Path, state: dict[str, Any], say: Cal
     here = out / f"round{r}"
     entry: dict[str, Any] = {"round": r, "from": state["current"]}
     state["rounds"].append(entry)
+    from eipl_trt.sim.select import best_candidate
+
     drive = r == 0 and cfg.first_round == "drive"
     started = time.monotonic()
     entry["record"] = _record(here / "rec", cfg, state["current"], cfg.seed + r, drive, say)
@@ -121,7 +132,7 @@ def _round(r: int, cfg: DaggerConfig, out: Path, state: dict[str, Any], say: Cal
     datasets = [*cfg.base_data, *(str(Path(e["dataset"])) for e in state["rounds"])]
     entry["train"] = _train(here, cfg, state["current"], datasets, say)
     candidates = _select(here, cfg, say)
-    best = max(candidates, key=lambda c: (c["val"][0], -c["val"][1]))
+    best = best_candidate(candidates)
     entry.update({"candidates": candidates, "best": best, "minutes": round((time.monotonic() - started) / 60, 1)})
     if (best["val"][0], -best["val"][1]) > (state["current_val"][0], -state["current_val"][1]):
         state["current"], state["current_val"] = best["dir"], best["val"]
@@ -186,7 +197,9 @@ def _train(here: Path, cfg: DaggerConfig, model: str, datasets: list[str], say: 
         leaky_slope=float(args.get("leaky_slope", 0.3)), heatmap_size=float(args.get("heatmap_size", 0.1)),
         temperature=float(args.get("temperature", 1e-4)), stdev=cfg.stdev, decay_end=1, seed=len(datasets),
         threads=cfg.threads, init_from=str(Path(spec.directory) / "model.pth"), select_by="joint",
-        input_mix=cfg.input_mix, autocast=cfg.autocast, channels_last=cfg.channels_last, keep_epochs=True)
+        input_mix=cfg.input_mix, keep_epochs=True, freeze_image=cfg.freeze_image, eval_every=cfg.select_every,
+        # the frozen mode trains the LSTM alone on cached points: no convolutions for bf16 or NHWC to speed up
+        autocast="none" if cfg.freeze_image else cfg.autocast, channels_last=cfg.channels_last and not cfg.freeze_image)
     run = here / "train"
     if (run / "metrics.json").exists():
         return str(run)
@@ -212,38 +225,22 @@ def _median(values: list[Any]) -> float:
     return float(np.median(found)) if found else float("nan")
 
 
+def _selection(cfg: DaggerConfig) -> Any:
+    from eipl_trt.sim.select import SelectConfig
+
+    return SelectConfig(val_seed=cfg.val_seed, val_episodes=cfg.val_episodes, every=cfg.select_every,
+                        average_last=cfg.average_last)
+
+
 def _validate(model: str, cfg: DaggerConfig) -> tuple[int, float]:
     """(successes, mean final distance m) of ``model`` on the validation layouts (real-time timing, no ROS)."""
-    from eipl_trt.sim.rollout import RolloutConfig, closed_loop, success_count
+    from eipl_trt.sim.select import validate
 
-    return success_count(closed_loop(model, RolloutConfig(seed=cfg.val_seed, episodes=cfg.val_episodes)))
+    return validate(model, _selection(cfg))
 
 
 def _select(here: Path, cfg: DaggerConfig, say: Callable[[str], None]) -> list[dict[str, Any]]:
-    """Every epoch's weights exported and driven on the validation layouts; cached in ``candidates.json``."""
-    from eipl_trt.models.export import export_checkpoint
+    """The round's candidates driven on the validation layouts (:func:`eipl_trt.sim.select.select_checkpoints`)."""
+    from eipl_trt.sim.select import select_checkpoints
 
-    run = here / "train"
-    cache = here / "candidates.json"
-    done = {c["epoch"]: c for c in json.loads(cache.read_text())} if cache.exists() else {}
-    args = json.loads((run / "args.json").read_text())
-    for checkpoint in sorted((run / "epochs").glob("epoch_*.pth")):
-        epoch = int(checkpoint.stem.split("_")[1])
-        if epoch in done:
-            continue
-        target = here / "candidates" / f"epoch_{epoch:03d}"
-        if target.exists():
-            shutil.rmtree(target)
-        export_checkpoint(args["model"], checkpoint, args_json=run / "args.json", joint_bounds=run / "joint_bounds.npy",
-                          leaky_slope=float(args["leaky_slope"]), im_size=(int(args["im_size"]), int(args["im_size"])),
-                          joint_names=args["joint_names"], rate_hz=float(args["rate_hz"]),
-                          channel_order=args["channel_order"], out_dir=target)
-        shutil.copy2(checkpoint, target / "model.pth")
-        shutil.copy2(run / "args.json", target / "args.json")
-        val = _validate(str(target), cfg)
-        done[epoch] = {"epoch": epoch, "dir": str(target), "val": [val[0], val[1]]}
-        write_json_atomic(cache, sorted(done.values(), key=lambda c: c["epoch"]))
-        say(f"  epoch {epoch}: {val[0]}/{cfg.val_episodes} validation layouts, mean final distance {val[1] * 100:.1f} cm")
-    if not done:
-        raise EipltrtError(f"no epoch checkpoints in {run / 'epochs'}; did the training run finish an epoch?")
-    return sorted(done.values(), key=lambda c: c["epoch"])
+    return select_checkpoints(here / "train", here, _selection(cfg), say, validator=lambda model, _: _validate(model, cfg))
