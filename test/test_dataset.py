@@ -187,10 +187,22 @@ def test_merge_joins_train_splits_and_keeps_the_firsts_test_split_and_bounds(sim
     with pytest.raises(InputError, match="not an EIPL dataset directory: train/images.npy"):
         merge_datasets([sim, tmp_path / "missing"], tmp_path / "m2")
     bags_to_dataset([sim / "bag"], tmp_path / "wide", image_size=128, test_episodes=1)
-    with pytest.raises(InputError, match="train splits differ"):
+    with pytest.raises(InputError, match="train splits differ.*give --image-size"):
         merge_datasets([sim, tmp_path / "wide"], tmp_path / "m3")
     assert not (tmp_path / "m2").exists() and not (tmp_path / "m3").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging directories left
+
+    # --image-size: the 128 px source is resized as training resizes it, and then equals the 64 px one
+    assert cli_main(["dataset", "merge", "--out", str(tmp_path / "m4"), "--image-size", "64", str(sim),
+                     str(tmp_path / "wide")]) == 0
+    resized, wide = _arrays(tmp_path / "m4"), _arrays(tmp_path / "wide")
+    assert resized["train/images"].shape[2:] == (64, 64, 3) and resized["test/images"].shape[2:] == (64, 64, 3)
+    from eipl_trt.imaging import resize_bilinear
+
+    n = len(first["train/images"])
+    assert np.array_equal(resized["train/images"][:n], first["train/images"])  # already 64 px: unchanged
+    assert np.array_equal(resized["train/images"][n, 0], resize_bilinear(wide["train/images"][0, 0], (64, 64)))
+    assert json.loads((tmp_path / "m4" / "dataset.json").read_text())["image_size"] == [64, 64]
 
 
 def test_merge_pads_shorter_sequences_by_repeating_their_last_step(sim: Path, tmp_path: Path) -> None:

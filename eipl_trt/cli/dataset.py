@@ -87,6 +87,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     merge.add_argument("sources", type=Path, nargs="+",
                        help="dataset directories; the first gives test/, joint_bounds.npy and dataset.json")
     merge.add_argument("--out", required=True, type=Path, help="dataset directory to create")
+    merge.add_argument("--image-size", type=int, default=None, metavar="PX",
+                       help="resize every frame to PX x PX (the resize training applies), for sources of different "
+                            "sizes (default: they must agree)")
     merge.set_defaults(_dataset_run=_run_merge)
 
 
@@ -136,7 +139,7 @@ def _run_recode(args: argparse.Namespace) -> int:
 def _run_merge(args: argparse.Namespace) -> int:
     from eipl_trt.bagio.merge import merge_datasets
 
-    meta = merge_datasets(args.sources, args.out)
+    meta = merge_datasets(args.sources, args.out, image_size=args.image_size)
     print(f"wrote {meta['episodes']['train']} train episodes from {len(args.sources)} datasets "
           f"(test split and bounds of {args.sources[0]}) to {args.out}")
     return 0
