@@ -14,7 +14,7 @@ help:
 	@echo "make test    create $(VENV), install everything the tests need, run the whole suite"
 	@echo "make test-matrix  then the suite on Python 3.10 and 3.12, the node tests on the Jazzy wheels"
 	@echo "make demo    create $(DEMO_VENV) (no torch), replay the bundled bag to the node, print a summary"
-	@echo "make live    the node (bundled sarnn8) drives the simulated Pusher arm over ROS 2 in real time; success beside the expert, a video"
+	@echo "make live    the node (bundled sarnn8rt) drives the simulated Pusher arm over ROS 2 in real time; success beside the expert, a video"
 	@echo "make bench   latency table of the bundled models (ONNX Runtime vs eager PyTorch)"
 	@echo "make docs    regenerate docs/parameters.md, config/eipl_trt.yaml, robot.launch.py's arguments and docs/cli.md"
 	@echo "make clean   remove build outputs (keeps the virtual environments)"
@@ -65,7 +65,7 @@ demo: $(DEMO_VENV)/.stamp-demo
 LIVE_EPISODES ?= 5
 # real time, as a robot runs (LIVE_CLOCK=lockstep for scores that do not depend on the machine's load)
 LIVE_CLOCK ?= realtime
-LIVE_MODEL ?= sarnn8
+LIVE_MODEL ?= sarnn8rt
 $(DEMO_VENV)/.stamp-live: $(DEMO_VENV)/.stamp-demo requirements/live.txt
 	$(DEMO_PY) -m pip install $(PIP_FLAGS) -r requirements/live.txt
 	touch $@

@@ -9,11 +9,14 @@ from pathlib import Path
 from eipl_trt.errors import ModelError
 from eipl_trt.spec import SIDECAR_NAME, ModelSpec
 
-__all__ = ["share_dir", "bundled_models", "resolve_model", "DEFAULT_MODEL"]
+__all__ = ["share_dir", "bundled_models", "resolve_model", "DEFAULT_MODEL", "DEFAULT_CONTROLLER"]
 
 PACKAGE = "eipl_trt"
 #: The model the node, ``make demo`` and ``eipl-trt evaluate`` use when none is given.
 DEFAULT_MODEL = "sarnn"
+#: The bundled model that does the simulated task in closed loop: what ``eipl-trt control``, ``make live`` and
+#: ``sim.launch.py`` drive the arm with unless told otherwise (its model card says how it was made).
+DEFAULT_CONTROLLER = "sarnn8rt"
 
 
 def share_dir() -> Path:

@@ -113,7 +113,7 @@ def test_refused_commands_hold_the_target(scene: PusherScene) -> None:
 def test_launch_mapping() -> None:
     plan = sim_launch_from_args({"clock": "realtime", "episodes": "3", "precision": "int8", "model": ""},
                                 limits=([-1.0] * 7, [1.0] * 7), extra_node_args=["input_mix:=0.5"])
-    assert plan.node_parameters["model"] == "sarnn8"  # empty = the default: the bundled controller
+    assert plan.node_parameters["model"] == "sarnn8rt"  # empty = the default: the bundled controller
     # a step per frame on the freshest frame, points anchored to its stamp (the node default) in both clocks
     assert plan.node_parameters["trigger"] == "image" and plan.node_parameters["use_sim_time"] is False
     node = plan.node_command(["eipl_trt_node"])
@@ -253,3 +253,16 @@ def test_an_empty_parameter_is_passed_not_dropped() -> None:
     command = ros_command(["eipl_trt_sim_robot"], {"reset_service": "", "episodes": 3, "joint_divisors": [1, 2]})
     assert command == ["eipl_trt_sim_robot", "--ros-args", "-p", "reset_service:=''", "-p", "episodes:=3",
                        "-p", "joint_divisors:=[1, 2]"]
+
+
+def test_report_diagnosis_says_what_the_means_show() -> None:
+    from eipl_trt.sim.report import _diagnosis
+
+    def entry(rate: float, moved: float) -> dict[str, float]:
+        return {"success_rate": rate, "mean_object_moved_m": moved, "mean_min_hand_object_m": 0.3,
+                "mean_final_distance_m": 0.07}
+
+    assert _diagnosis(entry(1.0, 0.2)) == "solves every layout"
+    assert _diagnosis(entry(0.85, 0.2)) == "solves most layouts"
+    assert _diagnosis(entry(0.0, 0.01)).startswith("the object was hardly moved (mean 1.0 cm)")
+    assert _diagnosis(entry(0.4, 0.15)) == "the object was moved (mean 15.0 cm) but not onto the goal (mean final distance 7.0 cm)"

@@ -684,3 +684,14 @@ def test_the_gpu_training_script_asks_for_flags_train_takes(tmp_path: Path) -> N
     assert argv[1:3] == ["-m", "eipl_trt.cli"]
     args = build_parser().parse_args(argv[3:])
     assert args.command == "train" and args.device == "cuda" and args.autocast == "bf16" and args.keep_epochs
+
+
+
+def test_speed_times_each_variant_it_is_asked_for(data32: Path) -> None:
+    """eipl_trt.train.speed: one positive throughput per round for each variant, the frozen mode included."""
+    from eipl_trt.train import speed
+    from eipl_trt.train.config import TrainConfig
+
+    config = TrainConfig(model="sarnn", batch_size=2, rec_dim=8, k_dim=3, im_size=24, threads=1)
+    result = speed.time_variants(data32, ("fp32", "frozen"), config, rounds=2, steps=1, warm_up=1)
+    assert set(result) == {"fp32", "frozen"} and all(len(v) == 2 and min(v) > 0 for v in result.values())

@@ -7,7 +7,7 @@ layouts, and writes OUT/report.md, OUT/report.json and a GIF per
 precision (the first episode, attention points drawn) to OUT.
 
 Example:
-    eipl-trt control --model sarnn8 --precision fp32 fp16 int8 --episodes 20 --clock realtime --out results/control
+    eipl-trt control --model sarnn8rt --precision fp32 fp16 int8 --episodes 20 --clock realtime --out results/control
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ HELP = "closed-loop control of the simulated Pusher arm over ROS 2: task success
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``control`` flags."""
-    parser.add_argument("--model", default="sarnn8",
+    from eipl_trt.paths import DEFAULT_CONTROLLER
+
+    parser.add_argument("--model", default=DEFAULT_CONTROLLER,
                         help="bundled model name or model directory (default: %(default)s, the bundled controller)")
     parser.add_argument("--precision", nargs="+", default=["fp32"], help="precisions to run (default: fp32)")
     parser.add_argument("--episodes", type=int, default=5, help="episodes per precision (default: %(default)s)")

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from eipl_trt.errors import InputError
+from eipl_trt.paths import DEFAULT_CONTROLLER
 
 __all__ = ["SIM_ARGUMENTS", "SIM_DEFAULTS", "SimLaunch", "sim_launch_from_args", "format_value"]
 
 #: Launch argument -> default (strings, as launch performs them).
 SIM_DEFAULTS: dict[str, str] = {
-    "model": "sarnn8",
+    "model": DEFAULT_CONTROLLER,
     "precision": "fp32",
     "clock": "realtime",
     "command_interface": "joint_trajectory",

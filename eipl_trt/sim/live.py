@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from eipl_trt.errors import EipltrtError, InputError
+from eipl_trt.paths import DEFAULT_CONTROLLER
 from eipl_trt.sim.listener import NODE_NAME, Listener
 from eipl_trt.sim.processes import env, ros_command, script, stop, tail, wait_for_robot
 
@@ -51,7 +52,7 @@ class ControlConfig:
             (:func:`run_expert_ros`), beside the in-process expert.
     """
 
-    model: str = "sarnn8"
+    model: str = DEFAULT_CONTROLLER
     precisions: tuple[str, ...] = ("fp32",)
     episodes: int = 5
     clock: str = "realtime"

@@ -12,6 +12,8 @@ the CPU's instruction-set flags. Variants (``--variants``):
 * ``tbptt10``: truncated BPTT, the gradient cut every 10 steps (``--tbptt 10``);
 * ``threads1``: one torch thread instead of the default;
 * ``compile``: ``torch.compile`` of the model (compilation excluded from the timing);
+* ``frozen``: ``--freeze-image``: the LSTM and heads alone on the attention points of every frame, computed
+  once (their one-time encoding excluded from the timing, as a run pays it once);
 * ``uint8_frames``: frames converted from the stored uint8 every step (what training does), against
   ``cached_float``: the split converted to float once and kept (memory x4).
 """
@@ -31,7 +33,8 @@ import torch
 
 __all__ = ["VARIANTS", "time_variants", "main"]
 
-VARIANTS = ("fp32", "bf16", "channels_last", "bf16_channels_last", "tbptt10", "threads1", "compile", "cached_float")
+VARIANTS = ("fp32", "bf16", "channels_last", "bf16_channels_last", "tbptt10", "threads1", "compile", "cached_float",
+            "frozen")
 
 
 def _step_fn(variant: str, config: Any, data: Any, seed: int) -> Callable[[np.ndarray], None]:
@@ -46,9 +49,18 @@ def _step_fn(variant: str, config: Any, data: Any, seed: int) -> Callable[[np.nd
     model = _build(cfg, data, None, torch.device("cpu"))
     if variant == "compile":
         model = torch.compile(model)  # type: ignore[assignment]
-    state = State(model, torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-7), LossScheduler(cfg.decay_end, "s"),
+    params = list(model.parameters())
+    if variant == "frozen":
+        from eipl_trt.train.frozen import encode_split, freeze_image_path
+
+        cfg = dataclasses.replace(cfg, freeze_image=True)
+        params = freeze_image_path(model)
+    state = State(model, torch.optim.Adam(params, lr=cfg.lr, eps=1e-7), LossScheduler(cfg.decay_end, "s"),
                   torch.Generator().manual_seed(seed), np.random.default_rng(seed))
     split = data
+    if variant == "frozen":
+        features = encode_split(model, data.train)
+        return lambda index: step(cfg, state, split, index, features) and None
     if variant == "cached_float":
         from eipl_trt.train.data import to_tensors
 
