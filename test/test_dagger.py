@@ -80,13 +80,19 @@ def test_the_ros_free_loop_is_deterministic_and_refuses_a_delay_beyond_a_frame()
         RolloutConfig(delay_periods=5)
 
 
-def test_selection_drives_every_nth_epoch_and_the_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import eipl_trt.models.export as export
-
+def _run_dir(tmp_path: Path) -> Path:
+    """A training output's skeleton: args.json and an empty epochs/."""
     run = tmp_path / "train"
     (run / "epochs").mkdir(parents=True)
     (run / "args.json").write_text(json.dumps({"model": "sarnn", "leaky_slope": 0.3, "im_size": 64, "joint_names": [],
                                                "rate_hz": 10.0, "channel_order": "rgb"}))
+    return run
+
+
+def test_selection_drives_every_nth_epoch_and_the_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import eipl_trt.models.export as export
+
+    run = _run_dir(tmp_path)
     for e in range(8):
         (run / "epochs" / f"epoch_{e:03d}.pth").write_bytes(b"w")
     driven: list[str] = []
@@ -132,10 +138,7 @@ def test_the_average_of_the_last_epochs_is_one_more_candidate(tmp_path: Path, mo
 
     import eipl_trt.models.export as export
 
-    run = tmp_path / "train"
-    (run / "epochs").mkdir(parents=True)
-    (run / "args.json").write_text(json.dumps({"model": "sarnn", "leaky_slope": 0.3, "im_size": 64, "joint_names": [],
-                                               "rate_hz": 10.0, "channel_order": "rgb"}))
+    run = _run_dir(tmp_path)
     for e in range(5):
         torch.save({"epoch": e, "model_state_dict": {"w": torch.full((2,), float(e)), "n": torch.tensor(7)}},
                    run / "epochs" / f"epoch_{e:03d}.pth")
