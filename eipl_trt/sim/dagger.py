@@ -120,11 +120,11 @@ def _save(out: Path, state: dict[str, Any]) -> None:
 
 
 def _round(r: int, cfg: DaggerConfig, out: Path, state: dict[str, Any], say: Callable[[str], None]) -> None:
+    from eipl_trt.sim.select import best_candidate
+
     here = out / f"round{r}"
     entry: dict[str, Any] = {"round": r, "from": state["current"]}
     state["rounds"].append(entry)
-    from eipl_trt.sim.select import best_candidate
-
     drive = r == 0 and cfg.first_round == "drive"
     started = time.monotonic()
     entry["record"] = _record(here / "rec", cfg, state["current"], cfg.seed + r, drive, say)
