@@ -20,9 +20,8 @@ from typing import Sequence
 
 import torch
 
-from eipl_trt.common.atomic import atomic_open
-from eipl_trt.common.signals import deferred_interrupts
 from eipl_trt.errors import EipltrtError
+from eipl_trt.train.outputs import save_torch_atomic
 
 __all__ = ["average_state_dicts", "average_checkpoints"]
 
@@ -63,6 +62,5 @@ def average_checkpoints(paths: Sequence[Path], out: Path) -> Path:
     payload = {"epoch": max(epochs), "model_state_dict": average_state_dicts([c["model_state_dict"] for c in payloads]),
                "averaged_epochs": epochs}
     out.parent.mkdir(parents=True, exist_ok=True)
-    with deferred_interrupts(), atomic_open(out, "wb") as handle:
-        torch.save(payload, handle)
+    save_torch_atomic(out, payload)
     return out

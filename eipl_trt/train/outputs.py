@@ -68,12 +68,20 @@ LOG_COLUMNS = (
 )
 
 
+def save_torch_atomic(path: Path, payload: Any) -> None:
+    """``torch.save`` to ``path`` atomically, with Ctrl-C and SIGTERM held until the file is whole.
+
+    Every checkpoint-like file training writes goes through here (:mod:`eipl_trt.common.signals` says why).
+    """
+    with deferred_interrupts(), atomic_open(path, "wb") as handle:
+        torch.save(payload, handle)
+
+
 def save_checkpoint(path: Path, model: nn.Module, epoch: int, train_loss: float, test_loss: float) -> None:
     """Write an EIPL checkpoint dict atomically (loadable with ``torch.load(weights_only=True)``)."""
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     payload = {"epoch": int(epoch), "model_state_dict": state, "train_loss": float(train_loss), "test_loss": float(test_loss)}
-    with deferred_interrupts(), atomic_open(path, "wb") as handle:
-        torch.save(payload, handle)
+    save_torch_atomic(path, payload)
 
 
 def args_dict(config: TrainConfig, data: TrainData) -> dict[str, Any]:

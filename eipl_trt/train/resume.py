@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from eipl_trt.common.atomic import atomic_open
-from eipl_trt.common.signals import deferred_interrupts
 from eipl_trt.errors import EipltrtError
+from eipl_trt.train.outputs import save_torch_atomic
 
 __all__ = ["RESUME", "RESUMABLE_CHANGES", "save_resume", "load_resume", "check_compatible"]
 
@@ -47,8 +46,7 @@ def save_resume(path: Path, *, epoch: int, model: torch.nn.Module, optimizer: to
         "batches": int(batches),
         "config": _plain(asdict(config)),
     }
-    with deferred_interrupts(), atomic_open(path, "wb") as handle:
-        torch.save(payload, handle)
+    save_torch_atomic(path, payload)
 
 
 def _plain(value: Any) -> Any:
