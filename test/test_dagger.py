@@ -89,7 +89,8 @@ def _run_dir(tmp_path: Path) -> Path:
     return run
 
 
-def test_selection_drives_every_nth_epoch_and_the_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_selection_drives_every_nth_epoch_and_the_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
     import eipl_trt.models.export as export
 
     run = _run_dir(tmp_path)
@@ -103,8 +104,12 @@ def test_selection_drives_every_nth_epoch_and_the_last(tmp_path: Path, monkeypat
     assert driven == ["epoch_000", "epoch_003", "epoch_006", "epoch_007"]
     assert [c["epoch"] for c in found] == [0, 3, 6, 7]
     assert dagger._select(tmp_path, cfg, say=lambda line: None) == found and len(driven) == 4  # cached
-    with pytest.raises(InputError, match="--select-every must be >= 1"):
+    with pytest.raises(InputError, match=r"--every \(sim dagger: --select-every\) must be >= 1"):
         dagger.DaggerConfig(model="sarnn8", out="x", select_every=0)
+    from eipl_trt.cli import main
+
+    assert main(["sim", "select", "--run", str(tmp_path), "--out", str(tmp_path / "o"), "--every", "0"]) == 1
+    assert "--every (sim dagger: --select-every) must be >= 1 (1 = every epoch), got 0" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("freeze", [False, True])

@@ -43,7 +43,7 @@ class SelectConfig:
 
     def __post_init__(self) -> None:
         if self.every < 1:
-            raise InputError(f"--select-every must be >= 1 (1 = every epoch), got {self.every}")
+            raise InputError(f"--every (sim dagger: --select-every) must be >= 1 (1 = every epoch), got {self.every}")
         if self.average_last < 0:
             raise InputError(f"--average-last must be >= 0 (0 = no average), got {self.average_last}")
         if self.val_episodes < 1:
