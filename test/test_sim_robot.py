@@ -266,3 +266,15 @@ def test_report_diagnosis_says_what_the_means_show() -> None:
     assert _diagnosis(entry(0.85, 0.2)) == "solves most layouts"
     assert _diagnosis(entry(0.0, 0.01)).startswith("the object was hardly moved (mean 1.0 cm)")
     assert _diagnosis(entry(0.4, 0.15)) == "the object was moved (mean 15.0 cm) but not onto the goal (mean final distance 7.0 cm)"
+
+
+def test_the_robot_waits_for_every_camera_subscriber_a_recording_needs() -> None:
+    """A recording's robot waits for the expert, the model's node and the recorder before its first frame."""
+    from eipl_trt.sim.collect import RecordConfig, _robot_params
+    from eipl_trt.sim.ros_robot import SimRobotParams
+
+    assert _robot_params(RecordConfig(out="x"), Path("r.json"))["image_subscribers"] == 2  # expert + recorder
+    assert _robot_params(RecordConfig(out="x", model="sarnn8rt"), Path("r.json"))["image_subscribers"] == 3
+    assert SimRobotParams().image_subscribers == 1  # alone: the controller
+    with pytest.raises(InputError, match="image_subscribers must be >= 1"):
+        SimRobotParams(image_subscribers=0)

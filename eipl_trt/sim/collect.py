@@ -94,7 +94,10 @@ def _robot_params(cfg: RecordConfig, results: Path) -> dict[str, Any]:
     return {"clock": cfg.clock, "episodes": cfg.episodes, "first_episode": cfg.first_episode, "seed": cfg.seed,
             "frames": cfg.frames, "results": str(results), "reset_service": "/eipl_trt/reset" if cfg.model else "",
             "command_latency_s": list(cfg.latency_s), "camera_jitter_s": cfg.camera_jitter_s,
-            "frame_drop": cfg.frame_drop, "joint_divisors": list(cfg.joint_divisors), "appearance": cfg.appearance}
+            "frame_drop": cfg.frame_drop, "joint_divisors": list(cfg.joint_divisors), "appearance": cfg.appearance,
+            # the expert, the model's node (which steps on frames too) and this process's recorder: the first
+            # frame is published only once all of them are matched, or the bag may miss it
+            "image_subscribers": 2 + bool(cfg.model)}
 
 
 def _expert_params(cfg: RecordConfig) -> dict[str, Any]:

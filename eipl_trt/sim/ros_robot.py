@@ -27,6 +27,9 @@ Clocks (parameter ``clock``):
 It runs ``episodes`` episodes (``first_episode`` ... of layout ``seed``), calling the controller's
 ``reset_service`` (std_srvs/Trigger, e.g. ``/eipl_trt/reset``) at each start, writes the scores to
 ``results`` (JSON) and the frames of ``video_episode`` to ``video_out`` (npz), then exits.
+Before the first episode it waits (``wait_for_controller_s`` at most) for a command publisher and
+``image_subscribers`` matched camera subscribers: a recorder counts as one, so that it gets the first
+frame too (a volatile frame published before discovery has matched a subscriber is lost to it).
 Fault injection (runtime parameters): ``camera_enabled`` (false = the camera stops) and
 ``nan_joints`` (true = joint_states carry NaN positions); ``command_timeout_s`` may change too.
 
@@ -73,6 +76,7 @@ class SimRobotParams:
     max_step: float = 0.35
     reset_service: str = "/eipl_trt/reset"
     wait_for_controller_s: float = 60.0
+    image_subscribers: int = 1
     results: str = ""
     video_episode: int = -1
     video_out: str = ""
@@ -89,6 +93,8 @@ class SimRobotParams:
             raise InputError(f"clock must be lockstep or realtime, got {self.clock!r}")
         if self.episodes < 0 or self.frames < 2:
             raise InputError(f"need episodes >= 0 and frames >= 2, got {self.episodes} and {self.frames}")
+        if self.image_subscribers < 1:
+            raise InputError(f"image_subscribers must be >= 1 (the controller), got {self.image_subscribers}")
 
 
 def _declare(node: Any) -> SimRobotParams:
@@ -274,11 +280,11 @@ class SimRobotNode:
         return bool(future.done() and future.result() is not None and future.result().success)
 
     def wait_for_controller(self) -> bool:
-        """Wait until a command publisher and an image subscriber are matched (the controller is up)."""
+        """Wait until a command publisher and ``image_subscribers`` image subscribers are matched."""
         deadline = time.monotonic() + self.params.wait_for_controller_s
         while time.monotonic() < deadline:
             commands = self.forward_sub.get_publisher_count() + self.trajectory_sub.get_publisher_count()
-            if commands > 0 and self.image_pub.get_subscription_count() > 0:
+            if commands > 0 and self.image_pub.get_subscription_count() >= self.params.image_subscribers:
                 return True
             time.sleep(0.05)
         return False
